@@ -1,0 +1,58 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CLI := $(BIN)/asgl-pipeline
+STAMP := $(VENV)/.installed
+PROFILE ?= demo
+DATA ?= cache/synthetic
+CACHE ?= cache/skeletons/synthetic.h5
+RUN ?= asgl-demo
+
+.PHONY: install demo synth preprocess train evaluate report ablate bench test lint clean
+
+install: $(STAMP)
+
+# torch is installed first, pinned, so pip takes the local CPU build instead of a CUDA stack.
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $(STAMP)
+
+demo: install
+	$(CLI) synth --profile $(PROFILE) --out $(DATA) --overwrite
+	$(CLI) preprocess --profile $(PROFILE) --root $(DATA) --cache $(CACHE)
+	$(CLI) train --profile $(PROFILE) --root $(DATA) --cache $(CACHE) --run $(RUN)
+	$(CLI) report --profile $(PROFILE)
+
+synth: install
+	$(CLI) synth --profile $(PROFILE) --out $(DATA)
+
+preprocess: install
+	$(CLI) preprocess --profile $(PROFILE) --root $(DATA) --cache $(CACHE)
+
+train: install
+	$(CLI) train --profile $(PROFILE) --root $(DATA) --cache $(CACHE) --run $(RUN)
+
+evaluate: install
+	$(CLI) evaluate --profile $(PROFILE) --run $(RUN)
+
+report: install
+	$(CLI) report --profile $(PROFILE)
+
+ablate: install
+	$(CLI) ablate --profile $(PROFILE) --root $(DATA) --cache $(CACHE) --all
+
+bench: install
+	$(CLI) bench --profile $(PROFILE)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest tests
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf cache/* reports/* && touch cache/.gitkeep reports/.gitkeep

@@ -1,0 +1,318 @@
+"""Typed configuration: the paper's values as defaults, a CPU `demo` profile, TOML files and
+command-line overrides.
+
+Precedence (later wins): dataclass defaults (the paper, SPEC §6) → profile → TOML file → `--set
+section.field=value` / dedicated CLI options. The resolved configuration is written next to every
+output with `save_config`, and read back with `load_config_file`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.io import atomic_write_text
+
+
+class ConfigError(ValueError):
+    """A configuration value or key that cannot be used; the message says which and why."""
+
+
+@dataclass
+class DataConfig:
+    """Where the dataset and its skeleton cache live."""
+
+    dataset: str = "ccvid"  # ccvid | vccr | folder
+    root: str = "cache/synthetic"
+    manifest: str = ""  # CSV manifest for the `folder` adapter (path,pid,clothes,camera,split)
+    cache: str = "cache/skeletons/synthetic.h5"
+
+
+@dataclass
+class SynthConfig:
+    """The embedded synthetic cloth-changing set (SPEC §3.4)."""
+
+    out: str = "cache/synthetic"
+    identities: int = 16
+    outfits: int = 2
+    cameras: int = 4
+    tracklets_per_outfit: int = 2
+    frames: int = 24
+    width: int = 192
+    height: int = 256
+    seed: int = 0
+    occlusion: float = 0.0  # probability that a tracklet gets an occluder
+    overwrite: bool = False
+
+
+@dataclass
+class PreprocessConfig:
+    """Pose extraction and skeleton normalisation (SPEC §4)."""
+
+    workers: int = 0  # 0 = number of cores
+    backend: str = "loky"  # loky | dask
+    scheduler: str = ""  # dask scheduler address, e.g. tcp://127.0.0.1:8786
+    model_complexity: int = 1  # only 1 is bundled with mediapipe 0.10.21
+    normalisation: str = "paper"  # paper | none
+    limit: int = 0  # 0 = all tracklets
+    strict: bool = False
+    overwrite: bool = False
+
+
+@dataclass
+class ModelConfig:
+    """The ASGL network (SPEC §5) and the switches behind the ablation tables."""
+
+    backbone_depth: int = 50  # 18 | 34 | 50
+    backbone_weights: str = ""  # torchvision ImageNet checkpoint file; empty = random init
+    last_stride: int = 1
+    refine_widths: tuple[int, ...] = (128, 512, 2048)
+    gat_heads: int = 4
+    gat_layers: int = 2
+    stgat_channels: tuple[int, ...] = (128, 256)
+    stgat_heads: int = 4
+    hop_distance: int = 3
+    temporal_kernel: int = 9
+    fusion_dim: int = 512
+    dropout: float = 0.0
+    use_appearance: bool = True
+    use_shape: bool = True
+    use_gait: bool = True
+    graph: str = "gat"  # gat | gcn
+    pose: str = "3d"  # 3d | 2d
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe (paper §4.2)."""
+
+    run: str = "asgl"
+    epochs: int = 120
+    lr: float = 5e-3
+    lr_step: int = 40
+    lr_gamma: float = 0.1
+    weight_decay: float = 5e-4
+    ce_weight: float = 0.7  # λ1
+    triplet_weight: float = 0.3  # λ2
+    triplet_margin: float = 0.3
+    seq_len: int = 8
+    sample_stride: int = 4  # 4 for CCVID, 2 for VCCR
+    height: int = 256
+    width: int = 128
+    flip: bool = True
+    ids_per_batch: int = 8
+    clips_per_id: int = 4
+    num_workers: int = 2
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # only takes effect on CUDA
+    seed: int = 0
+    select: str = "last"  # last | val  (model selection never looks at the test set)
+    val_ids: int = 0  # identities carved from train for `select = "val"`
+    resume: bool = False
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation protocol (SPEC §7)."""
+
+    seq_len: int = 8
+    batch_size: int = 16
+    chunk_size: int = 256  # queries scored at once; bounds memory on large galleries
+    ranks: tuple[int, ...] = (1, 5, 10, 20)
+
+
+@dataclass
+class PathsConfig:
+    runs_dir: str = "cache/runs"
+    reports_dir: str = "reports"
+
+
+@dataclass
+class Config:
+    profile: str = "paper"
+    data: DataConfig = field(default_factory=DataConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+
+# Profiles are overrides on top of the paper defaults. `demo` is what the embedded synthetic
+# default runs on 2 CPU cores in minutes: lighter backbone, smaller input, fewer epochs.
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {},
+    "demo": {
+        "model": {
+            "backbone_depth": 18,
+            "refine_widths": (32, 64, 128),
+            "gat_heads": 2,
+            "stgat_channels": (32, 64),
+            "stgat_heads": 2,
+            "fusion_dim": 128,
+        },
+        "train": {
+            "epochs": 12,
+            "lr": 3.5e-4,
+            "lr_step": 8,
+            "height": 128,
+            "width": 64,
+            "ids_per_batch": 4,
+            "clips_per_id": 2,
+            "num_workers": 0,
+        },
+        "eval": {"batch_size": 8},
+    },
+}
+
+
+def _section_types(section_cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(section_cls)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Convert a TOML or command-line value to the field's declared type."""
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        (item_type, *_rest) = typing.get_args(annotation)
+        if isinstance(value, str):
+            value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_coerce(v, item_type, where) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    try:
+        if annotation is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if annotation is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError(value)
+            return int(value)
+        if annotation is float:
+            return float(value)
+        if annotation is str:
+            return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"{where}: {value!r} is not a valid {annotation.__name__}"
+        ) from None
+    return value
+
+
+def apply_overrides(config: Config, overrides: dict[str, dict[str, Any]], origin: str) -> Config:
+    """Return a copy of `config` with `{section: {field: value}}` applied; unknown keys fail."""
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    updated = {}
+    for section_name, values in overrides.items():
+        if section_name == "profile":
+            updated["profile"] = str(values)
+            continue
+        if section_name not in sections or section_name == "profile":
+            known = ", ".join(sorted(n for n in sections if n != "profile"))
+            raise ConfigError(f"{origin}: unknown section [{section_name}] (known: {known})")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: [{section_name}] must be a table of settings")
+        section = updated.get(section_name, getattr(config, section_name))
+        types_ = _section_types(type(section))
+        changes = {}
+        for key, value in values.items():
+            if key not in types_:
+                known = ", ".join(types_)
+                raise ConfigError(
+                    f"{origin}: unknown key '{section_name}.{key}' (known in [{section_name}]: {known})"
+                )
+            changes[key] = _coerce(value, types_[key], f"{origin}: {section_name}.{key}")
+        updated[section_name] = dataclasses.replace(section, **changes)
+    return dataclasses.replace(config, **updated)
+
+
+def parse_assignments(assignments: list[str] | tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Turn `["train.epochs=3", "model.graph=gcn"]` into `{"train": {"epochs": "3"}, ...}`."""
+    result: dict[str, dict[str, str]] = {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not section or not name:
+            raise ConfigError(f"--set {item!r}: expected SECTION.FIELD=VALUE, e.g. train.epochs=3")
+        result.setdefault(section, {})[name] = value
+    return result
+
+
+def load_config(
+    profile: str = "paper",
+    toml_path: str | Path | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Config:
+    """Defaults → profile → TOML file → overrides."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile '{profile}' (known: {', '.join(PROFILES)})")
+    config = apply_overrides(Config(profile=profile), PROFILES[profile], f"profile '{profile}'")
+    if toml_path:
+        config = apply_overrides(config, read_toml(toml_path), str(toml_path))
+    if overrides:
+        config = apply_overrides(config, overrides, "command line")
+    return config
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def to_toml(config: Config) -> str:
+    """Serialise the resolved configuration (flat sections of scalars and lists)."""
+    lines = [f'profile = "{config.profile}"', ""]
+    for section in dataclasses.fields(Config):
+        if section.name == "profile":
+            continue
+        lines.append(f"[{section.name}]")
+        for key, value in dataclasses.asdict(getattr(config, section.name)).items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def save_config(config: Config, path: str | Path) -> Path:
+    """Write the resolved configuration as TOML (atomically) and return its path."""
+    return atomic_write_text(Path(path), to_toml(config))
+
+
+def load_config_file(path: str | Path) -> Config:
+    """Read a configuration written by `save_config` (no profile re-applied)."""
+    data = read_toml(path)
+    profile = data.pop("profile", "paper")
+    return apply_overrides(Config(profile=profile), data, str(path))

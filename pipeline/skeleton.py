@@ -1,0 +1,121 @@
+"""The 14-joint skeleton (SPEC §4.1–4.2): joint order, bones, MediaPipe 33 → 14 mapping,
+normalisation (paper Eq. 1), gap filling and left/right flipping.
+
+Arrays are (T, J, C) float32 throughout: T frames, J joints, C coordinates (3, or 2 for image x, y).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+JOINT_NAMES: tuple[str, ...] = (
+    "head", "neck", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_hand", "r_hand",
+    "l_hip", "r_hip", "l_knee", "r_knee", "l_foot", "r_foot",
+)  # fmt: skip
+NUM_JOINTS = len(JOINT_NAMES)
+
+# Which MediaPipe landmarks each of our joints averages (neck = mid-shoulder, the usual 14th).
+MEDIAPIPE_SOURCES: tuple[tuple[int, ...], ...] = (
+    tuple(range(0, 11)), (11, 12), (11,), (12,), (13,), (14,),
+    (15, 17, 19, 21), (16, 18, 20, 22), (23,), (24,), (25,), (26,), (27, 29, 31), (28, 30, 32),
+)  # fmt: skip
+
+EDGES: tuple[tuple[int, int], ...] = (
+    (0, 1), (1, 2), (1, 3), (2, 4), (4, 6), (3, 5), (5, 7),
+    (2, 8), (3, 9), (8, 9), (8, 10), (10, 12), (9, 11), (11, 13),
+)  # fmt: skip
+
+# Left/right pairs, used to swap joints when a clip is mirrored.
+LEFT_RIGHT_PAIRS: tuple[tuple[int, int], ...] = ((2, 3), (4, 5), (6, 7), (8, 9), (10, 11), (12, 13))
+L_HIP, R_HIP = 8, 9
+NORMALISATION_MODES = ("paper", "none")
+
+
+def _mapping_matrix() -> np.ndarray:
+    """(14, 33) averaging weights so that mapping is one matrix product."""
+    matrix = np.zeros((NUM_JOINTS, 33), dtype=np.float32)
+    for joint, sources in enumerate(MEDIAPIPE_SOURCES):
+        matrix[joint, list(sources)] = 1.0 / len(sources)
+    return matrix
+
+
+def map_33_to_14(landmarks33: np.ndarray) -> np.ndarray:
+    """(T, 33, C) MediaPipe landmarks → (T, 14, C) joints in our order."""
+    landmarks33 = np.asarray(landmarks33, dtype=np.float32)
+    if landmarks33.shape[-2] != 33:
+        raise ValueError(f"expected 33 landmarks on axis -2, got shape {landmarks33.shape}")
+    return np.einsum("jk,...kc->...jc", _mapping_matrix(), landmarks33).astype(np.float32)
+
+
+def hip_centre(joints14: np.ndarray) -> np.ndarray:
+    """(T, 14, C) → (T, 1, C), the root joint (mid-hip)."""
+    return (joints14[..., L_HIP : L_HIP + 1, :] + joints14[..., R_HIP : R_HIP + 1, :]) / 2.0
+
+
+def normalise(joints14: np.ndarray, frame_size: tuple[int, int], mode: str = "paper") -> np.ndarray:
+    """Paper Eq. 1: move the root to the origin, then x /= h, y /= w, z /= h·w.
+
+    `frame_size` is (h, w) of the input frames. Mode `none` keeps hip-centred units (metres for
+    world landmarks). 2D input (C = 2) scales x and y only.
+    """
+    if mode not in NORMALISATION_MODES:
+        raise ValueError(f"unknown normalisation mode {mode!r} (known: {NORMALISATION_MODES})")
+    centred = np.asarray(joints14, dtype=np.float32) - hip_centre(joints14)
+    if mode == "none":
+        return centred.astype(np.float32)
+    h, w = frame_size
+    scale = np.array([h, w, h * w][: centred.shape[-1]], dtype=np.float32)
+    return (centred / scale).astype(np.float32)
+
+
+def fill_missing(sequence: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Fill frames where `present` is False by linear interpolation between detected neighbours;
+    leading/trailing gaps copy the nearest detected frame. Raises if nothing was detected."""
+    sequence = np.asarray(sequence, dtype=np.float32)
+    present = np.asarray(present, dtype=bool)
+    if not present.any():
+        raise ValueError("no frame has a detection; nothing to interpolate from")
+    if present.all():
+        return sequence.copy()
+    t = np.arange(len(present))
+    known = t[present]
+    flat = sequence.reshape(len(present), -1)
+    filled = np.empty_like(flat)
+    for column in range(flat.shape[1]):
+        # np.interp copies edge values outside [known[0], known[-1]], as SPEC §4.2 asks.
+        filled[:, column] = np.interp(t, known, flat[present, column])
+    return filled.reshape(sequence.shape)
+
+
+def flip_joints(joints14: np.ndarray) -> np.ndarray:
+    """Mirror a hip-centred skeleton horizontally: negate x and swap left/right joints.
+
+    Matches a horizontal flip of the frames. Works on numpy arrays or torch tensors of shape
+    (..., 14, C)."""
+    flipped = joints14.clone() if hasattr(joints14, "clone") else np.array(joints14, copy=True)
+    flipped[..., 0] = -flipped[..., 0]
+    order = list(range(NUM_JOINTS))
+    for left, right in LEFT_RIGHT_PAIRS:
+        order[left], order[right] = right, left
+    return flipped[..., order, :]
+
+
+def hop_distances(num_joints: int = NUM_JOINTS, edges=EDGES) -> np.ndarray:
+    """(J, J) shortest-path hop counts on the skeleton graph (inf where unreachable)."""
+    dist = np.full((num_joints, num_joints), np.inf)
+    np.fill_diagonal(dist, 0)
+    for i, j in edges:
+        dist[i, j] = dist[j, i] = 1
+    for k in range(num_joints):  # Floyd–Warshall; 14 nodes
+        dist = np.minimum(dist, dist[:, k : k + 1] + dist[k : k + 1, :])
+    return dist
+
+
+def adjacency(num_joints: int = NUM_JOINTS, edges=EDGES, self_loops: bool = True) -> np.ndarray:
+    """(J, J) 0/1 adjacency of the skeleton graph."""
+    adj = np.zeros((num_joints, num_joints), dtype=np.float32)
+    for i, j in edges:
+        adj[i, j] = adj[j, i] = 1.0
+    if self_loops:
+        np.fill_diagonal(adj, 1.0)
+    return adj

@@ -1,0 +1,7 @@
+"""The `ablate` stage — not built yet (issue 7)."""
+
+from stages import NotImplementedStage
+
+
+def run(config, **options):
+    raise NotImplementedStage("the 'ablate' stage is not implemented yet (issue 7); nothing was written")

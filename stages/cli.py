@@ -1,0 +1,276 @@
+"""`asgl-pipeline`: a thin Click layer. Each command resolves a Config and calls a stage's
+`run(config)`; no logic lives here beyond mapping options to configuration fields."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+
+import click
+
+from pipeline import __version__
+from pipeline.config import ConfigError, load_config, parse_assignments
+from stages import StageError
+
+
+def config_options(command):
+    """Options every stage shares: profile, TOML file, and generic SECTION.FIELD=VALUE overrides."""
+
+    @click.option("--profile", type=click.Choice(["paper", "demo"]), default=None,
+                  help="Preset on top of the paper's defaults ('demo' = small, CPU-friendly).")
+    @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                  help="TOML file with [section] tables overriding the profile.")
+    @click.option("--set", "assignments", multiple=True, metavar="SECTION.FIELD=VALUE",
+                  help="Override any configuration field, e.g. --set train.epochs=3 (repeatable).")
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def resolve_config(profile, config_file, assignments, options: dict[str, tuple[str, object]]):
+    """Build the Config; `options` maps a dedicated CLI option to ("section.field", value)."""
+    try:
+        overrides = parse_assignments(assignments)
+        for dotted, value in options.values():
+            if value is None:
+                continue  # option not given: keep profile / file value
+            section, name = dotted.split(".")
+            overrides.setdefault(section, {})[name] = value
+        return load_config(profile or "paper", config_file, overrides)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def run_stage(stage_name: str, config):
+    """Import `stages.<name>` and call its run(config); StageError → one line, exit 1."""
+    stage = importlib.import_module(f"stages.{stage_name}")
+    try:
+        return stage.run(config)
+    except StageError as error:
+        click.echo(f"asgl-pipeline {stage_name}: {error}", err=True)
+        sys.exit(1)
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="asgl-pipeline")
+def main():
+    """Video-based cloth-changing person re-identification with ASGL
+    (appearance + body shape + gait). Stages: synth → preprocess → train → evaluate → report.
+
+    Every command takes --profile (default: paper; the Makefile uses demo), --config FILE.toml and --set SECTION.FIELD=VALUE.
+    """
+
+
+def data_options(command):
+    """Dataset location options shared by preprocess, train and ablate."""
+
+    @click.option("--dataset", type=click.Choice(["ccvid", "vccr", "folder"]), default=None,
+                  help="Dataset layout (default: ccvid, which the synthetic set uses).")
+    @click.option("--root", type=click.Path(file_okay=False), default=None,
+                  help="Dataset root folder (default: cache/synthetic).")
+    @click.option("--manifest", type=click.Path(dir_okay=False), default=None,
+                  help="CSV manifest path,pid,clothes,camera,split for --dataset folder.")
+    @click.option("--cache", type=click.Path(dir_okay=False), default=None,
+                  help="Skeleton HDF5 cache (default: cache/skeletons/synthetic.h5).")
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def _data(dataset, root, manifest, cache):
+    return {
+        "dataset": ("data.dataset", dataset),
+        "root": ("data.root", root),
+        "manifest": ("data.manifest", manifest),
+        "cache": ("data.cache", cache),
+    }
+
+
+@main.command()
+@config_options
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output dataset root in the CCVID layout (default: cache/synthetic).")
+@click.option("--identities", type=int, default=None, help="Number of identities.")
+@click.option("--outfits", type=int, default=None, help="Outfits per identity (≥ 2).")
+@click.option("--cameras", type=int, default=None, help="Number of cameras.")
+@click.option("--tracklets-per-outfit", type=int, default=None, help="Tracklets per outfit.")
+@click.option("--frames", type=int, default=None, help="Frames per tracklet.")
+@click.option("--size", default=None, metavar="WxH", help="Frame size, e.g. 192x256.")
+@click.option("--seed", type=int, default=None, help="Random seed (same seed → same bytes).")
+@click.option("--occlusion", type=float, default=None, help="Probability of an occluder per tracklet.")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace a non-empty output folder.")
+def synth(profile, config_file, assignments, out, identities, outfits, cameras,
+          tracklets_per_outfit, frames, size, seed, occlusion, overwrite):
+    """Generate the synthetic cloth-changing video set (CCVID layout) with ground-truth joints."""
+    width = height = None
+    if size is not None:
+        try:
+            width, height = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            raise click.BadParameter(f"{size!r} is not WxH, e.g. 192x256", param_hint="--size") from None
+    config = resolve_config(profile, config_file, assignments, {
+        "out": ("synth.out", out), "identities": ("synth.identities", identities),
+        "outfits": ("synth.outfits", outfits), "cameras": ("synth.cameras", cameras),
+        "tracklets_per_outfit": ("synth.tracklets_per_outfit", tracklets_per_outfit),
+        "frames": ("synth.frames", frames), "width": ("synth.width", width),
+        "height": ("synth.height", height), "seed": ("synth.seed", seed),
+        "occlusion": ("synth.occlusion", occlusion), "overwrite": ("synth.overwrite", overwrite),
+    })
+    run_stage("synth", config)
+
+
+@main.command()
+@config_options
+@data_options
+@click.option("--workers", type=int, default=None, help="Parallel pose workers (0 = all cores).")
+@click.option("--backend", type=click.Choice(["loky", "dask"]), default=None,
+              help="joblib backend: local processes (loky) or a Dask cluster.")
+@click.option("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786.")
+@click.option("--normalisation", type=click.Choice(["paper", "none"]), default=None,
+              help="Skeleton normalisation: paper Eq. 1, or hip-centred metres.")
+@click.option("--limit", type=int, default=None, help="Only the first N tracklets (quick looks).")
+@click.option("--strict", is_flag=True, default=None, help="Exit non-zero if any input failed.")
+@click.option("--overwrite", is_flag=True, default=None, help="Rebuild a stale or existing cache.")
+def preprocess(profile, config_file, assignments, dataset, root, manifest, cache, workers,
+               backend, scheduler, normalisation, limit, strict, overwrite):
+    """Extract MediaPipe 3D skeletons, map 33 → 14 joints, normalise, write the HDF5 cache."""
+    config = resolve_config(profile, config_file, assignments, {
+        **_data(dataset, root, manifest, cache),
+        "workers": ("preprocess.workers", workers), "backend": ("preprocess.backend", backend),
+        "scheduler": ("preprocess.scheduler", scheduler),
+        "normalisation": ("preprocess.normalisation", normalisation),
+        "limit": ("preprocess.limit", limit), "strict": ("preprocess.strict", strict),
+        "overwrite": ("preprocess.overwrite", overwrite),
+    })
+    run_stage("preprocess", config)
+
+
+def model_switch_options(command):
+    """The ablation switches (paper Tables 3–5)."""
+
+    @click.option("--no-appearance", is_flag=True, default=False, help="Drop the appearance branch.")
+    @click.option("--no-shape", is_flag=True, default=False, help="Drop the shape (GAT) branch.")
+    @click.option("--no-gait", is_flag=True, default=False, help="Drop the gait (ST-GAT) branch.")
+    @click.option("--graph", type=click.Choice(["gat", "gcn"]), default=None,
+                  help="GAT/ST-GAT (paper) or GCN/ST-GCN (Table 4).")
+    @click.option("--pose", type=click.Choice(["3d", "2d"]), default=None,
+                  help="3D world skeletons (paper) or 2D image skeletons (Table 5).")
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+def _switches(no_appearance, no_shape, no_gait, graph, pose):
+    return {
+        "use_appearance": ("model.use_appearance", False if no_appearance else None),
+        "use_shape": ("model.use_shape", False if no_shape else None),
+        "use_gait": ("model.use_gait", False if no_gait else None),
+        "graph": ("model.graph", graph),
+        "pose": ("model.pose", pose),
+    }
+
+
+@main.command()
+@config_options
+@data_options
+@model_switch_options
+@click.option("--run", "run_name", default=None, help="Run name: outputs go to cache/runs/NAME.")
+@click.option("--epochs", type=int, default=None, help="Training epochs.")
+@click.option("--device", default=None, help="auto | cpu | cuda | cuda:N.")
+@click.option("--backbone-weights", type=click.Path(dir_okay=False), default=None,
+              help="torchvision ResNet ImageNet checkpoint file to initialise the backbone.")
+@click.option("--resume", is_flag=True, default=None, help="Continue from the run's last checkpoint.")
+def train(profile, config_file, assignments, dataset, root, manifest, cache, no_appearance,
+          no_shape, no_gait, graph, pose, run_name, epochs, device, backbone_weights, resume):
+    """Train the fused ASGL model from cached skeletons plus frames, then evaluate it."""
+    config = resolve_config(profile, config_file, assignments, {
+        **_data(dataset, root, manifest, cache),
+        **_switches(no_appearance, no_shape, no_gait, graph, pose),
+        "run": ("train.run", run_name), "epochs": ("train.epochs", epochs),
+        "device": ("train.device", device),
+        "backbone_weights": ("model.backbone_weights", backbone_weights),
+        "resume": ("train.resume", resume),
+    })
+    run_stage("train", config)
+
+
+@main.command()
+@config_options
+@click.option("--run", "run_name", default=None, help="Run name under cache/runs to evaluate.")
+@click.option("--device", default=None, help="auto | cpu | cuda | cuda:N.")
+def evaluate(profile, config_file, assignments, run_name, device):
+    """Evaluate a trained run: Standard / CC / SC, R-1/5/10/20 and mAP (CAL's protocol)."""
+    config = resolve_config(profile, config_file, assignments, {
+        "run": ("train.run", run_name), "device": ("train.device", device),
+    })
+    run_stage("evaluate", config)
+
+
+@main.command()
+@config_options
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of run folders to report on (default: cache/runs).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Report folder (default: reports).")
+def report(profile, config_file, assignments, runs_dir, out):
+    """Write Tables 1–5 (CSV + Markdown) and plots: the paper's rows beside measured ones."""
+    config = resolve_config(profile, config_file, assignments, {
+        "runs_dir": ("paths.runs_dir", runs_dir), "out": ("paths.reports_dir", out),
+    })
+    run_stage("report", config)
+
+
+@main.command()
+@config_options
+@data_options
+@model_switch_options
+@click.option("--all", "all_variants", is_flag=True, default=False,
+              help="Train every variant Tables 3–5 need; finished ones are skipped.")
+@click.option("--device", default=None, help="auto | cpu | cuda | cuda:N.")
+def ablate(profile, config_file, assignments, dataset, root, manifest, cache, no_appearance,
+           no_shape, no_gait, graph, pose, all_variants, device):
+    """Train and evaluate ablation variants (Tables 3–5) with the full model's data and seed."""
+    config = resolve_config(profile, config_file, assignments, {
+        **_data(dataset, root, manifest, cache),
+        **_switches(no_appearance, no_shape, no_gait, graph, pose),
+        "device": ("train.device", device),
+    })
+    from stages import ablate as ablate_stage
+
+    try:
+        ablate_stage.run(config, all_variants=all_variants)
+    except StageError as error:
+        click.echo(f"asgl-pipeline ablate: {error}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@config_options
+@click.option("--quick", is_flag=True, default=False, help="Small sizes, for CI and smoke checks.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Where bench.md and bench.csv go (default: reports).")
+def bench(profile, config_file, assignments, quick, out):
+    """Measure throughput side by side and write reports/bench.{md,csv}."""
+    config = resolve_config(profile, config_file, assignments, {
+        "out": ("paths.reports_dir", out),
+    })
+    from stages import bench as bench_stage
+
+    try:
+        bench_stage.run(config, quick=quick)
+    except StageError as error:
+        click.echo(f"asgl-pipeline bench: {error}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

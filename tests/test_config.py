@@ -1,0 +1,79 @@
+import pytest
+
+from pipeline.config import (
+    Config,
+    ConfigError,
+    load_config,
+    load_config_file,
+    parse_assignments,
+    save_config,
+)
+
+
+def test_defaults_are_the_papers_recipe():
+    config = Config()
+    train, model = config.train, config.model
+    assert (train.epochs, train.lr, train.lr_step, train.lr_gamma) == (120, 5e-3, 40, 0.1)
+    assert (train.ce_weight, train.triplet_weight, train.triplet_margin) == (0.7, 0.3, 0.3)
+    assert (train.ids_per_batch, train.clips_per_id, train.seq_len) == (8, 4, 8)
+    assert (train.height, train.width) == (256, 128)
+    assert model.refine_widths == (128, 512, 2048)
+    assert model.stgat_channels == (128, 256)
+    assert (model.gat_layers, model.hop_distance, model.backbone_depth) == (2, 3, 50)
+    assert load_config("paper") == Config()
+
+
+def test_demo_profile_is_lighter_than_paper():
+    demo = load_config("demo")
+    assert demo.profile == "demo"
+    assert demo.model.backbone_depth < 50 and demo.train.epochs < 120
+    assert demo.train.ce_weight == 0.7  # untouched fields keep the paper's values
+
+
+def test_toml_overrides_profile(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text('[train]\nepochs = 7\nlr = 0.001\n[model]\ngraph = "gcn"\nstgat_channels = [16, 32]\n')
+    config = load_config("demo", path)
+    assert config.train.epochs == 7 and config.train.lr == 0.001
+    assert config.model.graph == "gcn" and config.model.stgat_channels == (16, 32)
+    assert config.model.backbone_depth == 18  # still from the demo profile
+
+
+def test_cli_overrides_win_over_toml(tmp_path):
+    path = tmp_path / "exp.toml"
+    path.write_text("[train]\nepochs = 7\n")
+    overrides = parse_assignments(["train.epochs=3", "model.use_gait=false", "train.amp=yes"])
+    config = load_config("paper", path, overrides)
+    assert config.train.epochs == 3
+    assert config.model.use_gait is False and config.train.amp is True
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[train]\nepoch = 3\n", "unknown key 'train.epoch'"),
+        ("[trian]\nepochs = 3\n", "unknown section [trian]"),
+        ("[train]\nepochs = 'many'\n", "train.epochs"),
+        ("[train\n", "not valid TOML"),
+    ],
+)
+def test_bad_toml_gives_a_clear_error(tmp_path, text, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=fragment.replace("[", r"\[")):
+        load_config("paper", path)
+
+
+def test_bad_assignments_are_rejected():
+    with pytest.raises(ConfigError, match="SECTION.FIELD=VALUE"):
+        parse_assignments(["epochs=3"])
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config("paper", None, parse_assignments(["train.nope=1"]))
+    with pytest.raises(ConfigError, match="unknown profile"):
+        load_config("huge")
+
+
+def test_saved_config_round_trips(tmp_path):
+    config = load_config("demo", None, parse_assignments(["data.root=/data/my ccvid", "train.lr=1e-4"]))
+    path = save_config(config, tmp_path / "config.toml")
+    assert load_config_file(path) == config
