@@ -72,8 +72,10 @@ class ModelConfig:
     backbone_weights: str = ""  # torchvision ImageNet checkpoint file; empty = random init
     last_stride: int = 1
     refine_widths: tuple[int, ...] = (128, 512, 2048)
+    gat_channels: int = 512  # width of every shape-GAT layer (the paper does not give it)
     gat_heads: int = 4
     gat_layers: int = 2
+    gat_concat_last: bool = False  # last GAT layer: average its heads (GAT paper) or concatenate
     stgat_channels: tuple[int, ...] = (128, 256)
     stgat_heads: int = 4
     hop_distance: int = 3
@@ -152,6 +154,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "model": {
             "backbone_depth": 18,
             "refine_widths": (32, 64, 128),
+            "gat_channels": 128,
             "gat_heads": 2,
             "stgat_channels": (32, 64),
             "stgat_heads": 2,

@@ -1,0 +1,247 @@
+"""The ASGL network (paper §3, SPEC §5): appearance (ResNet) + shape (GAT) + gait (ST-GAT),
+fused by the Adaptive Fusion Module; one class whose switches give every ablation row
+(Table 3: branches off, Table 4: `graph="gcn"`, Table 5: `pose="2d"`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from pipeline.models.fusion import AdaptiveFusion
+from pipeline.models.gat import GATShapeBranch
+from pipeline.models.gcn import GCNShapeBranch, STGCNGaitBranch
+from pipeline.models.refine import JointRefinement
+from pipeline.models.resnet import ResNet
+from pipeline.models.stgat import STGATGaitBranch
+from pipeline.skeleton import NUM_JOINTS
+
+POSE_CHANNELS = {"3d": 3, "2d": 2}
+GRAPHS = ("gat", "gcn")
+
+
+class ASGLOutput(NamedTuple):
+    embedding: torch.Tensor  # (B, fusion_dim): the fused f after the fusion BN, used for retrieval
+    logits: torch.Tensor | None  # (B, num_classes), None when num_classes == 0
+    branch_weights: torch.Tensor  # (B, n_active_branches), columns in `model.branch_names` order
+
+
+class AppearanceBranch(nn.Module):
+    """(B, T, 3, H, W) frames → f_a (B, C): ResNet per frame, spatial max pool, temporal average, BN."""
+
+    def __init__(self, depth: int = 50, last_stride: int = 1):
+        super().__init__()
+        self.backbone = ResNet(depth, last_stride, num_classes=0)
+        self.out_channels = self.backbone.out_channels
+        self.bn = nn.BatchNorm1d(self.out_channels)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        b, t = frames.shape[:2]
+        maps = self.backbone.forward_features(frames.flatten(0, 1))
+        per_frame = maps.amax(dim=(2, 3)).view(b, t, -1)
+        return self.bn(per_frame.mean(dim=1))
+
+
+class ASGL(nn.Module):
+    def __init__(
+        self,
+        num_classes: int,
+        use_appearance: bool = True,
+        use_shape: bool = True,
+        use_gait: bool = True,
+        graph: str = "gat",
+        pose: str = "3d",
+        backbone_depth: int = 50,
+        last_stride: int = 1,
+        refine_widths: tuple[int, ...] = (128, 512, 2048),
+        gat_channels: int = 512,
+        gat_heads: int = 4,
+        gat_layers: int = 2,
+        gat_concat_last: bool = False,
+        stgat_channels: tuple[int, ...] = (128, 256),
+        stgat_heads: int = 4,
+        hop_distance: int = 3,
+        temporal_kernel: int = 9,
+        fusion_dim: int = 512,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if not (use_appearance or use_shape or use_gait):
+            raise ValueError(
+                "at least one branch must be active: use_appearance, use_shape and use_gait are all "
+                "off (drop one of --no-appearance / --no-shape / --no-gait)"
+            )
+        if graph not in GRAPHS:
+            raise ValueError(f"graph must be one of {GRAPHS}, got {graph!r}")
+        if pose not in POSE_CHANNELS:
+            raise ValueError(f"pose must be one of {tuple(POSE_CHANNELS)}, got {pose!r}")
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be ≥ 0, got {num_classes}")
+        self.use_appearance, self.use_shape, self.use_gait = use_appearance, use_shape, use_gait
+        self.graph, self.pose = graph, pose
+        self.pose_channels = POSE_CHANNELS[pose]
+        self.num_classes = num_classes
+
+        self.appearance = AppearanceBranch(backbone_depth, last_stride) if use_appearance else None
+        self.refine = None
+        self.shape = None
+        self.gait = None
+        if use_shape or use_gait:
+            # one refinement network feeds both graph branches (paper Fig. 1)
+            self.refine = JointRefinement(self.pose_channels, tuple(refine_widths), NUM_JOINTS)
+            nodes = self.refine.out_channels
+            if use_shape:
+                self.shape = (
+                    GATShapeBranch(
+                        nodes, gat_channels, gat_heads, gat_layers, gat_concat_last, dropout
+                    )
+                    if graph == "gat"
+                    else GCNShapeBranch(nodes, gat_channels, gat_layers)
+                )
+            if use_gait:
+                self.gait = (
+                    STGATGaitBranch(nodes, tuple(stgat_channels), stgat_heads, hop_distance,
+                                    temporal_kernel, dropout)
+                    if graph == "gat"
+                    else STGCNGaitBranch(nodes, tuple(stgat_channels), temporal_kernel, dropout)
+                )  # fmt: skip
+
+        branches = {"appearance": self.appearance, "shape": self.shape, "gait": self.gait}
+        self.branch_names = tuple(name for name, module in branches.items() if module is not None)
+        self.fusion = AdaptiveFusion(
+            tuple(branches[name].out_channels for name in self.branch_names), fusion_dim
+        )
+        self.embedding_dim = fusion_dim
+        self.classifier = (
+            nn.Linear(fusion_dim, num_classes, bias=False) if num_classes > 0 else None
+        )
+        if self.classifier is not None:
+            nn.init.normal_(self.classifier.weight, std=0.001)
+
+    @property
+    def needs_frames(self) -> bool:
+        return self.use_appearance
+
+    @property
+    def needs_joints(self) -> bool:
+        return self.use_shape or self.use_gait
+
+    def _check_inputs(self, frames: torch.Tensor | None, joints: torch.Tensor | None) -> None:
+        if self.needs_frames:
+            if frames is None:
+                raise ValueError(
+                    "this model has the appearance branch: frames (B, T, 3, H, W) are required"
+                )
+            if frames.dim() != 5 or frames.shape[2] != 3:
+                raise ValueError(f"frames must be (B, T, 3, H, W), got {tuple(frames.shape)}")
+        if self.needs_joints:
+            if joints is None:
+                raise ValueError(
+                    "this model has a skeleton branch: joints (B, T, 14, C) are required"
+                )
+            expected = (NUM_JOINTS, self.pose_channels)
+            if joints.dim() != 4 or tuple(joints.shape[2:]) != expected:
+                raise ValueError(
+                    f"joints must be (B, T, {NUM_JOINTS}, {self.pose_channels}) for pose "
+                    f"{self.pose!r}, got {tuple(joints.shape)}"
+                )
+
+    def forward(
+        self, frames: torch.Tensor | None = None, joints: torch.Tensor | None = None
+    ) -> ASGLOutput:
+        self._check_inputs(frames, joints)
+        embeddings = []
+        if self.appearance is not None:
+            embeddings.append(self.appearance(frames))
+        if self.refine is not None:
+            nodes = self.refine(joints)  # (B, T, V, refine_widths[-1])
+            if self.shape is not None:
+                embeddings.append(self.shape(nodes))
+            if self.gait is not None:
+                embeddings.append(self.gait(nodes))
+        embedding, weights = self.fusion(embeddings)
+        logits = self.classifier(embedding) if self.classifier is not None else None
+        return ASGLOutput(embedding, logits, weights)
+
+
+def build_model(model_cfg, num_classes: int) -> ASGL:
+    """Build ASGL from a `ModelConfig`; loads `backbone_weights` when set and appearance is on."""
+    model = ASGL(
+        num_classes,
+        use_appearance=model_cfg.use_appearance,
+        use_shape=model_cfg.use_shape,
+        use_gait=model_cfg.use_gait,
+        graph=model_cfg.graph,
+        pose=model_cfg.pose,
+        backbone_depth=model_cfg.backbone_depth,
+        last_stride=model_cfg.last_stride,
+        refine_widths=tuple(model_cfg.refine_widths),
+        gat_channels=model_cfg.gat_channels,
+        gat_heads=model_cfg.gat_heads,
+        gat_layers=model_cfg.gat_layers,
+        gat_concat_last=model_cfg.gat_concat_last,
+        stgat_channels=tuple(model_cfg.stgat_channels),
+        stgat_heads=model_cfg.stgat_heads,
+        hop_distance=model_cfg.hop_distance,
+        temporal_kernel=model_cfg.temporal_kernel,
+        fusion_dim=model_cfg.fusion_dim,
+        dropout=model_cfg.dropout,
+    )
+    if model_cfg.backbone_weights and model.appearance is not None:
+        load_backbone_weights(model, model_cfg.backbone_weights)
+    return model
+
+
+def load_backbone_weights(model: ASGL, path: str | Path) -> None:
+    """Load a torchvision ResNet checkpoint (a plain state_dict file, `fc.*` ignored) into the
+    appearance backbone. Raises ValueError naming the first missing, unexpected or mis-shaped key."""
+    if model.appearance is None:
+        raise ValueError("the model has no appearance branch, so there is no backbone to load into")
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"backbone weights file {path} does not exist")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
+        raise ValueError(f"{path}: not a loadable PyTorch state_dict ({error})") from None
+    if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
+        checkpoint = checkpoint["state_dict"]
+    if not isinstance(checkpoint, dict):
+        raise ValueError(
+            f"{path}: expected a state_dict (name → tensor), got {type(checkpoint).__name__}"
+        )
+    backbone = model.appearance.backbone
+    expected = backbone.state_dict()
+    given = {k: v for k, v in checkpoint.items() if not k.startswith("fc.")}
+    depth = f"ResNet-{backbone.depth}"
+    for key, tensor in given.items():
+        if key not in expected:
+            raise ValueError(f"{path}: unexpected key '{key}' for a torchvision {depth} backbone")
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise ValueError(
+                f"{path}: key '{key}' has shape {tuple(tensor.shape)}, the {depth} backbone expects "
+                f"{tuple(expected[key].shape)}"
+            )
+    for key in expected:
+        # old torchvision checkpoints predate BatchNorm's num_batches_tracked counter
+        if key not in given and not key.endswith("num_batches_tracked"):
+            raise ValueError(f"{path}: missing key '{key}' for a torchvision {depth} backbone")
+    backbone.load_state_dict(given, strict=False)
+
+
+def count_parameters(model: ASGL) -> dict[str, int]:
+    """Trainable parameter count per part (absent branches are 0) and the total."""
+    parts = ("appearance", "refine", "shape", "gait", "fusion", "classifier")
+    counts = {}
+    for name in parts:
+        module = getattr(model, name)
+        counts[name] = (
+            sum(p.numel() for p in module.parameters() if p.requires_grad)
+            if module is not None
+            else 0
+        )
+    counts["total"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return counts

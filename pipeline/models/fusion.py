@@ -1,0 +1,53 @@
+"""Adaptive Fusion Module (paper §3.3): project each branch embedding into a common space,
+concatenate, a 1×1 convolution over the stacked embeddings estimates per-sample branch weights
+(softmax over branches), the weighted sum of the projections goes through a BatchNorm → f.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def projection(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Linear + BN + ReLU into the common latent space."""
+    return nn.Sequential(
+        nn.Linear(in_channels, out_channels, bias=False),
+        nn.BatchNorm1d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class AdaptiveFusion(nn.Module):
+    """[(B, in_k)] × K branch embeddings → (fused (B, dim), weights (B, K))."""
+
+    def __init__(self, in_channels: tuple[int, ...], dim: int = 512):
+        super().__init__()
+        if not in_channels:
+            raise ValueError("the fusion module needs at least one branch")
+        self.branches = len(in_channels)
+        self.projections = nn.ModuleList(projection(c, dim) for c in in_channels)
+        # The convolution sees all K stacked embeddings at once (kernel 1, K·dim channels), so each
+        # branch's weight depends on the others. Zero init: training starts from an equal-weight
+        # average instead of a random preference. One branch needs no weighting at all.
+        self.weighting = None
+        if self.branches > 1:
+            self.weighting = nn.Conv1d(self.branches * dim, self.branches, kernel_size=1)
+            nn.init.zeros_(self.weighting.weight)
+            nn.init.zeros_(self.weighting.bias)
+        self.bn = nn.BatchNorm1d(dim)
+
+    def forward(self, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(embeddings) != self.branches:
+            raise ValueError(f"expected {self.branches} branch embeddings, got {len(embeddings)}")
+        projected = torch.stack(
+            [p(e) for p, e in zip(self.projections, embeddings, strict=True)], 1
+        )
+        b = projected.shape[0]
+        if self.weighting is None:
+            weights = projected.new_ones(b, 1)
+        else:
+            logits = self.weighting(projected.reshape(b, -1, 1)).squeeze(-1)  # (B, K)
+            weights = logits.softmax(dim=1)
+        fused = (weights.unsqueeze(-1) * projected).sum(dim=1)
+        return self.bn(fused), weights
