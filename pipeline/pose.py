@@ -86,9 +86,10 @@ class PoseEstimator:
         """A tracklet's frames → world33 (T,33,3), image33 (T,33,3), visibility (T,33), present (T,).
 
         Frames without a detection are zero rows with present=False; filling them is the
-        caller's decision (see `pipeline.skeleton.fill_missing`)."""
+        caller's decision (see `pipeline.skeleton.fill_missing`). A `None` frame (one that could
+        not be decoded) is not shown to the tracker and counts as not present."""
         self.reset()
-        rows = [self.process_frame(frame) for frame in frames]
+        rows = [None if frame is None else self.process_frame(frame) for frame in frames]
         count = len(rows)
         out = {
             "world33": np.zeros((count, NUM_LANDMARKS, 3), dtype=np.float32),

@@ -1,0 +1,362 @@
+"""The HDF5 skeleton cache (SPEC §4): one file per dataset, one group per tracklet.
+
+Crash safety without trusting HDF5 to survive a SIGKILL mid-write: the single writer puts every
+batch of finished tracklets into its own small part file (`<cache>.parts/part-NNNNNN.h5`, written
+to a temporary name and renamed), and on `close()` merges the previous cache and the parts into a
+new cache file, again through a temporary name. So the cache file is only ever complete or absent,
+a part is only ever complete or absent, and a killed run loses at most the batches in flight; the
+next run skips every tracklet found in the cache or a part.
+
+Per tracklet group (name = escaped key): datasets `world33 (T,33,3)`, `image33 (T,33,3)`,
+`visibility (T,33)`, `present (T,)`, `joints14 (T,14,3)`, `joints14_2d (T,14,2)`, and attributes
+pid, clothes, camera, split, source, frames, detection_rate, frame_size (h, w). File attributes:
+schema_version, mediapipe_version, model_complexity, normalisation, dataset, root, fingerprint.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import h5py
+import numpy as np
+
+from pipeline.io import atomic_write
+from stages import StageError
+
+SCHEMA_VERSION = 1
+ARRAY_FIELDS = ("world33", "image33", "visibility", "present", "joints14", "joints14_2d")
+# File attributes whose change makes a cache stale (everything but the fingerprint itself).
+FINGERPRINT_FIELDS = (
+    "schema_version", "mediapipe_version", "model_complexity", "normalisation", "dataset", "root",
+)  # fmt: skip
+COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+
+
+class CacheError(StageError):
+    """The cache is missing, unreadable, stale or busy; the message says what to do."""
+
+
+def escape_key(key: str) -> str:
+    """A tracklet key as an HDF5 group name: '/' (and '%') percent-encoded, so keys stay flat."""
+    return quote(key, safe="")
+
+
+def unescape_key(name: str) -> str:
+    return unquote(name)
+
+
+def parts_dir(cache: str | Path) -> Path:
+    """Where a run keeps finished batches until it merges them into the cache."""
+    cache = Path(cache)
+    return cache.with_name(cache.name + ".parts")
+
+
+def failures_path(cache: str | Path) -> Path:
+    """`cache/skeletons/x.h5` → `cache/skeletons/x.failures.csv` (preprocess's failure rows)."""
+    return Path(cache).with_suffix(".failures.csv")
+
+
+def config_path(cache: str | Path) -> Path:
+    """`cache/skeletons/x.h5` → `cache/skeletons/x.config.toml` (the configuration that built it)."""
+    return Path(cache).with_suffix(".config.toml")
+
+
+def mediapipe_version() -> str:
+    try:
+        return metadata.version("mediapipe")
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def file_attributes(
+    dataset: str, root: str | Path, normalisation: str, model_complexity: int
+) -> dict[str, Any]:
+    """The file attributes of a cache built from these inputs, fingerprint included."""
+    attrs: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "mediapipe_version": mediapipe_version(),
+        "model_complexity": int(model_complexity),
+        "normalisation": normalisation,
+        "dataset": dataset,
+        "root": str(Path(root).absolute()),
+    }
+    attrs["fingerprint"] = fingerprint(attrs)
+    return attrs
+
+
+def fingerprint(attrs: dict[str, Any]) -> str:
+    """Short hash of the parameters and inputs a cache depends on."""
+    payload = json.dumps({k: attrs[k] for k in FINGERPRINT_FIELDS}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    """HDF5 attribute → Python value (str, int, float, bool or tuple)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return tuple(v.item() for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _read_attrs(node) -> dict[str, Any]:
+    return {name: _plain(value) for name, value in node.attrs.items()}
+
+
+def _open_h5(path: Path) -> h5py.File:
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        raise CacheError(
+            f"{path} is not a readable HDF5 skeleton cache ({error}) — delete it or re-run "
+            "`asgl-pipeline preprocess --overwrite`"
+        ) from None
+
+
+class CacheWriter:
+    """Single-process writer. `write()` buffers a tracklet, `flush()` seals the buffer into a part
+    file, `close()` (or leaving the `with` block normally) merges everything into the cache.
+
+    An existing cache or part with another fingerprint raises `CacheError` unless
+    `overwrite=True`, which starts from nothing. A lock file keeps two writers apart.
+    """
+
+    def __init__(self, path: str | Path, file_attrs: dict[str, Any], overwrite: bool = False):
+        self.path = Path(path)
+        self.file_attrs = dict(file_attrs)
+        if "fingerprint" not in self.file_attrs:
+            self.file_attrs["fingerprint"] = fingerprint(self.file_attrs)
+        self.parts = parts_dir(self.path)
+        self._buffer: list[tuple[str, dict[str, np.ndarray], dict[str, Any]]] = []
+        self._closed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._lock = _acquire_lock(self._lock_path, self.path)
+        try:
+            self._remove_temporaries()
+            if overwrite:
+                self.path.unlink(missing_ok=True)
+                shutil.rmtree(self.parts, ignore_errors=True)
+            self._done: set[str] = set()
+            for source in self._sources():
+                with _open_h5(source) as handle:
+                    self._check_fingerprint(source, _read_attrs(handle))
+                    self._done.update(unescape_key(name) for name in handle)
+        except BaseException:
+            self._release()
+            raise
+
+    # -- state -----------------------------------------------------------------------------
+    def _part_files(self) -> list[Path]:
+        return sorted(self.parts.glob("part-*.h5")) if self.parts.is_dir() else []
+
+    def _sources(self) -> list[Path]:
+        return ([self.path] if self.path.exists() else []) + self._part_files()
+
+    def _remove_temporaries(self) -> None:
+        """Temporary files a killed run left behind (never renamed, so never valid)."""
+        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+        if self.parts.is_dir():
+            for leftover in self.parts.glob(".part-*.tmp"):
+                leftover.unlink(missing_ok=True)
+
+    def _check_fingerprint(self, source: Path, attrs: dict[str, Any]) -> None:
+        if attrs.get("fingerprint") == self.file_attrs["fingerprint"]:
+            return
+        changed = [
+            f"{name} {attrs.get(name)!r} → {self.file_attrs.get(name)!r}"
+            for name in FINGERPRINT_FIELDS
+            if attrs.get(name) != self.file_attrs.get(name)
+        ]
+        raise CacheError(
+            f"skeleton cache {self.path} was built with other settings ({'; '.join(changed) or 'fingerprint differs'}) "
+            "— pass --overwrite to rebuild it, or choose another --cache path"
+        )
+
+    def has(self, key: str) -> bool:
+        return key in self._done
+
+    def keys(self) -> set[str]:
+        return set(self._done)
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, key: str, arrays: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
+        missing = [name for name in ARRAY_FIELDS if name not in arrays]
+        if missing:
+            raise ValueError(f"tracklet {key}: arrays {missing} missing")
+        self._buffer.append((key, arrays, attrs))
+        self._done.add(key)
+
+    def flush(self) -> Path | None:
+        """Seal the buffered tracklets into a new part file; returns its path (None if empty)."""
+        if not self._buffer:
+            return None
+        self.parts.mkdir(parents=True, exist_ok=True)
+        existing = self._part_files()
+        number = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
+        buffer, self._buffer = self._buffer, []
+
+        def write_part(tmp: Path) -> None:
+            with h5py.File(tmp, "w") as handle:
+                handle.attrs.update(self.file_attrs)
+                for key, arrays, attrs in buffer:
+                    _write_group(handle, key, arrays, attrs)
+
+        return atomic_write(self.parts / f"part-{number:06d}.h5", write_part)
+
+    def close(self) -> None:
+        """Flush, then merge the previous cache and all parts into a new cache file."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+            parts = self._part_files()
+            if parts or not self.path.exists():
+                self._merge(parts)
+            shutil.rmtree(self.parts, ignore_errors=True)
+        finally:
+            self._release()
+
+    def _merge(self, parts: list[Path]) -> None:
+        sources = ([self.path] if self.path.exists() else []) + parts
+
+        def write_cache(tmp: Path) -> None:
+            with h5py.File(tmp, "w") as out:
+                out.attrs.update(self.file_attrs)
+                for source in sources:
+                    with h5py.File(source, "r") as handle:
+                        for name in handle:
+                            if name not in out:
+                                handle.copy(handle[name], out, name=name)
+
+        atomic_write(self.path, write_cache)
+
+    def _release(self) -> None:
+        self._closed = True
+        if not self._lock.closed:
+            self._lock_path.unlink(missing_ok=True)  # while still held: see _acquire_lock
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+
+    def __enter__(self) -> CacheWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        # Interrupted: keep what is finished as a part, leave merging to the next run.
+        try:
+            self.flush()
+        finally:
+            self._release()
+
+
+def _acquire_lock(lock_path: Path, cache: Path):
+    """Exclusive, non-blocking lock; the kernel drops it if the holder is killed. The holder
+    deletes the lock file on release, so a lock taken on a file that is no longer the one at
+    `lock_path` does not count."""
+    handle = open(lock_path, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if not lock_path.exists() or os.stat(lock_path).st_ino != os.fstat(handle.fileno()).st_ino:
+            raise BlockingIOError
+    except BlockingIOError:
+        handle.close()
+        raise CacheError(f"another process is writing {cache} — wait for it to finish") from None
+    return handle
+
+
+def _write_group(handle: h5py.File, key: str, arrays: dict[str, np.ndarray], attrs: dict) -> None:
+    group = handle.create_group(escape_key(key))
+    for name in ARRAY_FIELDS:
+        data = np.ascontiguousarray(arrays[name])
+        # One chunk per array: whole-array reads, and no per-frame objects in the file.
+        group.create_dataset(
+            name, data=data, chunks=data.shape if data.size else None, **COMPRESSION
+        )
+    for name, value in attrs.items():
+        group.attrs[name] = value
+
+
+class SkeletonCache:
+    """Read-only view of a finished cache. Opens the file lazily, and again in a forked child
+    (DataLoader workers), since an h5py handle must not cross a fork."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            hint = (
+                " (an interrupted run left parts: re-run it to finish)"
+                if parts_dir(self.path).is_dir()
+                else ""
+            )
+            raise CacheError(
+                f"no skeleton cache at {self.path}{hint} — run `asgl-pipeline preprocess "
+                f"--cache {self.path}` first"
+            )
+        self._handle: h5py.File | None = None
+        self._pid = -1
+        handle = self._file()
+        self.attrs: dict[str, Any] = _read_attrs(handle)
+        self._names = {unescape_key(name): name for name in handle}
+
+    def _file(self) -> h5py.File:
+        if self._handle is None or self._pid != os.getpid():
+            self._handle = _open_h5(self.path)
+            self._pid = os.getpid()
+        return self._handle
+
+    def keys(self) -> list[str]:
+        return sorted(self._names)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._names
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def _group(self, key: str) -> h5py.Group:
+        if key not in self._names:
+            raise KeyError(f"tracklet {key!r} is not in the skeleton cache {self.path}")
+        return self._file()[self._names[key]]
+
+    def meta(self, key: str) -> dict[str, Any]:
+        """pid, clothes, camera, split, source, frames, detection_rate, frame_size (h, w), …"""
+        return _read_attrs(self._group(key))
+
+    def read(
+        self, key: str, fields: tuple[str, ...] = ("joints14", "present")
+    ) -> dict[str, np.ndarray]:
+        group = self._group(key)
+        unknown = [name for name in fields if name not in ARRAY_FIELDS]
+        if unknown:
+            raise KeyError(f"unknown cache fields {unknown} (known: {', '.join(ARRAY_FIELDS)})")
+        return {name: group[name][()] for name in fields}
+
+    def close(self) -> None:
+        if self._handle is not None and self._pid == os.getpid():
+            self._handle.close()
+        self._handle = None
+
+    def __enter__(self) -> SkeletonCache:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_handle"], state["_pid"] = None, -1  # reopened on first use after unpickling
+        return state
