@@ -1,7 +1,341 @@
-"""The `preprocess` stage — not built yet (issue 4)."""
+"""`asgl-pipeline preprocess`: videos → normalised 14-joint 3D skeletons in one HDF5 cache.
 
-from stages import NotImplementedStage
+Per tracklet (`extract_tracklet`): decode frames one at a time → MediaPipe pose in video mode
+(estimator reset per tracklet) → world33 / image33 / visibility / present → 33 → 14 joints →
+gaps filled (linear, edges copied; `present` kept) → normalised (paper Eq. 1 or hip-centred).
+
+Parallelism: joblib workers (local processes, or a Dask cluster with `backend = "dask"`) each take
+a batch of tracklets with their own `PoseEstimator`; the batches stream back unordered to this
+process, the single writer (`pipeline.cache.CacheWriter`), which seals each batch into a part file,
+so a killed run keeps every finished batch and a re-run does only the rest. Only a bounded number
+of batches is ever in flight, so memory does not grow with the dataset.
+
+Bad input never stops the run and is never cached as zeros: every problem is a row
+(reason, path, key) in `<cache stem>.failures.csv` next to the cache (rewritten by every run, so it
+always describes the current cache); `strict = true` turns any row into a non-zero exit after the
+rest has been processed. The resolved configuration goes to `<cache stem>.config.toml`.
+Tracklets that failed are not cached, so the next run tries them again (the input may be fixed).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline import skeleton
+from pipeline.cache import (
+    CacheWriter,
+    SkeletonCache,
+    config_path,
+    failures_path,
+    file_attributes,
+)
+from pipeline.config import save_config
+from pipeline.datasets import (
+    Failure,
+    FrameReadError,
+    Tracklet,
+    estimated_frame_count,
+    iter_frames,
+    load_tracklets,
+)
+from pipeline.io import atomic_write_text
+from pipeline.pose import BUNDLED_COMPLEXITY
+from stages import StageError
+
+MAX_BATCH_FRAMES = 1500  # ≈ 35 s of MediaPipe per batch: little lost on a kill, little overhead
+BATCHES_PER_WORKER = 4  # enough batches that the last ones balance across workers
+FAILURE_COLUMNS = ("reason", "path", "key")
 
 
-def run(config, **options):
-    raise NotImplementedStage("the 'preprocess' stage is not implemented yet (issue 4); nothing was written")
+@dataclass
+class Extraction:
+    """What one tracklet produced: cache arrays and attributes, or None and the failure(s)."""
+
+    key: str
+    arrays: dict[str, np.ndarray] | None
+    attrs: dict[str, Any] | None
+    failures: list[Failure] = field(default_factory=list)
+    frames: int = 0
+    detected: int = 0
+
+
+@dataclass
+class PreprocessSummary:
+    cache: str
+    failures_csv: str
+    tracklets: int  # selected (after --limit) and loadable
+    cached: int  # of those, now in the cache
+    processed: int  # extracted by this run
+    skipped: int  # already in the cache before this run
+    failed: int  # tracklets that could not be cached
+    failures: int  # failure rows (tracklets, frames, split lines)
+    frames: int  # frames of the cached tracklets
+    detection_rate: float  # detected / frames over the cached tracklets
+    run_frames: int  # frames decoded by this run
+    wall_seconds: float
+    frames_per_second: float  # this run's frames / wall time
+
+
+def image_joints_2d(
+    image33: np.ndarray, present: np.ndarray, frame_size: tuple[int, int]
+) -> np.ndarray:
+    """(T,33,3) MediaPipe image landmarks → (T,14,2) for the 2D-pose ablation.
+
+    MediaPipe gives x in units of frame width and y in units of frame height; x is multiplied by
+    w / h so both axes are in units of frame height (body proportions kept, independent of the
+    frame size), then the joints are mapped, gaps filled like the 3D ones, and hip-centred.
+    """
+    h, w = frame_size
+    joints = skeleton.map_33_to_14(image33[..., :2])
+    joints[..., 0] *= w / h
+    return skeleton.normalise(skeleton.fill_missing(joints, present), frame_size, mode="none")
+
+
+def extract_tracklet(tracklet: Tracklet, estimator, normalisation: str = "paper") -> Extraction:
+    """One tracklet through a given `PoseEstimator` (reset here) → `Extraction`. Pure apart from
+    reading the frames; the unit of work the workers run and the benchmark times."""
+    failures: list[Failure] = []
+    frame_size: list[tuple[int, int]] = []
+    unreadable: list[int] = []
+
+    def frames() -> Iterator[np.ndarray | None]:
+        for index, (where, frame) in enumerate(iter_frames(tracklet)):
+            if frame is None:
+                unreadable.append(index)
+                failures.append(Failure("unreadable frame", where, tracklet.key))
+            elif not frame_size:
+                frame_size.append(frame.shape[:2])
+            yield frame
+
+    try:
+        pose = estimator.process_sequence(frames())
+    except FrameReadError as error:
+        return Extraction(
+            tracklet.key, None, None, [Failure("unreadable video", str(error), tracklet.key)]
+        )
+    present = pose["present"]
+    count, detected = len(present), int(present.sum())
+    if not frame_size:
+        failures.append(Failure("no readable frame", tracklet.source, tracklet.key))
+        return Extraction(tracklet.key, None, None, failures, count, 0)
+    if detected == 0:
+        failures.append(Failure("no person detected", tracklet.source, tracklet.key))
+        return Extraction(tracklet.key, None, None, failures, count, 0)
+
+    size = (int(frame_size[0][0]), int(frame_size[0][1]))
+    joints = skeleton.fill_missing(skeleton.map_33_to_14(pose["world33"]), present)
+    arrays = {
+        **pose,
+        "joints14": skeleton.normalise(joints, size, mode=normalisation),
+        "joints14_2d": image_joints_2d(pose["image33"], present, size),
+    }
+    attrs = {
+        "pid": tracklet.pid,
+        "clothes": tracklet.clothes,
+        "camera": int(tracklet.camera),
+        "split": tracklet.split,
+        "source": tracklet.source,
+        "frames": count,
+        "detection_rate": detected / count,
+        "frame_size": np.array(size, dtype=np.int64),
+        "unreadable": np.array(unreadable, dtype=np.int64),
+    }
+    return Extraction(tracklet.key, arrays, attrs, failures, count, detected)
+
+
+def extract_batch(
+    tracklets: list[Tracklet], normalisation: str, model_complexity: int
+) -> list[Extraction]:
+    """A worker's task: one estimator for the batch, reset per tracklet."""
+    import cv2
+
+    from pipeline.pose import PoseEstimator
+
+    cv2.setNumThreads(1)  # the workers are the parallelism; no decode threads competing with them
+    with PoseEstimator(model_complexity=model_complexity) as estimator:
+        return [extract_tracklet(t, estimator, normalisation) for t in tracklets]
+
+
+def make_batches(tracklets: list[Tracklet], sizes: list[int], workers: int) -> list[list[Tracklet]]:
+    """Consecutive tracklets grouped to about total / (workers · 4) frames (at most 1500)."""
+    target = max(1, min(MAX_BATCH_FRAMES, math.ceil(sum(sizes) / (workers * BATCHES_PER_WORKER))))
+    batches: list[list[Tracklet]] = []
+    current: list[Tracklet] = []
+    frames = 0
+    for tracklet, size in zip(tracklets, sizes):
+        current.append(tracklet)
+        frames += size
+        if frames >= target:
+            batches.append(current)
+            current, frames = [], 0
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _worker_count(requested: int) -> int:
+    if requested > 0:
+        return requested
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _check(config) -> None:
+    pre = config.preprocess
+    if pre.normalisation not in skeleton.NORMALISATION_MODES:
+        raise StageError(
+            f"preprocess.normalisation = {pre.normalisation!r} is unknown — use one of "
+            f"{', '.join(skeleton.NORMALISATION_MODES)}"
+        )
+    if pre.model_complexity != BUNDLED_COMPLEXITY:
+        raise StageError(
+            f"preprocess.model_complexity = {pre.model_complexity}: only {BUNDLED_COMPLEXITY} is "
+            "bundled with mediapipe 0.10.21 (others need a download) — set it to 1"
+        )
+    if pre.backend not in ("loky", "dask"):
+        raise StageError(f"preprocess.backend = {pre.backend!r} is unknown — use loky or dask")
+    if pre.backend == "dask" and not pre.scheduler:
+        raise StageError("--backend dask needs --scheduler ADDRESS, e.g. tcp://127.0.0.1:8786")
+    if pre.limit < 0 or pre.workers < 0:
+        raise StageError("--limit and --workers must be ≥ 0 (0 = all tracklets / all cores)")
+
+
+def _results(batches, config, workers: int):
+    """Stream batch results back as they finish (joblib, local processes or Dask)."""
+    from joblib import Parallel, delayed, parallel_config
+
+    pre = config.preprocess
+    tasks = (delayed(extract_batch)(b, pre.normalisation, pre.model_complexity) for b in batches)
+    if pre.backend == "loky":
+        parallel = Parallel(
+            n_jobs=workers, return_as="generator_unordered", pre_dispatch="2*n_jobs"
+        )
+        yield from parallel(tasks)
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise StageError(
+            "--backend dask needs the 'distributed' package: pip install 'dask[distributed]'"
+        ) from None
+    try:
+        client = Client(pre.scheduler, timeout="10s")
+    except (OSError, TimeoutError) as error:
+        raise StageError(
+            f"cannot reach the Dask scheduler at {pre.scheduler} ({error}) — start one "
+            "(`dask scheduler`) or fix --scheduler"
+        ) from None
+    with client, parallel_config(backend="dask"):
+        parallel = Parallel(n_jobs=-1, return_as="generator_unordered", pre_dispatch="2*n_jobs")
+        yield from parallel(tasks)
+
+
+def _write_failures(path: Path, failures: list[Failure]) -> None:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(FAILURE_COLUMNS)
+    for failure in failures:
+        writer.writerow([failure.reason, failure.path, failure.key])
+    atomic_write_text(path, text.getvalue())
+
+
+def _recorded_frame_failures(cache: SkeletonCache, tracklets: list[Tracklet]) -> list[Failure]:
+    """Unreadable-frame rows of tracklets cached by an earlier run (their indices are stored)."""
+    rows = []
+    for tracklet in tracklets:
+        for index in cache.meta(tracklet.key).get("unreadable", ()):
+            where = tracklet.frames[index] if tracklet.frames else f"{tracklet.video}#{index}"
+            rows.append(Failure("unreadable frame", where, tracklet.key))
+    return rows
+
+
+def run(config) -> PreprocessSummary:
+    from tqdm import tqdm
+
+    _check(config)
+    started = time.perf_counter()
+    pre, data = config.preprocess, config.data
+    tracklets, failures = load_tracklets(data.dataset, data.root, data.manifest)
+    if pre.limit:
+        tracklets = tracklets[: pre.limit]
+    attrs = file_attributes(data.dataset, data.root, pre.normalisation, pre.model_complexity)
+    workers = _worker_count(pre.workers)
+    cache_path = Path(data.cache)
+
+    processed = run_frames = 0  # this run's tracklets and decoded frames
+    with CacheWriter(cache_path, attrs, overwrite=pre.overwrite) as writer:
+        todo = [t for t in tracklets if not writer.has(t.key)]
+        done_before = [t for t in tracklets if writer.has(t.key)]
+        sizes = [estimated_frame_count(t) for t in todo]
+        where = f"Dask at {pre.scheduler}" if pre.backend == "dask" else f"{workers} worker(s)"
+        print(
+            f"preprocess: {len(tracklets)} tracklets from {data.root} ({data.dataset}); "
+            f"{len(done_before)} already in {cache_path}; {len(todo)} to do, ~{sum(sizes)} frames, "
+            f"on {where}"
+        )
+        if todo:
+            batches = make_batches(todo, sizes, workers)
+            with tqdm(total=sum(sizes), unit="frame", desc="pose", mininterval=1.0) as bar:
+                for batch in _results(batches, config, workers):
+                    for extraction in batch:
+                        if extraction.arrays is not None:
+                            writer.write(extraction.key, extraction.arrays, extraction.attrs)
+                        failures.extend(extraction.failures)
+                        processed += 1
+                        run_frames += extraction.frames
+                    writer.flush()
+                    bar.update(sum(e.frames for e in batch))
+
+    with SkeletonCache(cache_path) as cache:
+        failures.extend(_recorded_frame_failures(cache, done_before))
+        metas = [cache.meta(t.key) for t in tracklets if t.key in cache]
+    failures_csv = failures_path(cache_path)
+    _write_failures(failures_csv, failures)
+    save_config(config, config_path(cache_path))
+
+    wall = time.perf_counter() - started
+    frames = sum(m["frames"] for m in metas)
+    detected = sum(m["frames"] * m["detection_rate"] for m in metas)
+    summary = PreprocessSummary(
+        cache=str(cache_path),
+        failures_csv=str(failures_csv),
+        tracklets=len(tracklets),
+        cached=len(metas),
+        processed=processed,
+        skipped=len(done_before),
+        failed=len(tracklets) - len(metas),
+        failures=len(failures),
+        frames=frames,
+        detection_rate=detected / frames if frames else 0.0,
+        run_frames=run_frames,
+        wall_seconds=wall,
+        frames_per_second=run_frames / wall if wall > 0 else 0.0,
+    )
+    print(_summary_line(summary))
+    if pre.strict and failures:
+        raise StageError(
+            f"{len(failures)} input problem(s) with --strict (first: {failures[0].reason}: "
+            f"{failures[0].path}) — see {failures_csv}"
+        )
+    return summary
+
+
+def _summary_line(s: PreprocessSummary) -> str:
+    return (
+        f"preprocess: {s.cached}/{s.tracklets} tracklets cached in {s.cache} ({s.processed} new, "
+        f"{s.skipped} already there), {s.frames} frames, detection {100 * s.detection_rate:.1f} %, "
+        f"{s.failures} failure(s) → {s.failures_csv}; {s.wall_seconds:.1f} s, "
+        f"{s.frames_per_second:.1f} frames/s ({s.run_frames} frames this run)"
+    )
