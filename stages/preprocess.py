@@ -212,17 +212,21 @@ def _check(config) -> None:
         raise StageError("--limit and --workers must be ≥ 0 (0 = all tracklets / all cores)")
 
 
-def _results(batches, config, workers: int):
+def _results(todo: list[Tracklet], sizes: list[int], config, workers: int):
     """Stream batch results back as they finish (joblib, local processes or Dask)."""
     from joblib import Parallel, delayed, parallel_config
 
     pre = config.preprocess
-    tasks = (delayed(extract_batch)(b, pre.normalisation, pre.model_complexity) for b in batches)
+
+    def tasks(slots: int):
+        for batch in make_batches(todo, sizes, slots):
+            yield delayed(extract_batch)(batch, pre.normalisation, pre.model_complexity)
+
     if pre.backend == "loky":
         parallel = Parallel(
             n_jobs=workers, return_as="generator_unordered", pre_dispatch="2*n_jobs"
         )
-        yield from parallel(tasks)
+        yield from parallel(tasks(workers))
         return
     try:
         from distributed import Client
@@ -232,14 +236,16 @@ def _results(batches, config, workers: int):
         ) from None
     try:
         client = Client(pre.scheduler, timeout="10s")
-    except (OSError, TimeoutError) as error:
+    except (OSError, TimeoutError, ValueError) as error:
         raise StageError(
             f"cannot reach the Dask scheduler at {pre.scheduler} ({error}) — start one "
             "(`dask scheduler`) or fix --scheduler"
         ) from None
+    # The cluster's threads are the workers; frame paths must be readable there too.
     with client, parallel_config(backend="dask"):
+        slots = max(1, sum(client.nthreads().values()))
         parallel = Parallel(n_jobs=-1, return_as="generator_unordered", pre_dispatch="2*n_jobs")
-        yield from parallel(tasks)
+        yield from parallel(tasks(slots))
 
 
 def _write_failures(path: Path, failures: list[Failure]) -> None:
@@ -286,9 +292,8 @@ def run(config) -> PreprocessSummary:
             f"on {where}"
         )
         if todo:
-            batches = make_batches(todo, sizes, workers)
             with tqdm(total=sum(sizes), unit="frame", desc="pose", mininterval=1.0) as bar:
-                for batch in _results(batches, config, workers):
+                for batch in _results(todo, sizes, config, workers):
                     for extraction in batch:
                         if extraction.arrays is not None:
                             writer.write(extraction.key, extraction.arrays, extraction.attrs)
