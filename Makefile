@@ -42,7 +42,7 @@ report: install
 	$(CLI) report --profile $(PROFILE)
 
 ablate: install
-	$(CLI) ablate --profile $(PROFILE) --root $(DATA) --cache $(CACHE) --all
+	$(CLI) ablate --profile $(PROFILE) --root $(DATA) --cache $(CACHE) --set train.run=$(RUN) --all
 
 bench: install
 	$(CLI) bench --profile $(PROFILE)

@@ -1,7 +1,134 @@
-"""The `ablate` stage — not built yet (issue 7)."""
+"""The `ablate` stage: train and evaluate model variants for Tables 3–5 with the full model's data,
+profile and seed, each into a run folder named after the variant (`<base>-no-gait`, `<base>-gcn`,
+`<base>-2d`, `<base>-appearance-only`, `<base>-shape-gait`, …; `<base>` = `train.run`).
 
-from stages import NotImplementedStage
+`--all` trains every variant the tables need, the full model included, and skips any whose run
+folder already has metrics.json, so an interrupted `--all` picks up where it stopped."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import ConfigError, load_config_file
+from pipeline.reporting.variants import FULL, TABLE_VARIANTS, Variant
+from stages import StageError
+
+# What must equal the full model's run for a variant to be comparable with it.
+SHARED_FIELDS = (
+    "profile",
+    "data.dataset", "data.root", "data.manifest", "data.cache",
+    "train.seed", "train.epochs", "model.backbone_depth", "model.backbone_weights",
+)  # fmt: skip
 
 
-def run(config, **options):
-    raise NotImplementedStage("the 'ablate' stage is not implemented yet (issue 7); nothing was written")
+@dataclass(frozen=True)
+class AblationOutcome:
+    run: str
+    variant: Variant
+    status: str  # "trained" | "skipped (finished)"
+    folder: Path
+
+
+def _field(config, dotted: str):
+    value = config
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _check_same_setup(config, base_folder: Path) -> None:
+    """Refuse to build variants that would not be comparable with the existing full model."""
+    config_path = base_folder / "config.toml"
+    if not config_path.is_file():
+        return
+    try:
+        base = load_config_file(config_path)
+    except ConfigError as error:
+        raise StageError(
+            f"cannot read the full model's configuration — {error} — fix or remove {base_folder}"
+        ) from None
+    differences = [
+        f"{name}={_field(base, name)!r} there but {_field(config, name)!r} here"
+        for name in SHARED_FIELDS
+        if _field(base, name) != _field(config, name)
+    ]
+    if differences:
+        raise StageError(
+            f"the full model in {base_folder} was trained with a different setup "
+            f"({'; '.join(differences)}) — variants must share its data, profile and seed: pass "
+            "the same options, or start a new base with --set train.run=NAME"
+        )
+
+
+def variant_config(config, variant: Variant, runs_dir: Path):
+    """The configuration that trains `variant`: same everything, its switches and run name;
+    resumes from the variant's own checkpoint when an earlier attempt left one."""
+    name = variant.run_name(config.train.run)
+    resume = config.train.resume or (runs_dir / name / "checkpoints" / "last.pt").is_file()
+    return dataclasses.replace(
+        config,
+        model=variant.apply(config.model),
+        train=dataclasses.replace(config.train, run=name, resume=resume),
+    )
+
+
+def _requested_variants(config, all_variants: bool) -> list[Variant]:
+    requested = Variant.from_model_config(config.model)
+    if not requested.has_branch:
+        raise StageError(
+            "all three branches are switched off (--no-appearance --no-shape --no-gait) — at least "
+            "one branch must remain; drop one of those options"
+        )
+    if all_variants:
+        if requested.canonical() != FULL:
+            raise StageError(
+                f"--all trains every Table 3–5 variant itself, but the options also ask for "
+                f"'{requested.describe()}' ({requested.cli_flags()}) — drop those options, or "
+                "drop --all to train that one variant"
+            )
+        return list(TABLE_VARIANTS)
+    if requested.canonical() == FULL:
+        raise StageError(
+            "nothing to ablate: no switch given — use --no-appearance, --no-shape, --no-gait, "
+            "--graph gcn or --pose 2d for one variant, or --all for every Table 3–5 variant"
+        )
+    return [requested.canonical()]
+
+
+def run(
+    config, all_variants: bool = False, log: Callable[[str], None] = print
+) -> list[AblationOutcome]:
+    import stages.train  # looked up at call time, so tests can substitute a fake trainer
+
+    variants = _requested_variants(config, all_variants)
+    runs_dir = Path(config.paths.runs_dir)
+    _check_same_setup(config, runs_dir / config.train.run)
+    outcomes = []
+    for variant in variants:
+        variant_cfg = variant_config(config, variant, runs_dir)
+        name = variant_cfg.train.run
+        folder = runs_dir / name
+        if (folder / "metrics.json").is_file():
+            log(
+                f"ablate: {name} ({variant.describe()}) already finished — skipped "
+                f"(delete {folder} to retrain)"
+            )
+            outcomes.append(AblationOutcome(name, variant, "skipped (finished)", folder))
+            continue
+        log(f"ablate: training {name} ({variant.describe()})")
+        stages.train.run(variant_cfg)
+        if not (folder / "metrics.json").is_file():
+            raise StageError(
+                f"training {name} finished without writing {folder / 'metrics.json'} "
+                "— check the train stage's output above"
+            )
+        outcomes.append(AblationOutcome(name, variant, "trained", folder))
+    trained = sum(o.status == "trained" for o in outcomes)
+    log(
+        f"ablate: {trained} trained, {len(outcomes) - trained} already finished; "
+        "`asgl-pipeline report` puts them in Tables 3–5"
+    )
+    return outcomes

@@ -1,7 +1,176 @@
-"""The `report` stage — not built yet (issue 7)."""
+"""The `report` stage: Tables 1–5 (CSV + Markdown), plots and `reports/README.md` from every run
+folder in `paths.runs_dir`. Works with any subset of runs, including none; running it twice gives
+the same bytes. A plot whose inputs are missing is skipped with a note, the tables are still
+written."""
 
-from stages import NotImplementedStage
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.io import atomic_write_text
+from pipeline.reporting import plots
+from pipeline.reporting.frames import TrackletFrames, open_frames, skeleton_panels
+from pipeline.reporting.ranklist import cc_rank_lists
+from pipeline.reporting.readme import compose_readme
+from pipeline.reporting.runs import SETTINGS, MeasuredRun, discover_runs
+from pipeline.reporting.tables import build_tables
+from stages import StageError
+
+PLOTS_FOLDER = "plots"
+RANK_QUERIES = 4
+RANK_TOP_K = 10
 
 
-def run(config, **options):
-    raise NotImplementedStage("the 'report' stage is not implemented yet (issue 7); nothing was written")
+@dataclass(frozen=True)
+class ReportResult:
+    out: Path
+    files: tuple[Path, ...]
+    runs: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+class _FrameSources:
+    """Opens each dataset's frames once per report, whichever runs share it."""
+
+    def __init__(self):
+        self._opened: dict[tuple[str, str, str], tuple[TrackletFrames | None, str]] = {}
+
+    def get(self, run: MeasuredRun) -> tuple[TrackletFrames | None, str]:
+        location = run.data_location()
+        if location not in self._opened:
+            self._opened[location] = open_frames(*location)
+        return self._opened[location]
+
+
+def _run_plots(run: MeasuredRun, folder: Path, frames: _FrameSources, notes: list[str]):
+    """Write the plots of one run; return [(label, file)]."""
+    written = []
+    slug = _slug(run.name)
+    curves = {s: run.cmc(s) for s in SETTINGS if run.cmc(s)}
+    if curves:
+        path = plots.cmc_plot(
+            f"CMC — {run.name} ({run.dataset})", curves, folder / f"cmc_{slug}.png"
+        )
+        written.append(("CMC curves", path))
+    else:
+        notes.append(f"run {run.name}: metrics.json has no CMC lists; CMC plot skipped")
+    try:
+        log = run.train_log()
+    except (OSError, ValueError) as error:
+        log, reason = [], f"train_log.csv unreadable ({error})"
+    else:
+        reason = "no train_log.csv rows"
+    if log:
+        path = plots.training_plot(run.name, log, folder / f"training_{slug}.png")
+        written.append(("training curves", path))
+    else:
+        notes.append(f"run {run.name}: {reason}; training-curve plot skipped")
+    path = _rank_grid(run, folder / f"ranklist_{slug}.png", frames, notes)
+    if path is not None:
+        written.append(("CC rank lists", path))
+    return written
+
+
+def _rank_grid(
+    run: MeasuredRun, path: Path, frames: _FrameSources, notes: list[str]
+) -> Path | None:
+    features_path = run.folder / "features.npz"
+    if not features_path.is_file():
+        notes.append(f"run {run.name}: no features.npz; rank-list grid skipped")
+        return None
+    try:
+        with np.load(features_path, allow_pickle=False) as data:
+            ranked = cc_rank_lists({k: data[k] for k in data.files}, RANK_QUERIES, RANK_TOP_K)
+    except (OSError, KeyError, ValueError) as error:
+        notes.append(f"run {run.name}: features.npz unusable ({error}); rank-list grid skipped")
+        return None
+    if not ranked:
+        notes.append(f"run {run.name}: no query has a cloth-changing match; rank-list grid skipped")
+        return None
+    source, reason = frames.get(run)
+    if source is None:
+        notes.append(f"run {run.name}: rank-list grid skipped — {reason}")
+        return None
+    title = f"CC rank lists — {run.name} ({run.dataset}); green = same person, red = other"
+    return plots.rank_grid(title, ranked, source.thumbnail, path)
+
+
+def _skeleton_strips(
+    runs, folder: Path, frames: _FrameSources, notes: list[str]
+) -> dict[str, Path]:
+    """One overlay strip per measured dataset, from the first run (by name) that names a cache."""
+    strips: dict[str, Path] = {}
+    for dataset in sorted({r.dataset for r in runs}):
+        candidates = [r for r in runs if r.dataset == dataset and r.config is not None]
+        if not candidates:
+            notes.append(
+                f"dataset {dataset}: no run has a config.toml naming its skeleton cache; "
+                "skeleton overlay skipped"
+            )
+            continue
+        run = candidates[0]
+        source, reason = frames.get(run)
+        if source is None:
+            notes.append(f"dataset {dataset}: skeleton overlay skipped — {reason}")
+            continue
+        panels, reason = skeleton_panels(run.config.data.cache, source)
+        if not panels:
+            notes.append(f"dataset {dataset}: skeleton overlay skipped — {reason}")
+            continue
+        title = f"Skeleton overlays — {dataset} ({Path(run.config.data.cache).name})"
+        strips[dataset] = plots.skeleton_strip(
+            title, panels, folder / f"skeletons_{_slug(dataset)}.png"
+        )
+    return strips
+
+
+def run(config, log: Callable[[str], None] = print) -> ReportResult:
+    runs_dir = Path(config.paths.runs_dir)
+    out = Path(config.paths.reports_dir)
+    if out.exists() and not out.is_dir():
+        raise StageError(f"report folder {out} is a file — pass a folder with --out")
+    runs, notes = discover_runs(runs_dir)
+    written: list[Path] = []
+    tables = build_tables(runs)
+    for table in tables:
+        written.append(atomic_write_text(out / f"table{table.number}.csv", table.to_csv()))
+        written.append(atomic_write_text(out / f"table{table.number}.md", table.to_markdown()))
+
+    plot_folder = out / PLOTS_FOLDER
+    frames = _FrameSources()
+    run_plots: dict[str, list[tuple[str, str]]] = {}
+    plot_files: list[Path] = []
+    for measured in runs:
+        made = _run_plots(measured, plot_folder, frames, notes)
+        plot_files += [path for _label, path in made]
+        if made:
+            run_plots[measured.name] = [
+                (label, path.relative_to(out).as_posix()) for label, path in made
+            ]
+    strips = _skeleton_strips(runs, plot_folder, frames, notes)
+    plot_files += strips.values()
+    # Plots of runs that no longer exist would otherwise linger and contradict the tables.
+    if plot_folder.is_dir():
+        for stale in sorted(set(plot_folder.glob("*.png")) - set(plot_files)):
+            stale.unlink()
+
+    readme = compose_readme(
+        runs, tables, str(runs_dir), run_plots,
+        {d: p.relative_to(out).as_posix() for d, p in strips.items()}, notes,
+    )  # fmt: skip
+    written.append(atomic_write_text(out / "README.md", readme))
+    written += plot_files
+    log(
+        f"report: {len(tables)} tables, {len(plot_files)} plots from {len(runs)} run(s) → "
+        f"{out}/README.md" + (f" ({len(notes)} notes there)" if notes else "")
+    )
+    return ReportResult(out, tuple(written), tuple(r.name for r in runs), tuple(notes))

@@ -1,0 +1,160 @@
+"""PNG plots for the report: CMC curves, training curves, a CC rank-list grid and a skeleton
+overlay strip. Figures are built with `matplotlib.figure.Figure` on the Agg canvas (no pyplot,
+no global figure state) and saved without a Software tag, so the same input gives the same bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
+
+from pipeline.io import atomic_write
+from pipeline.reporting.paper_results import SETTING_TITLES
+from pipeline.skeleton import EDGES
+
+DPI = 100
+STYLE = {"svg.hashsalt": "asgl-pipeline", "font.size": 8, "font.family": "DejaVu Sans"}
+CORRECT, WRONG, QUERY = "#1a9641", "#d7191c", "#2b83ba"
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_png(figure: Figure, path: str | Path) -> Path:
+    """Write `figure` atomically as a PNG with no varying metadata."""
+    return atomic_write(
+        path, lambda tmp: figure.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
+    )
+
+
+def cmc_plot(title: str, curves: Mapping[str, Sequence[float]], path: str | Path) -> Path:
+    """CMC (rank-k accuracy, %) per evaluation setting; `curves` maps setting → [R-1, R-2, …]."""
+    with matplotlib.rc_context(STYLE):
+        figure = _figure(5, 3.5)
+        axes = figure.add_subplot()
+        for setting, cmc in curves.items():
+            ranks = np.arange(1, len(cmc) + 1)
+            axes.plot(
+                ranks, cmc, marker="o", markersize=3, label=SETTING_TITLES.get(setting, setting)
+            )
+        axes.set(xlabel="rank k", ylabel="matching rate (%)", title=title, ylim=(0, 100.5))
+        axes.grid(alpha=0.3)
+        axes.legend(loc="lower right")
+        figure.tight_layout()
+        return save_png(figure, path)
+
+
+def training_plot(title: str, log: Sequence[Mapping[str, float]], path: str | Path) -> Path:
+    """Loss terms and training accuracy per epoch, from train_log.csv rows."""
+    with matplotlib.rc_context(STYLE):
+        figure = _figure(8, 3.2)
+        loss_axes, acc_axes = figure.subplots(1, 2)
+        epochs = [row.get("epoch", i + 1) for i, row in enumerate(log)]
+        for key in ("loss", "ce", "triplet"):
+            if any(key in row for row in log):
+                loss_axes.plot(epochs, [row.get(key, np.nan) for row in log], marker=".", label=key)
+        loss_axes.set(xlabel="epoch", ylabel="loss", title=f"{title}: losses")
+        loss_axes.legend()
+        acc_axes.plot(epochs, [row.get("acc", np.nan) for row in log], marker=".", color="C3")
+        acc_axes.set(xlabel="epoch", ylabel="training accuracy", title=f"{title}: accuracy")
+        for axes in (loss_axes, acc_axes):
+            axes.grid(alpha=0.3)
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        figure.tight_layout()
+        return save_png(figure, path)
+
+
+@dataclass(frozen=True)
+class RankedQuery:
+    """One CC query and its top-k gallery tracklets after CC removal."""
+
+    query_key: str
+    query_pid: str
+    gallery_keys: tuple[str, ...]
+    gallery_pids: tuple[str, ...]
+    correct: tuple[bool, ...]
+
+
+def _thumbnail_cell(axes, image: np.ndarray | None, caption: str, colour: str) -> None:
+    if image is None:
+        axes.set_facecolor("#dddddd")
+        axes.text(0.5, 0.5, "no frame", ha="center", va="center", transform=axes.transAxes)
+    else:
+        axes.imshow(image, interpolation="nearest", aspect="auto")
+    axes.set_xticks([])
+    axes.set_yticks([])
+    for spine in axes.spines.values():
+        spine.set_edgecolor(colour)
+        spine.set_linewidth(3)
+    axes.set_title(caption, fontsize=6, color=colour)
+
+
+def rank_grid(
+    title: str,
+    queries: Sequence[RankedQuery],
+    thumbnail: Callable[[str], np.ndarray | None],
+    path: str | Path,
+) -> Path:
+    """Rows = queries; column 0 the query, then its top-k gallery (green = same person, red = not).
+    `thumbnail(key)` returns an RGB uint8 image of the tracklet or None."""
+    top_k = max(len(q.gallery_keys) for q in queries)
+    with matplotlib.rc_context(STYLE):
+        figure = _figure(1.0 * (top_k + 1) + 0.3, 1.9 * len(queries) + 0.5)
+        grid = figure.subplots(len(queries), top_k + 1, squeeze=False)
+        for row, query in enumerate(queries):
+            _thumbnail_cell(
+                grid[row, 0], thumbnail(query.query_key), f"query {query.query_pid}", QUERY
+            )
+            for col in range(top_k):
+                axes = grid[row, col + 1]
+                if col >= len(query.gallery_keys):
+                    axes.axis("off")
+                    continue
+                ok = query.correct[col]
+                caption = f"#{col + 1} {query.gallery_pids[col]} {'✓' if ok else '✗'}"
+                colour = CORRECT if ok else WRONG
+                _thumbnail_cell(axes, thumbnail(query.gallery_keys[col]), caption, colour)
+        figure.suptitle(title)
+        figure.tight_layout()
+        return save_png(figure, path)
+
+
+@dataclass(frozen=True)
+class SkeletonPanel:
+    """A frame (RGB uint8) with its 14 joints in pixel coordinates."""
+
+    image: np.ndarray
+    joints_xy: np.ndarray  # (14, 2) pixels
+    caption: str
+
+
+def skeleton_strip(title: str, panels: Sequence[SkeletonPanel], path: str | Path) -> Path:
+    """Frames side by side with the 14 joints and the bones drawn, for checking pose quality."""
+    with matplotlib.rc_context(STYLE):
+        figure = _figure(max(4.5, 1.4 * len(panels) + 0.3), 3.2)
+        grid = figure.subplots(1, len(panels), squeeze=False)[0]
+        for axes, panel in zip(grid, panels, strict=True):
+            axes.imshow(panel.image, interpolation="nearest")
+            height, width = panel.image.shape[:2]
+            for a, b in EDGES:
+                xs, ys = panel.joints_xy[[a, b], 0], panel.joints_xy[[a, b], 1]
+                axes.plot(xs, ys, color="#ffdd00", linewidth=1.5)
+            axes.scatter(
+                panel.joints_xy[:, 0], panel.joints_xy[:, 1], s=9, color="#ff2020", zorder=3
+            )
+            axes.add_patch(Rectangle((0, 0), width - 1, height - 1, fill=False, linewidth=0.5))
+            axes.set(xlim=(0, width - 1), ylim=(height - 1, 0), xticks=[], yticks=[])
+            axes.set_title(panel.caption, fontsize=6)
+        figure.suptitle(title)
+        figure.tight_layout()
+        return save_png(figure, path)

@@ -1,0 +1,136 @@
+"""Measured run folders (`cache/runs/<name>/`, contract in docs/ARCHITECTURE.md) as the report
+reads them: metrics.json is required, config.toml / train_log.csv / features.npz are optional."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Config, ConfigError, load_config_file
+from pipeline.reporting.paper_results import PAPER_DATASETS
+from pipeline.reporting.variants import Variant
+
+SETTINGS = ("standard", "cc", "sc")
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    name: str
+    folder: Path
+    metrics: dict[str, Any]
+    variant: Variant  # canonical (see Variant.canonical)
+    dataset: str  # label: "VCCR" / "CCVID" for the real sets, else the data root's folder name
+    config: Config | None  # None when config.toml is missing or unreadable
+
+    @property
+    def is_paper_dataset(self) -> bool:
+        return self.dataset in PAPER_DATASETS
+
+    @property
+    def profile(self) -> str:
+        return str(self.metrics.get("profile", "unknown"))
+
+    @property
+    def date(self) -> str:
+        return str(self.metrics.get("date", "unknown date"))
+
+    @property
+    def source(self) -> str:
+        return f"measured: {self.dataset} / run {self.name} / profile {self.profile} / {self.date}"
+
+    @property
+    def backbone_weights(self) -> str:
+        return str(self.metrics.get("backbone_weights") or "")
+
+    def value(self, setting: str, metric: str) -> float | None:
+        """A percentage from metrics.json, or None when that setting/metric was not measured."""
+        value = (self.metrics.get("settings", {}).get(setting) or {}).get(metric)
+        return None if value is None else float(value)
+
+    def queries(self, setting: str) -> int:
+        return int((self.metrics.get("settings", {}).get(setting) or {}).get("queries") or 0)
+
+    def cmc(self, setting: str) -> list[float]:
+        return [
+            float(v) for v in (self.metrics.get("settings", {}).get(setting) or {}).get("cmc", [])
+        ]
+
+    def data_location(self) -> tuple[str, str, str]:
+        """(adapter, root, manifest) of the data the run was trained on."""
+        if self.config is not None:
+            return self.config.data.dataset, self.config.data.root, self.config.data.manifest
+        return str(self.metrics.get("dataset", "")), str(self.metrics.get("data_root", "")), ""
+
+    def train_log(self) -> list[dict[str, float]]:
+        """Rows of train_log.csv as floats ([] when missing)."""
+        path = self.folder / "train_log.csv"
+        if not path.is_file():
+            return []
+        with path.open(newline="") as handle:
+            return [
+                {key: float(value) for key, value in row.items() if key and value not in ("", None)}
+                for row in csv.DictReader(handle)
+            ]
+
+
+def dataset_label(adapter: str, data_root: str) -> str:
+    """Name a measured dataset. A run counts as the paper's CCVID / VCCR only when it used that
+    adapter on a root named after it; anything else (the synthetic set is CCVID-layout but not
+    CCVID) is named by its root folder, so its numbers never land in the real-dataset columns."""
+    root_name = Path(data_root.rstrip("/\\")).name if data_root else ""
+    adapter = adapter.lower()
+    lowered = root_name.lower()
+    if adapter in ("ccvid", "vccr") and adapter in lowered and "synth" not in lowered:
+        return adapter.upper()
+    return root_name or adapter or "unknown"
+
+
+def load_run(folder: Path) -> MeasuredRun:
+    """Read one run folder; raises ValueError with the reason when metrics.json is unusable."""
+    metrics_path = folder / "metrics.json"
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{metrics_path} is unreadable ({error})") from None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("settings"), dict):
+        raise ValueError(f"{metrics_path} has no 'settings' object")
+    try:
+        variant = Variant.from_mapping(metrics.get("variant") or {}).canonical()
+    except ValueError as error:
+        raise ValueError(f"{metrics_path}: {error}") from None
+    config = None
+    config_path = folder / "config.toml"
+    if config_path.is_file():
+        try:
+            config = load_config_file(config_path)
+        except ConfigError:
+            config = None
+    return MeasuredRun(
+        name=folder.name,  # the folder is what the user finds; metrics["run"] names it too
+        folder=folder,
+        metrics=metrics,
+        variant=variant,
+        dataset=dataset_label(str(metrics.get("dataset", "")), str(metrics.get("data_root", ""))),
+        config=config,
+    )
+
+
+def discover_runs(runs_dir: str | Path) -> tuple[list[MeasuredRun], list[str]]:
+    """Every finished run under `runs_dir` (sorted by folder name) and notes on skipped folders."""
+    runs_dir = Path(runs_dir)
+    runs: list[MeasuredRun] = []
+    notes: list[str] = []
+    if not runs_dir.is_dir():
+        return runs, [f"no runs folder at {runs_dir}: every measured cell says 'not measured'"]
+    for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+        if not (folder / "metrics.json").is_file():
+            notes.append(f"run folder {folder.name} has no metrics.json (unfinished?): skipped")
+            continue
+        try:
+            runs.append(load_run(folder))
+        except ValueError as error:
+            notes.append(f"run folder {folder.name} skipped: {error}")
+    return runs, notes

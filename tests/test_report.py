@@ -1,0 +1,447 @@
+"""The report stage: the paper's Tables 1–5 transcribed and laid out, measured rows placed from run
+folders (built here, schema-exact), unmeasured cells, idempotence and plots."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from pipeline.config import load_config, save_config
+from pipeline.reporting.orderings import ORDERINGS, check_ordering
+from pipeline.reporting.paper_results import PAPER_TABLES
+from pipeline.reporting.ranklist import cc_rank_lists
+from pipeline.reporting.runs import dataset_label, discover_runs
+from pipeline.reporting.tables import build_tables, format_value
+from pipeline.reporting.variants import (
+    APPEARANCE_GAIT,
+    APPEARANCE_ONLY,
+    APPEARANCE_SHAPE,
+    FULL,
+    GCN,
+    POSE_2D,
+    Variant,
+)
+from stages import report
+from stages.cli import main
+
+PAPER_TEXT = Path("/work/shared/paper/000_156c5462300ff337.txt")
+SETTINGS = ("standard", "cc", "sc")
+
+
+def write_run(
+    runs_dir: Path,
+    name: str,
+    variant: Variant = FULL,
+    cc: tuple[float, float] = (40.0, 30.0),
+    dataset: str = "ccvid",
+    data_root: str = "cache/synthetic",
+    cache: str = "cache/skeletons/synthetic.h5",
+    date: str = "2026-11-23",
+    queries: int = 20,
+    with_extras: bool = True,
+) -> Path:
+    """A run folder exactly as docs/ARCHITECTURE.md specifies it (numbers chosen by the test)."""
+    folder = runs_dir / name
+    folder.mkdir(parents=True)
+    settings = {}
+    for offset, setting in enumerate(SETTINGS):
+        r1, m_ap = cc if setting == "cc" else (60.0 + offset, 50.0 + offset)
+        cmc = [min(100.0, r1 + 2.0 * k) for k in range(20)]
+        settings[setting] = {
+            "R-1": r1, "R-5": cmc[4], "R-10": cmc[9], "R-20": cmc[19], "mAP": m_ap,
+            "queries": queries, "skipped": 0, "cmc": cmc,
+        }  # fmt: skip
+    metrics = {
+        "run": name, "dataset": dataset, "data_root": data_root, "profile": "demo", "date": date,
+        "epochs": 12, "backbone_weights": None, "variant": dataclasses.asdict(variant),
+        "settings": settings,
+    }  # fmt: skip
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if not with_extras:
+        return folder
+    config = load_config("demo")
+    config = dataclasses.replace(
+        config,
+        data=dataclasses.replace(config.data, dataset=dataset, root=data_root, cache=cache),
+        model=variant.apply(config.model),
+        train=dataclasses.replace(config.train, run=name),
+    )
+    save_config(config, folder / "config.toml")
+    rows = [
+        {"epoch": e, "loss": 3.0 / e, "ce": 2.0 / e, "triplet": 1.0 / e, "acc": 10.0 * e,
+         "lr": 3.5e-4, "clips_per_s": 5.0, "seconds": 1.5}
+        for e in range(1, 4)
+    ]  # fmt: skip
+    with (folder / "train_log.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    np.savez(folder / "features.npz", **fake_features())
+    return folder
+
+
+def fake_features() -> dict[str, np.ndarray]:
+    """3 people, 2 outfits, 2 cameras; keys in the CCVID layout of `make_ccvid_root`."""
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 8))
+    arrays: dict[str, list] = {f"{split}_{f}": [] for split in ("query", "gallery")
+                               for f in ("features", "pids", "cameras", "clothes", "keys")}  # fmt: skip
+    for pid in range(3):
+        for outfit in range(2):
+            for camera in (1, 2):
+                split = "query" if camera == 1 and outfit == 0 else "gallery"
+                arrays[f"{split}_features"].append(centres[pid] + 0.1 * rng.normal(size=8))
+                arrays[f"{split}_pids"].append(f"{pid:03d}")
+                arrays[f"{split}_cameras"].append(camera)
+                arrays[f"{split}_clothes"].append(f"{pid:03d}/c{outfit}")
+                arrays[f"{split}_keys"].append(f"session1/{pid:03d}_{camera}{outfit}")
+    return {k: np.asarray(v) for k, v in arrays.items()}
+
+
+def run_report(tmp_path: Path, runs_dir: Path | None = None):
+    config = load_config("demo")
+    config = dataclasses.replace(
+        config, paths=dataclasses.replace(
+            config.paths, runs_dir=str(runs_dir or tmp_path / "runs"), reports_dir=str(tmp_path / "reports")
+        ),
+    )  # fmt: skip
+    return report.run(config, log=lambda line: None)
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+# -- the paper's tables ---------------------------------------------------------------------
+
+
+def test_table_layouts_are_the_papers(tmp_path):
+    tables = {t.number: t for t in build_tables([])}
+    assert tables[1].columns == (
+        "Method", "Method type", "Modalities", "CC R-1", "CC mAP", "Standard R-1", "Standard mAP",
+        "SC R-1", "SC mAP", "source",
+    )  # fmt: skip
+    assert tables[2].columns == (
+        "Method",
+        "CC R-1",
+        "CC mAP",
+        "Standard R-1",
+        "Standard mAP",
+        "source",
+    )
+    assert tables[3].columns == (
+        "Method", "VCCR CC R-1", "VCCR CC mAP", "VCCR Standard R-1", "VCCR Standard mAP",
+        "CCVID CC R-1", "CCVID CC mAP", "CCVID Standard R-1", "CCVID Standard mAP", "source",
+    )  # fmt: skip
+    for number in (4, 5):
+        assert tables[number].columns == tables[2].columns
+    paper_methods = {
+        n: [row[0] for row in t.rows if row[-1] == "reported in paper"] for n, t in tables.items()
+    }
+    assert paper_methods[1] == ["PCB (Sun et al., 2018)", "AP3D (Gu et al., 2020)",
+                                "GRL (Liu et al., 2021)", "SPS (Shu et al., 2021)",
+                                "CAL (Gu et al., 2022)", "3STA (Han et al., 2023)", "ASGL (Ours)"]  # fmt: skip
+    assert paper_methods[2] == ["InsightFace (Deng et al., 2020)", "ReFace (Arkushin et al., 2022)",
+                                "CAL (Gu et al., 2022)", "DCR-ReID (Cui et al., 2023)", "ASGL (Ours)"]  # fmt: skip
+    assert paper_methods[3] == ["Texture branch (Appearance)", "ASGL branch (Shape and Gait)",
+                                "Appearance and Shape", "Appearance and Gait",
+                                "Joint (the proposed ASGL)"]  # fmt: skip
+    assert paper_methods[4] == ["GCN & ST-GCN", "GAT & ST-GAT"]
+    assert paper_methods[5] == ["ASGL w/ 2D pose", "ASGL w/ 3D pose"]
+
+
+def test_paper_cells_match_the_paper(tmp_path):
+    run_report(tmp_path)
+    out = tmp_path / "reports"
+    t1 = {
+        row["Method"]: row
+        for row in read_csv(out / "table1.csv")
+        if row["source"] == "reported in paper"
+    }
+    assert [t1["PCB (Sun et al., 2018)"][c] for c in ("CC R-1", "CC mAP", "SC R-1")] == [
+        "18.8",
+        "15.6",
+        "-",
+    ]
+    assert (t1["CAL (Gu et al., 2022)"]["SC R-1"], t1["CAL (Gu et al., 2022)"]["SC mAP"]) == (
+        "79.1",
+        "63.8",
+    )
+    assert t1["3STA (Han et al., 2023)"]["Modalities"] == "RGB + 3D shape"
+    assert t1["ASGL (Ours)"]["Standard mAP"] == "65.8" and t1["ASGL (Ours)"]["SC mAP"] == "79.5"
+    t2 = {
+        row["Method"]: row
+        for row in read_csv(out / "table2.csv")
+        if row["source"] == "reported in paper"
+    }
+    assert t2["InsightFace (Deng et al., 2020)"]["CC mAP"] == "-"
+    assert t2["ReFace (Arkushin et al., 2022)"]["CC R-1"] == "90.5"
+    assert t2["DCR-ReID (Cui et al., 2023)"]["Standard mAP"] == "82.7"
+    t3 = {
+        row["Method"]: row
+        for row in read_csv(out / "table3.csv")
+        if row["source"] == "reported in paper"
+    }
+    assert t3["ASGL branch (Shape and Gait)"]["CCVID CC R-1"] == "71.3"
+    assert t3["Appearance and Gait"]["VCCR Standard mAP"] == "53.1"
+    assert t3["Texture branch (Appearance)"]["CCVID Standard mAP"] == "76.9"
+    t4 = {
+        row["Method"]: row
+        for row in read_csv(out / "table4.csv")
+        if row["source"] == "reported in paper"
+    }
+    assert [t4["GCN & ST-GCN"][c] for c in ("CC R-1", "CC mAP", "Standard R-1", "Standard mAP")] == [
+        "45.2", "38.1", "82.6", "58.1"]  # fmt: skip
+    t5 = {
+        row["Method"]: row
+        for row in read_csv(out / "table5.csv")
+        if row["source"] == "reported in paper"
+    }
+    assert t5["ASGL w/ 2D pose"]["Standard mAP"] == "60.3"
+
+
+@pytest.mark.skipif(not PAPER_TEXT.is_file(), reason="paper text not on this machine")
+def test_every_paper_row_appears_verbatim_in_the_paper_text():
+    lines = set(PAPER_TEXT.read_text().splitlines())
+    for table in PAPER_TABLES:
+        for row in table.rows:
+            printed = " ".join([*row.labels, *(format_value(v) for v in row.values)])
+            assert printed in lines, (table.number, printed)
+
+
+# -- measured rows --------------------------------------------------------------------------
+
+
+def test_no_runs_every_measured_cell_says_not_measured(tmp_path):
+    result = run_report(tmp_path)
+    out = tmp_path / "reports"
+    for number in range(1, 6):
+        assert (out / f"table{number}.csv").is_file() and (out / f"table{number}.md").is_file()
+        measured = [
+            r for r in read_csv(out / f"table{number}.csv") if r["source"] != "reported in paper"
+        ]
+        assert measured, number
+        for row in measured:
+            assert row["source"].startswith("not measured")
+            assert all(v == "not measured" for k, v in row.items() if "R-1" in k or "mAP" in k)
+    t3_sources = [r["source"] for r in read_csv(out / "table3.csv")]
+    assert any("ablate --no-shape --no-gait" in s for s in t3_sources)
+    readme = (out / "README.md").read_text()
+    assert "Nothing measured yet" in readme
+    assert readme.count("**not measured**") == len(ORDERINGS)
+    assert result.runs == ()
+
+
+def test_measured_rows_are_placed_by_variant_and_dataset(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "asgl-demo", FULL, cc=(55.0, 45.0))
+    write_run(runs, "asgl-demo-no-shape", APPEARANCE_GAIT, cc=(41.0, 33.3))
+    write_run(runs, "asgl-demo-gcn", GCN, cc=(50.0, 40.0))
+    write_run(runs, "vccr-full", FULL, cc=(52.0, 42.0), dataset="vccr", data_root="/data/VCCR",
+              with_extras=False)  # fmt: skip
+    run_report(tmp_path)
+    out = tmp_path / "reports"
+
+    t3 = read_csv(out / "table3.csv")
+    assert "synthetic CC R-1" in t3[0]  # the synthetic set gets its own labelled columns
+    paper_joint = next(
+        r for r in t3 if r["Method"].startswith("Joint") and r["source"] == "reported in paper"
+    )
+    assert (
+        paper_joint["synthetic CC R-1"] == "not in paper" and paper_joint["VCCR CC R-1"] == "52.9"
+    )
+    ag = [
+        r for r in t3 if r["Method"] == "Appearance and Gait" and r["source"] != "reported in paper"
+    ]
+    assert len(ag) == 1
+    assert (
+        ag[0]["source"]
+        == "measured: synthetic / run asgl-demo-no-shape / profile demo / 2026-11-23"
+    )
+    assert (ag[0]["synthetic CC R-1"], ag[0]["synthetic CC mAP"]) == ("41.0", "33.3")
+    assert ag[0]["CCVID CC R-1"] == "not measured" and ag[0]["VCCR CC R-1"] == "not measured"
+    joints = [
+        r for r in t3 if r["Method"].startswith("Joint") and r["source"].startswith("measured")
+    ]
+    assert [r["source"].split(" / ")[1] for r in joints] == ["run vccr-full", "run asgl-demo"]
+    vccr_joint = joints[0]
+    assert vccr_joint["VCCR CC R-1"] == "52.0" and vccr_joint["synthetic CC R-1"] == "not measured"
+    appearance = [r for r in t3 if r["Method"].startswith("Texture")]
+    assert appearance[-1]["source"].startswith("not measured")
+
+    t1 = read_csv(out / "table1.csv")
+    ours = [r for r in t1 if r["Method"] == "ASGL (this pipeline)"]
+    assert [r["source"].split(" / ")[0] for r in ours] == ["measured: VCCR", "measured: synthetic"]
+    assert ours[0]["CC R-1"] == "52.0" and ours[1]["synthetic SC R-1"] == "62.0"
+    t2 = read_csv(out / "table2.csv")  # a VCCR run has no place in the CCVID table
+    assert [r["source"] for r in t2 if r["Method"] == "ASGL (this pipeline)"] == [
+        "measured: synthetic / run asgl-demo / profile demo / 2026-11-23"]  # fmt: skip
+    t4 = read_csv(out / "table4.csv")
+    gcn = [r for r in t4 if r["Method"] == "GCN & ST-GCN" and r["source"].startswith("measured")]
+    assert gcn[0]["synthetic CC R-1"] == "50.0"
+    t5 = read_csv(out / "table5.csv")
+    assert [r["source"] for r in t5 if r["Method"] == "ASGL w/ 2D pose"][-1].startswith(
+        "not measured"
+    )
+    md = (out / "table3.md").read_text()
+    assert md.startswith("# Table 3: Ablation study of the ASGL branch on VCCR and CCVID.")
+    assert "| Appearance and Gait | not measured |" in md
+    readme = (out / "README.md").read_text()
+    assert "**synthetic** (adapter `ccvid`, root `cache/synthetic`)" in readme
+    assert "ImageNet backbone weights: **not used**" in readme
+    assert "| 20 / 20 / 20 | 1, 3, 4, 5 |" in readme  # the VCCR run is not in the CCVID table
+
+
+def test_dataset_labels_keep_synthetic_out_of_the_real_columns():
+    assert dataset_label("ccvid", "cache/synthetic") == "synthetic"
+    assert dataset_label("ccvid", "/data/CCVID/") == "CCVID"
+    assert dataset_label("vccr", "/data/vccr_release") == "VCCR"
+    assert dataset_label("ccvid", "/data/synthetic_ccvid") == "synthetic_ccvid"
+    assert dataset_label("folder", "/footage/lobby") == "lobby"
+
+
+def test_broken_run_folders_are_noted_not_fatal(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "good", FULL)
+    (runs / "broken").mkdir()
+    (runs / "broken" / "metrics.json").write_text("{not json")
+    (runs / "unfinished").mkdir()
+    found, notes = discover_runs(runs)
+    assert [r.name for r in found] == ["good"]
+    assert any("broken" in n and "unreadable" in n for n in notes)
+    assert any("unfinished" in n and "no metrics.json" in n for n in notes)
+
+
+def test_orderings_are_stated_from_the_numbers(tmp_path):
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, "full", FULL, cc=(60.0, 50.0), queries=20)
+    write_run(runs_dir, "ag", APPEARANCE_GAIT, cc=(40.0, 35.0), queries=20, with_extras=False)
+    write_run(runs_dir, "as", APPEARANCE_SHAPE, cc=(30.0, 31.0), queries=20, with_extras=False)
+    write_run(runs_dir, "a", APPEARANCE_ONLY, cc=(35.0, 30.0), queries=20, with_extras=False)
+    write_run(runs_dir, "2d", POSE_2D, cc=(80.0, 70.0), queries=20, with_extras=False)
+    runs, _ = discover_runs(runs_dir)
+    joint, shape, gat, pose = (check_ordering(o, runs) for o in ORDERINGS)
+    assert "**holds**" in joint and "R-1 60.0 > 40.0" in joint and "mAP 50.0 > 35.0" in joint
+    assert "**holds on mAP only**" in shape  # 30 < 35 on R-1 (1 query of 20), 31 > 30 on mAP
+    assert "within the 2-query noise" in shape
+    assert "**not measured**" in gat and "ablate --graph gcn" in gat
+    assert "**does not hold**" in pose and "Likely cause (not verified)" in pose
+
+
+# -- rank lists, plots, idempotence ---------------------------------------------------------
+
+
+def test_cc_rank_lists_remove_same_camera_and_same_clothes_matches():
+    features = fake_features()
+    ranked = cc_rank_lists(features, num_queries=3, top_k=10)
+    assert len(ranked) == 3
+    g_index = {k: i for i, k in enumerate(features["gallery_keys"])}
+    q_index = {k: i for i, k in enumerate(features["query_keys"])}
+    for query in ranked:
+        q = q_index[query.query_key]
+        for key, correct in zip(query.gallery_keys, query.correct, strict=True):
+            g = g_index[key]
+            same_pid = features["gallery_pids"][g] == features["query_pids"][q]
+            assert correct == same_pid
+            if same_pid:  # a kept match changed clothes and camera
+                assert features["gallery_cameras"][g] != features["query_cameras"][q]
+                assert features["gallery_clothes"][g] != features["query_clothes"][q]
+        assert query.correct[0]  # well-separated fake features: the right person ranks first
+
+
+def make_ccvid_root(root: Path) -> None:
+    """Tiny frames in the CCVID layout for the keys of `fake_features`."""
+    features = fake_features()
+    lines = {"train": [], "query": [], "gallery": []}
+    for split in ("query", "gallery"):
+        for key, pid, clothes in zip(features[f"{split}_keys"], features[f"{split}_pids"],
+                                     features[f"{split}_clothes"], strict=True):  # fmt: skip
+            folder = root / key
+            folder.mkdir(parents=True)
+            for t in range(3):
+                frame = np.full((32, 16, 3), (40 * int(pid) + 20 * t) % 255, dtype=np.uint8)
+                cv2.imwrite(str(folder / f"{t:05d}.png"), frame)
+            lines[split].append(f"{key} {pid} {clothes.split('/')[1]}")
+    for split, entries in lines.items():
+        (root / f"{split}.txt").write_text("\n".join(entries) + "\n")
+
+
+def make_skeleton_cache(path: Path, keys) -> None:
+    from pipeline.cache import CacheWriter
+
+    with CacheWriter(path, {"schema_version": 1, "fingerprint": "test"}) as writer:
+        for key in keys:
+            image33 = np.tile(np.linspace(0.2, 0.8, 33, dtype=np.float32)[:, None], (3, 1, 3))
+            arrays = {
+                "world33": np.zeros((3, 33, 3), np.float32), "image33": image33,
+                "visibility": np.ones((3, 33), np.float32), "present": np.ones(3, bool),
+                "joints14": np.zeros((3, 14, 3), np.float32),
+                "joints14_2d": np.zeros((3, 14, 2), np.float32),
+            }  # fmt: skip
+            writer.write(key, arrays, {"frame_size": (32, 16)})
+
+
+def test_plots_are_written_and_reports_are_byte_identical_twice(tmp_path):
+    pytest.importorskip("pipeline.datasets")
+    pytest.importorskip("pipeline.cache")
+    root, cache = tmp_path / "synthetic", tmp_path / "synthetic.h5"
+    make_ccvid_root(root)
+    make_skeleton_cache(cache, list(fake_features()["query_keys"]))
+    runs = tmp_path / "runs"
+    write_run(runs, "asgl-demo", FULL, data_root=str(root), cache=str(cache))
+    write_run(runs, "asgl-demo-no-gait", APPEARANCE_SHAPE, data_root=str(root), cache=str(cache))
+
+    run_report(tmp_path)
+    out = tmp_path / "reports"
+    plots = sorted(p.name for p in (out / "plots").iterdir())
+    assert plots == [
+        "cmc_asgl-demo-no-gait.png", "cmc_asgl-demo.png", "ranklist_asgl-demo-no-gait.png",
+        "ranklist_asgl-demo.png", "skeletons_synthetic.png", "training_asgl-demo-no-gait.png",
+        "training_asgl-demo.png",
+    ]  # fmt: skip
+    for name in plots:
+        assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    readme = (out / "README.md").read_text()
+    assert (
+        "(plots/ranklist_asgl-demo.png)" in readme and "(plots/skeletons_synthetic.png)" in readme
+    )
+
+    first = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    run_report(tmp_path)
+    second = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert first.keys() == second.keys()
+    assert [k for k in first if first[k] != second[k]] == []
+
+
+def test_missing_frames_skip_pictures_with_a_note_but_write_tables(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(
+        runs, "asgl-demo", FULL, data_root=str(tmp_path / "absent"), cache=str(tmp_path / "no.h5")
+    )
+    stale = tmp_path / "reports" / "plots" / "cmc_deleted-run.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    run_report(tmp_path)
+    out = tmp_path / "reports"
+    assert all((out / f"table{n}.csv").is_file() for n in range(1, 6))
+    assert sorted(p.name for p in (out / "plots").iterdir()) == [
+        "cmc_asgl-demo.png", "training_asgl-demo.png"]  # fmt: skip
+    readme = (out / "README.md").read_text()
+    assert "rank-list grid skipped" in readme and "skeleton overlay skipped" in readme
+
+
+def test_report_cli(tmp_path):
+    write_run(tmp_path / "runs", "asgl-demo", FULL, with_extras=False)
+    result = CliRunner().invoke(main, ["report", "--profile", "demo", "--runs-dir",
+                                       str(tmp_path / "runs"), "--out", str(tmp_path / "rep")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "5 tables" in result.output
+    assert (tmp_path / "rep" / "table5.md").is_file()
