@@ -48,6 +48,8 @@ def cmc_plot(title: str, curves: Mapping[str, Sequence[float]], path: str | Path
                 ranks, cmc, marker="o", markersize=3, label=SETTING_TITLES.get(setting, setting)
             )
         axes.set(xlabel="rank k", ylabel="matching rate (%)", title=title, ylim=(0, 100.5))
+        longest = max((len(cmc) for cmc in curves.values()), default=1)
+        axes.set_xticks([k for k in (1, 5, 10, 15, 20) if k <= longest])
         axes.grid(alpha=0.3)
         axes.legend(loc="lower right")
         figure.tight_layout()
