@@ -1,0 +1,200 @@
+import numpy as np
+import pytest
+
+from pipeline.metrics import (
+    SETTINGS,
+    Labels,
+    cosine_distances,
+    evaluate,
+    evaluate_distances,
+    evaluate_reference,
+    setting_masks,
+)
+
+
+def both(distances, query, gallery, **kwargs):
+    """Score with the reference loop and the vectorised path; they must agree to the bit."""
+    reference = evaluate_reference(distances, query, gallery, **kwargs)
+    fast = evaluate_distances(distances, query, gallery, chunk_size=2, **kwargs)
+    for setting in reference:
+        assert fast[setting].same_as(reference[setting]), setting
+    return reference
+
+
+# One query: pid A, camera 1, clothes A1. Gallery, in index order (pid, camera, clothes, distance):
+#   0  A 1 A1 0.1   same camera            → removed in every setting
+#   1  B 2 B1 0.2   other pid              → never removed, never correct
+#   2  A 2 A2 0.3   other camera, clothes  → correct: standard, cc;  removed: sc
+#   3  A 3 A1 0.4   other camera, same cl. → correct: standard, sc;  removed: cc
+#   4  C 3 C1 0.5   other pid
+#   5  A 2 A1 0.6   other camera, same cl. → correct: standard, sc;  removed: cc
+TOY_QUERY = Labels(np.array(["A"]), np.array([1]), np.array(["A1"]))
+TOY_GALLERY = Labels(
+    np.array(["A", "B", "A", "A", "C", "A"]),
+    np.array([1, 2, 2, 3, 3, 2]),
+    np.array(["A1", "B1", "A2", "A1", "C1", "A1"]),
+)
+TOY_DISTANCES = np.array([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]], dtype=np.float32)
+
+
+def test_standard_by_hand():
+    # Ranking after removing 0: [1 B, 2 A✓, 3 A✓, 4 C, 5 A✓] → correct at positions 1, 2, 4.
+    result = both(TOY_DISTANCES, TOY_QUERY, TOY_GALLERY)["standard"]
+    assert result.queries == 1 and result.skipped == 0
+    assert result.cmc[0] == 0.0 and result.cmc[1] == 1.0 and result.cmc[19] == 1.0
+    assert result.mAP == pytest.approx((1 / 2 + 2 / 3 + 3 / 5) / 3)
+
+
+def test_cloth_changing_by_hand():
+    # Remove 0 (same camera) and 3, 5 (same clothes): [1 B, 2 A✓, 4 C] → correct at position 1.
+    result = both(TOY_DISTANCES, TOY_QUERY, TOY_GALLERY)["cc"]
+    assert result.cmc[0] == 0.0 and result.cmc[1] == 1.0
+    assert result.mAP == pytest.approx(1 / 2)
+
+
+def test_same_clothes_by_hand():
+    # Remove 0 (same camera) and 2 (other clothes): [1 B, 3 A✓, 4 C, 5 A✓] → positions 1, 3.
+    result = both(TOY_DISTANCES, TOY_QUERY, TOY_GALLERY)["sc"]
+    assert result.cmc[0] == 0.0 and result.cmc[1] == 1.0
+    assert result.mAP == pytest.approx((1 / 2 + 2 / 4) / 2)
+
+
+def test_summary_is_in_percent_with_the_cmc_curve():
+    summary = both(TOY_DISTANCES, TOY_QUERY, TOY_GALLERY)["cc"].summary()
+    assert summary["R-1"] == 0.0 and summary["R-5"] == 100.0 and summary["mAP"] == 50.0
+    assert summary["queries"] == 1 and summary["skipped"] == 0
+    assert len(summary["cmc"]) == 20 and summary["cmc"][:2] == [0.0, 100.0]
+
+
+def test_a_query_without_a_valid_match_is_skipped_and_counted():
+    # Query D only has same-clothes matches in other cameras: CC has nothing correct.
+    query = Labels(np.array(["A", "D"]), np.array([1, 1]), np.array(["A1", "D1"]))
+    gallery = Labels(
+        np.append(TOY_GALLERY.pids, "D"), np.append(TOY_GALLERY.cameras, 2),
+        np.append(TOY_GALLERY.clothes, "D1"),
+    )  # fmt: skip
+    distances = np.array([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.9], [0.5] * 7], dtype=np.float32)
+    results = both(distances, query, gallery)
+    assert results["cc"].queries == 1 and results["cc"].skipped == 1
+    assert results["cc"].mAP == pytest.approx(1 / 2)  # only query A counts, not a zero for D
+    assert results["standard"].queries == 2 and results["standard"].skipped == 0
+    assert results["sc"].queries == 2
+
+
+def test_no_query_with_a_match_gives_zeros_not_a_division_error():
+    query = Labels(np.array(["Z"]), np.array([1]), np.array(["Z1"]))
+    result = both(TOY_DISTANCES, query, TOY_GALLERY)["standard"]
+    assert result.queries == 0 and result.skipped == 1 and result.mAP == 0.0
+
+
+def test_ties_rank_the_earlier_gallery_index_first():
+    query = Labels(np.array(["A"]), np.array([1]), np.array(["A1"]))
+    distances = np.array([[0.5, 0.5, 0.9]], dtype=np.float32)
+    # Wrong pid first at the tied distance → the correct entry is second.
+    gallery = Labels(np.array(["B", "A", "C"]), np.array([2, 2, 2]), np.array(["B1", "A2", "C1"]))
+    assert both(distances, query, gallery)["standard"].cmc[0] == 0.0
+    # Correct entry first at the tied distance → rank-1 hit.
+    gallery = Labels(np.array(["A", "B", "C"]), np.array([2, 2, 2]), np.array(["A2", "B1", "C1"]))
+    assert both(distances, query, gallery)["standard"].cmc[0] == 1.0
+
+
+def test_negative_zero_ties_with_zero():
+    query = Labels(np.array(["A"]), np.array([1]), np.array(["A1"]))
+    gallery = Labels(np.array(["B", "A"]), np.array([2, 2]), np.array(["B1", "A2"]))
+    distances = np.array([[0.0, -0.0]], dtype=np.float32)
+    assert both(distances, query, gallery)["standard"].cmc[0] == 0.0
+
+
+def test_non_finite_distances_are_rejected():
+    distances = TOY_DISTANCES.copy()
+    distances[0, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate_distances(distances, TOY_QUERY, TOY_GALLERY)
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate_reference(distances, TOY_QUERY, TOY_GALLERY)
+
+
+def test_setting_table():
+    same_pid = np.array([True, True, True, True, False])
+    same_cam = np.array([True, True, False, False, False])
+    same_clo = np.array([True, False, True, False, True])
+    expected = {  # (correct, removed) per entry
+        "standard": ([0, 0, 1, 1, 0], [1, 1, 0, 0, 0]),
+        "cc": ([0, 0, 0, 1, 0], [1, 1, 1, 0, 0]),
+        "sc": ([0, 0, 1, 0, 0], [1, 1, 0, 1, 0]),
+    }
+    for setting, (correct, removed) in expected.items():
+        got_correct, got_removed = setting_masks(setting, same_pid, same_cam, same_clo)
+        assert got_correct.tolist() == [bool(v) for v in correct], setting
+        assert got_removed.tolist() == [bool(v) for v in removed], setting
+    with pytest.raises(ValueError, match="unknown setting"):
+        setting_masks("xx", same_pid, same_cam, same_clo)
+
+
+def random_problem(rng, num_query, num_gallery, num_pids, dim=8, duplicates=False):
+    def labels(n):
+        pids = rng.integers(0, num_pids, n)
+        clothes = np.array([f"{p}/{c}" for p, c in zip(pids, rng.integers(0, 3, n), strict=True)])
+        return Labels(pids, rng.integers(0, 4, n), clothes)
+
+    query_features = rng.standard_normal((num_query, dim)).astype(np.float32)
+    gallery_features = rng.standard_normal((num_gallery, dim)).astype(np.float32)
+    if duplicates:  # exact ties: repeated gallery vectors and a query equal to a gallery vector
+        gallery_features[1::3] = gallery_features[0::3][: len(gallery_features[1::3])]
+        query_features[0] = gallery_features[5]
+    return query_features, gallery_features, labels(num_query), labels(num_gallery)
+
+
+@pytest.mark.parametrize("duplicates", [False, True])
+@pytest.mark.parametrize("num_pids", [3, 40])
+def test_vectorised_equals_the_reference_loop(duplicates, num_pids):
+    rng = np.random.default_rng(num_pids + duplicates)
+    qf, gf, query, gallery = random_problem(rng, 57, 400, num_pids, duplicates=duplicates)
+    distances = cosine_distances(qf, gf)
+    if duplicates:
+        distances = np.round(distances, 2)  # many more ties across pids
+    reference = evaluate_reference(distances, query, gallery, max_rank=30)
+    for chunk_size in (1, 7, 64, 1000):
+        fast = evaluate_distances(distances, query, gallery, chunk_size=chunk_size, max_rank=30)
+        for setting in SETTINGS:
+            assert fast[setting].same_as(reference[setting]), (setting, chunk_size)
+    assert reference["standard"].queries > 0 and reference["cc"].queries > 0
+
+
+def test_feature_path_equals_the_reference_on_the_same_distances():
+    rng = np.random.default_rng(7)
+    qf, gf, query, gallery = random_problem(rng, 40, 300, 10, duplicates=True)
+    reference = evaluate_reference(cosine_distances(qf, gf), query, gallery)
+    for chunk_size in (3, 256):
+        fast = evaluate(qf, gf, query, gallery, chunk_size=chunk_size)
+        for setting in SETTINGS:
+            assert fast[setting].same_as(reference[setting]), setting
+
+
+def test_scale_of_features_does_not_matter():
+    rng = np.random.default_rng(3)
+    qf, gf, query, gallery = random_problem(rng, 20, 100, 5)
+    a = evaluate(qf, gf, query, gallery)
+    b = evaluate(qf * 4.0, gf * 0.5, query, gallery)
+    assert all(a[s].mAP == pytest.approx(b[s].mAP) for s in SETTINGS)
+
+
+def test_perfect_features_score_one_hundred():
+    # Each pid's features are identical, so every correct match outranks every other pid.
+    pids = np.repeat(np.arange(6), 4)
+    features = np.eye(6, dtype=np.float32)[pids]
+    labels = Labels(
+        pids,
+        np.tile(np.arange(4), 6),
+        np.array([f"{p}/{c % 2}" for p, c in zip(pids, range(24), strict=True)]),
+    )
+    result = evaluate(features, features, labels, labels)
+    for setting in SETTINGS:
+        assert result[setting].cmc[0] == 1.0 and result[setting].mAP == 1.0, setting
+
+
+def test_empty_gallery_skips_every_query():
+    query = Labels(np.array(["A"]), np.array([1]), np.array(["A1"]))
+    empty = Labels(np.array([], dtype=str), np.array([], dtype=int), np.array([], dtype=str))
+    result = evaluate(np.ones((1, 4)), np.zeros((0, 4)), query, empty)
+    assert result["standard"].skipped == 1 and result["standard"].queries == 0
