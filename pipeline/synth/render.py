@@ -1,0 +1,176 @@
+"""Render one tracklet: a walking person seen by a tracking camera (the way re-ID crops follow a
+person), in front of a textured wall and floor, lit, optionally occluded, with sensor noise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from pipeline.synth.body import POINT_INDEX, BodyShape, Gait, joints14, walk
+from pipeline.synth.camera import Camera, look_at
+from pipeline.synth.outfit import IdentityLook, Outfit
+from pipeline.synth.person import draw_person
+from pipeline.synth.raster import Canvas, Light, Solid
+from pipeline.synth.scene import (
+    FLOOR_SIZE_M,
+    PIXELS_PER_METRE,
+    WALL_SIZE_M,
+    Scene,
+    View,
+    floor_texture,
+    wall_texture,
+)
+
+FPS = 15.0  # frame rate of the rendered clips (a gait cycle spans ~15–19 frames)
+SUPERSAMPLE = 2  # the person is drawn at 2× and averaged down: anti-aliased edges
+
+
+@dataclass(frozen=True)
+class Identity:
+    body: BodyShape
+    gait: Gait
+    look: IdentityLook
+
+
+def _cameras(motion, body: BodyShape, view: View, size: tuple[int, int], rng) -> list[Camera]:
+    """One camera per frame, following the walker and framing them like a detector crop."""
+    width, height = size
+    frames = len(motion.points)
+    yaw = np.radians(view.yaw)
+    to_camera = np.array([view.side * np.sin(yaw), 0.0, np.cos(yaw)])
+    lift = view.distance * np.tan(np.radians(view.elevation))
+    progress = motion.speed * np.arange(frames) / FPS
+    targets = np.stack([np.zeros(frames), np.full(frames, 0.55 * body.stature), progress], -1)
+    eyes = targets + to_camera * view.distance + np.array([0.0, lift, 0.0])
+    rotation = look_at(eyes[0], targets[0])
+
+    # Extent of the person per frame in normalised image coordinates (focal 1, centre 0).
+    head_top = (
+        motion.points[:, POINT_INDEX["head"]] + motion.head_axes[:, :, 1] * 1.3 * body.head_radius
+    )
+    extremes = np.concatenate([motion.points, head_top[:, None]], axis=1)
+    cam = (extremes - eyes[:, None]) @ rotation.T
+    norm = cam[..., :2] / cam[..., 2:3]
+    top, bottom = norm[..., 1].min(1), norm[..., 1].max(1) + 0.04 / cam[..., 2].mean(1)
+    left, right = norm[..., 0].min(1), norm[..., 0].max(1)
+    focal = view.fill * height / float(np.median(bottom - top))
+    cy = height / 2 - focal * float(np.median((top + bottom) / 2)) + view.shift_y * height
+    jitter = rng.normal(0, 0.006 * width, frames)
+    cxs = width / 2 - focal * (left + right) / 2 + view.shift_x * width + jitter
+    return [Camera(rotation, eyes[t], focal, float(cxs[t]), cy) for t in range(frames)]
+
+
+class Backdrop:
+    """Wall and floor planes fixed in the world, ray-cast per frame with a contact shadow."""
+
+    def __init__(self, scene: Scene, to_camera: np.ndarray, wall_point: np.ndarray):
+        self.wall = wall_texture(scene)
+        self.floor = floor_texture(scene)
+        self.normal = to_camera  # the wall faces the camera
+        self.axis = np.cross(np.array([0.0, 1.0, 0.0]), to_camera)
+        self.point = wall_point
+
+    def render(self, camera: Camera, size: tuple[int, int], footprint: np.ndarray) -> np.ndarray:
+        width, height = size
+        u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
+        rays = np.stack([(u - camera.cx) / camera.focal, (v - camera.cy) / camera.focal,
+                         np.ones_like(u)], -1) @ camera.rotation  # fmt: skip
+        eye = camera.eye
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_floor = np.where(rays[..., 1] < -1e-6, -eye[1] / rays[..., 1], np.inf)
+            denom = rays @ self.normal
+            t_wall = np.where(denom < -1e-6, ((self.point - eye) @ self.normal) / denom, np.inf)
+        on_floor = t_floor < t_wall
+        t_hit = np.where(on_floor, t_floor, t_wall)
+        t_hit = np.where(np.isfinite(t_hit), t_hit, 1e3)
+        hits = eye + rays * t_hit[..., None]
+        ppm = PIXELS_PER_METRE
+        along = (hits - self.point) @ self.axis
+        wall_x = (along * ppm).astype(np.float32)
+        wall_y = (WALL_SIZE_M[0] - np.clip(hits[..., 1], 0, WALL_SIZE_M[0] - 0.01)) * ppm
+        wall = cv2.remap(self.wall, wall_x, wall_y.astype(np.float32), cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_WRAP)  # fmt: skip
+        span = FLOOR_SIZE_M * ppm
+        floor_x = np.mod(hits[..., 0] * ppm, span).astype(np.float32)
+        floor_y = np.mod(hits[..., 2] * ppm, span).astype(np.float32)
+        floor = cv2.remap(self.floor, floor_x, floor_y, cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_WRAP)  # fmt: skip
+        # Soft contact shadow under the walker; distance haze towards the back.
+        d2 = (hits[..., 0] - footprint[0]) ** 2 + (hits[..., 2] - footprint[2]) ** 2
+        floor = floor * (1 - 0.45 * np.exp(-d2 / (2 * 0.32**2)))[..., None]
+        image = np.where(on_floor[..., None], floor, wall)
+        return image.astype(np.float32)
+
+
+def _occluder(canvas: Canvas, view: View, camera: Camera, world_point, to_camera, axis, stature):
+    material = Solid(view.occluder_colour, 0.1)
+    if view.occluder == "pole":
+        base = world_point + to_camera * 1.6 + axis * 0.15
+        top = base + np.array([0.0, 2.8, 0.0])
+        canvas.capsule(camera.to_camera(base), camera.to_camera(top), 0.08, 0.07, material)
+    elif view.occluder == "low_wall":
+        centre = world_point + to_camera * 1.2 + np.array([0.0, 0.3 * stature * 0.8, 0.0])
+        a, b = camera.to_camera(centre - axis * 4), camera.to_camera(centre + axis * 4)
+        canvas.capsule(a, b, 0.3, 0.3, material)
+
+
+def render_tracklet(
+    identity: Identity,
+    outfit: Outfit,
+    scene: Scene,
+    view: View,
+    frames: int,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """→ (BGR uint8 frames, ground-truth joints (T, 14, 3) in metres).
+
+    Ground truth is expressed like MediaPipe's world landmarks: camera axes (x right, y down,
+    z away from the camera), origin at the hip centre of each frame."""
+    width, height = size
+    motion = walk(identity.body, identity.gait, frames, FPS, view.phase)
+    cameras = _cameras(motion, identity.body, view, size, rng)
+    yaw = np.radians(view.yaw)
+    to_camera = np.array([view.side * np.sin(yaw), 0.0, np.cos(yaw)])
+    mid_path = np.array([0.0, 0.0, motion.speed * frames / FPS / 2])
+    backdrop = Backdrop(scene, to_camera, mid_path - to_camera * scene.wall_distance)
+    azimuth, elevation = np.radians(scene.light_azimuth), np.radians(scene.light_elevation)
+    light_world = np.array([np.cos(elevation) * np.sin(azimuth), np.sin(elevation),
+                            np.cos(elevation) * np.cos(azimuth)])  # fmt: skip
+    tint = np.asarray(scene.tint, dtype=np.float32)
+    occluder_point = np.array([0.0, 0.0, motion.speed * frames / FPS * view.occluder_at])
+
+    images = []
+    for t, camera in enumerate(cameras):
+        background = backdrop.render(camera, size, motion.points[t, POINT_INDEX["pelvis"]])
+        background *= tint * (scene.ambient + 0.6 * scene.diffuse)
+        big = camera.scaled(SUPERSAMPLE)
+        light = Light(camera.rotation @ light_world, scene.ambient, scene.diffuse, tint)
+        canvas = Canvas(
+            cv2.resize(
+                background,
+                (width * SUPERSAMPLE, height * SUPERSAMPLE),
+                interpolation=cv2.INTER_LINEAR,
+            ),  # fmt: skip
+            big,
+            light,
+        )
+        draw_person(canvas, motion, t, identity.body, identity.look, outfit)
+        if view.occluder != "none":
+            _occluder(canvas, view, big, occluder_point, to_camera, backdrop.axis,
+                      identity.body.stature)  # fmt: skip
+        image = cv2.resize(canvas.resolve(), (width, height), interpolation=cv2.INTER_AREA)
+        if view.blur > 0:
+            image = cv2.GaussianBlur(image, (0, 0), view.blur)
+        image = image * (view.exposure * 255.0) + view.noise * rng.standard_normal(
+            image.shape, dtype=np.float32
+        )
+        images.append(cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+
+    gt = joints14(motion)
+    rotation = cameras[0].rotation
+    gt_cam = gt @ rotation.T
+    hips = (gt_cam[:, 8:9] + gt_cam[:, 9:10]) / 2
+    return images, (gt_cam - hips).astype(np.float32)
