@@ -1,0 +1,195 @@
+"""Tracklet embeddings on disk, and the fingerprint of the model that made them.
+
+An embeddings file (`.npz`, read with `allow_pickle=False`) holds one L2-normalised row per
+tracklet plus its metadata, and the fingerprint of the trained run that computed it, so that
+`search` embeds a query with exactly that model and refuses a mismatched one:
+
+    features (N, D) float32 · keys, pids, clothes, paths (N,) str · cameras (N,) int64
+    info     0-d str: JSON {"format", "version", "run", "run_dir", "checkpoint_sha256",
+             "config_sha256", "fingerprint", "dataset", "root", "manifest", "created"}
+
+The model fingerprint hashes the checkpoint's bytes and the run's resolved `config.toml`: the
+same run re-trained, resumed or re-configured gets another fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.io import atomic_write
+from stages import StageError
+
+FORMAT = "asgl-embeddings"
+VERSION = 1
+CHECKPOINT = Path("checkpoints") / "last.pt"
+RUN_CONFIG = "config.toml"
+ARRAYS = ("features", "keys", "pids", "clothes", "cameras", "paths")
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelFingerprint:
+    """Which trained model made an embedding: run, checkpoint bytes and resolved config."""
+
+    run: str
+    run_dir: str
+    checkpoint_sha256: str
+    config_sha256: str
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(
+            f"{self.checkpoint_sha256}:{self.config_sha256}".encode()
+        ).hexdigest()[:16]
+
+    def describe(self) -> str:
+        return f"run '{self.run}' ({self.run_dir}, fingerprint {self.fingerprint})"
+
+
+def run_files(run_dir: str | Path) -> tuple[Path, Path]:
+    """(checkpoint, config.toml) of a run folder; StageError naming what is missing."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise StageError(
+            f"run folder {run_dir} does not exist — pass --run cache/runs/NAME of a trained run "
+            "(`asgl-pipeline train --run NAME` makes one)"
+        )
+    checkpoint, config = run_dir / CHECKPOINT, run_dir / RUN_CONFIG
+    if not checkpoint.is_file():
+        raise StageError(
+            f"run folder {run_dir} has no checkpoint {CHECKPOINT} — train it first "
+            f"(`asgl-pipeline train --run {run_dir.name}`) or point --run at a trained run"
+        )
+    if not config.is_file():
+        raise StageError(
+            f"run folder {run_dir} has no {RUN_CONFIG} (the configuration the model was trained "
+            "with) — it was not written by `asgl-pipeline train`; re-train the run"
+        )
+    return checkpoint, config
+
+
+def model_fingerprint(run_dir: str | Path) -> ModelFingerprint:
+    checkpoint, config = run_files(run_dir)
+    return ModelFingerprint(
+        run=Path(run_dir).absolute().name,
+        run_dir=str(Path(run_dir).absolute()),
+        checkpoint_sha256=file_sha256(checkpoint),
+        config_sha256=file_sha256(config),
+    )
+
+
+@dataclass
+class EmbeddingSet:
+    """Embeddings of a set of tracklets and the model that computed them."""
+
+    features: np.ndarray  # (N, D) float32, rows L2-normalised
+    keys: list[str]
+    pids: list[str]
+    clothes: list[str]
+    cameras: list[int]
+    paths: list[str]  # the tracklet's video file or frame folder
+    model: ModelFingerprint
+    source: dict[str, str] = field(default_factory=dict)  # dataset, root, manifest
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def info(self) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "run": self.model.run,
+            "run_dir": self.model.run_dir,
+            "checkpoint_sha256": self.model.checkpoint_sha256,
+            "config_sha256": self.model.config_sha256,
+            "fingerprint": self.model.fingerprint,
+            **{name: str(self.source.get(name, "")) for name in ("dataset", "root", "manifest")},
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+
+
+def write_embeddings(path: str | Path, embeddings: EmbeddingSet) -> Path:
+    """Write atomically (temporary file, then rename); returns the path."""
+    n = len(embeddings)
+    features = np.asarray(embeddings.features, dtype=np.float32)
+    if features.ndim != 2 or features.shape[0] != n:
+        raise ValueError(f"features must be ({n}, D), got {features.shape}")
+    arrays = {
+        "features": features,
+        "keys": np.array(embeddings.keys, dtype=str).reshape(n),
+        "pids": np.array(embeddings.pids, dtype=str).reshape(n),
+        "clothes": np.array(embeddings.clothes, dtype=str).reshape(n),
+        "cameras": np.array(embeddings.cameras, dtype=np.int64).reshape(n),
+        "paths": np.array(embeddings.paths, dtype=str).reshape(n),
+        "info": np.array(json.dumps(embeddings.info(), sort_keys=True)),
+    }
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # a handle, so numpy does not append ".npz"
+            np.savez(handle, **arrays)
+
+    return atomic_write(path, write)
+
+
+def read_embeddings(path: str | Path) -> EmbeddingSet:
+    """Read a file written by `write_embeddings`; StageError for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise StageError(
+            f"embeddings file {path} does not exist — make one with `asgl-pipeline embed --run "
+            "cache/runs/NAME --root DIR --out FILE`"
+        )
+    not_ours = (
+        f"{path} is not an embeddings file written by `asgl-pipeline embed` — re-create it with "
+        "`asgl-pipeline embed`"
+    )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            info = json.loads(str(data["info"][()]))
+            arrays = {name: data[name] for name in ARRAYS}
+    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        raise StageError(not_ours) from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise StageError(not_ours)
+    if info.get("version") != VERSION:
+        raise StageError(
+            f"{path} has embeddings format version {info.get('version')}, this version reads "
+            f"{VERSION} — re-create it with `asgl-pipeline embed`"
+        )
+    model = ModelFingerprint(
+        run=info["run"],
+        run_dir=info["run_dir"],
+        checkpoint_sha256=info["checkpoint_sha256"],
+        config_sha256=info["config_sha256"],
+    )
+    return EmbeddingSet(
+        features=arrays["features"].astype(np.float32),
+        keys=[str(k) for k in arrays["keys"]],
+        pids=[str(p) for p in arrays["pids"]],
+        clothes=[str(c) for c in arrays["clothes"]],
+        cameras=[int(c) for c in arrays["cameras"]],
+        paths=[str(p) for p in arrays["paths"]],
+        model=model,
+        source={name: info.get(name, "") for name in ("dataset", "root", "manifest")},
+    )
+
+
+def l2_normalise(features: np.ndarray) -> np.ndarray:
+    features = np.asarray(features, dtype=np.float32)
+    norms = np.linalg.norm(features, axis=-1, keepdims=True)
+    return features / np.maximum(norms, 1e-12)
