@@ -1,7 +1,363 @@
-"""The `bench` stage — not built yet (issue 8)."""
+"""`asgl-pipeline bench`: what the product exists to do, measured side by side in one run.
 
-from stages import NotImplementedStage
+Each section measures two or more things in the same process and reports their ratio against
+the issue's target; absolute times are reported too but are only context (noisy machines).
+Writes `<paths.reports_dir>/bench.csv` (one row per measurement) and `bench.md`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.benchmark import machine_info, peak_python_memory, time_interleaved
+from pipeline.io import atomic_write_text
 
 
-def run(config, **options):
-    raise NotImplementedStage("the 'bench' stage is not implemented yet (issue 8); nothing was written")
+@dataclass(frozen=True)
+class BenchSizes:
+    """Problem sizes; `quick` keeps the harness exercised in CI within seconds."""
+
+    eval_queries: int = 2000
+    eval_gallery: int = 20000
+    eval_repeats: int = 3
+    step_repeats: int = 5
+    paper_batch: int = 2  # clips per step (BatchNorm needs ≥ 2) at the paper's input (8×256×128, ResNet-50)
+    preprocess_tracklets: int = 8
+    preprocess_frames: int = 24
+
+    @classmethod
+    def quick(cls) -> BenchSizes:
+        return cls(eval_queries=200, eval_gallery=2000, eval_repeats=1, step_repeats=2,
+                   paper_batch=2, preprocess_tracklets=4, preprocess_frames=8)
+
+
+@dataclass
+class Measurement:
+    section: str
+    name: str
+    value: float
+    unit: str
+    note: str = ""
+
+
+@dataclass
+class Target:
+    section: str
+    name: str
+    measured: float | None
+    target: str
+    met: bool | None  # None: not measured here
+    note: str = ""
+
+
+@dataclass
+class BenchResult:
+    measurements: list[Measurement] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (section, why)
+    machine: dict[str, str] = field(default_factory=dict)
+    quick: bool = False
+    csv_path: Path | None = None
+    md_path: Path | None = None
+
+    def add(self, section, name, value, unit, note=""):
+        self.measurements.append(Measurement(section, name, float(value), unit, note))
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def bench_evaluation(config, sizes: BenchSizes, result: BenchResult) -> None:
+    """Vectorised, chunked metrics vs the per-query loop on the same distance matrix."""
+    from pipeline import metrics
+
+    section = "evaluation"
+    rng = np.random.default_rng(0)
+    nq, ng, dim = sizes.eval_queries, sizes.eval_gallery, 64
+    ids = max(10, ng // 40)  # ~40 gallery tracklets per identity, as on large re-ID sets
+
+    def labels(n):
+        pids = rng.integers(0, ids, n)
+        return metrics.Labels(pids, rng.integers(0, 6, n), pids * 3 + rng.integers(0, 3, n))
+
+    query, gallery = labels(nq), labels(ng)
+    # Features that carry identity, so rankings are realistic rather than random.
+    centres = rng.normal(size=(ids, dim)).astype(np.float32)
+    q_feat = centres[query.pids] + rng.normal(scale=1.5, size=(nq, dim)).astype(np.float32)
+    g_feat = centres[gallery.pids] + rng.normal(scale=1.5, size=(ng, dim)).astype(np.float32)
+    distances = metrics.cosine_distances(q_feat, g_feat)
+    chunk = config.eval.chunk_size
+
+    outputs = {}
+    timings = time_interleaved(
+        {
+            "per-query loop": lambda: outputs.__setitem__(
+                "loop", metrics.evaluate_reference(distances, query, gallery)),
+            "vectorised": lambda: outputs.__setitem__(
+                "fast", metrics.evaluate_distances(distances, query, gallery, chunk_size=chunk)),
+        },
+        repeats=sizes.eval_repeats,
+        warmup=0,
+    )
+    identical = all(outputs["loop"][s].same_as(outputs["fast"][s]) for s in metrics.SETTINGS)
+    size_note = f"{nq} queries × {ng} gallery, 3 settings"
+    for name, timing in timings.items():
+        result.add(section, f"{name} time", timing.median_s, "s", size_note)
+    speedup = timings["per-query loop"].median_s / timings["vectorised"].median_s
+    result.add(section, "speed-up vectorised / loop", speedup, "×", size_note)
+    result.add(section, "identical numbers", float(identical), "bool", "all settings, CMC and mAP")
+
+    _, peak = peak_python_memory(
+        lambda: metrics.evaluate(q_feat, g_feat, query, gallery, chunk_size=chunk))
+    result.add(section, "peak memory, from features", peak / 2**20, "MiB",
+               f"chunk {chunk}; full matrix would be {nq * ng * 4 / 2**20:.0f} MiB")
+    result.targets.append(Target(section, "vectorised speed-up", speedup, "≥ 10×",
+                                 speedup >= 10 and identical,
+                                 "" if identical else "numbers differ from the loop"))
+
+
+# --------------------------------------------------------------------------- training step
+
+
+def _step_time(model_cfg, batch: int, seq_len: int, size: tuple[int, int], repeats: int,
+               variants: dict[str, dict]) -> dict[str, float]:
+    """Median forward+backward time per step for each model variant, interleaved."""
+    import torch
+
+    from pipeline.models import build_model
+
+    torch.manual_seed(0)
+    frames = torch.randn(batch, seq_len, 3, *size)
+    joints = torch.randn(batch, seq_len, 14, 3)
+    labels = torch.zeros(batch, dtype=torch.long)
+    steps = {}
+    for name, switches in variants.items():
+        model = build_model(dataclasses.replace(model_cfg, **switches), num_classes=8).train()
+        optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+        def step(model=model, optimiser=optimiser):
+            optimiser.zero_grad(set_to_none=True)
+            out = model(frames if model.needs_frames else None, joints if model.needs_joints else None)
+            torch.nn.functional.cross_entropy(out.logits, labels).backward()
+            optimiser.step()
+
+        steps[name] = step
+    timings = time_interleaved(steps, repeats=repeats, warmup=1)
+    return {name: t.median_s for name, t in timings.items()}
+
+
+def bench_training(config, sizes: BenchSizes, result: BenchResult) -> None:
+    """Forward+backward per step: appearance-only vs full ASGL, at the paper's input and demo's."""
+    from pipeline.config import load_config
+    from pipeline.models import build_model, count_parameters
+
+    section = "training step (cpu)"
+    variants = {
+        "appearance only": {"use_shape": False, "use_gait": False},
+        "full ASGL": {},
+        "gcn variant": {"graph": "gcn"},
+    }
+    profiles = {
+        "paper": (load_config("paper"), sizes.paper_batch),
+        "demo": (load_config("demo"), 4),
+    }
+    for profile, (cfg, batch) in profiles.items():
+        size = (cfg.train.height, cfg.train.width)
+        depth = cfg.model.backbone_depth
+        note = f"ResNet-{depth}, {batch}×{cfg.train.seq_len}×{size[0]}×{size[1]}"
+        times = _step_time(cfg.model, batch, cfg.train.seq_len, size, sizes.step_repeats, variants)
+        for name, seconds in times.items():
+            result.add(section, f"{profile}: {name} s/step", seconds, "s", note)
+            params = count_parameters(build_model(dataclasses.replace(cfg.model, **variants[name]), 8))
+            result.add(section, f"{profile}: {name} parameters", params["total"], "count",
+                       ", ".join(f"{k} {v:,}" for k, v in params.items() if k != "total" and v))
+        ratio = times["full ASGL"] / times["appearance only"]
+        result.add(section, f"{profile}: full / appearance-only", ratio, "×", note)
+        if profile == "paper":
+            result.targets.append(Target(section, "full / appearance-only step (paper input)",
+                                         ratio, "≤ 1.25×", ratio <= 1.25))
+
+
+# --------------------------------------------------------------------------- preprocess
+
+
+def _synthetic_frames(config, sizes: BenchSizes, root: Path):
+    from stages import synth
+
+    cfg = dataclasses.replace(
+        config.synth, out=str(root), identities=max(2, sizes.preprocess_tracklets // 4), outfits=2,
+        tracklets_per_outfit=2, frames=sizes.preprocess_frames, overwrite=True, check_tracklets=0)
+    synth.run(dataclasses.replace(config, synth=cfg))
+
+
+def bench_preprocess(config, sizes: BenchSizes, result: BenchResult) -> None:
+    """Bare MediaPipe loop over decoded frames vs the preprocess stage with 1 and N workers."""
+    import os
+
+    import cv2
+
+    from pipeline.datasets import load_tracklets, read_frames
+    from pipeline.pose import PoseEstimator
+    from stages import preprocess
+
+    section = "preprocess"
+    workdir = Path(tempfile.mkdtemp(prefix="asgl-bench-"))
+    try:
+        root = workdir / "synthetic"
+        _synthetic_frames(config, sizes, root)
+        tracklets, _ = load_tracklets("ccvid", str(root))
+        frames = [read_frames(t) for t in tracklets]
+        total = sum(len(f) for f in frames)
+
+        def bare_loop():
+            with PoseEstimator() as estimator:
+                for clip in frames:
+                    estimator.reset()
+                    for frame in clip:
+                        estimator.process_frame(frame)
+
+        cv2.setNumThreads(1)
+        runs = {"bare MediaPipe loop (1 process, frames pre-decoded)": bare_loop}
+        workers = {"stage, 1 worker": 1, f"stage, {os.cpu_count()} workers": os.cpu_count() or 1}
+        for name, count in workers.items():
+            def stage(count=count, name=name):
+                cache = workdir / f"cache-{count}.h5"
+                cfg = dataclasses.replace(
+                    config,
+                    data=dataclasses.replace(config.data, dataset="ccvid", root=str(root),
+                                             manifest="", cache=str(cache)),
+                    preprocess=dataclasses.replace(config.preprocess, workers=count, limit=0,
+                                                   overwrite=True, strict=False, backend="loky"),
+                )
+                preprocess.run(cfg)
+            runs[name] = stage
+        timings = time_interleaved(runs, repeats=1 if sizes == BenchSizes.quick() else 2, warmup=0)
+        bare = timings["bare MediaPipe loop (1 process, frames pre-decoded)"].median_s
+        note = f"{len(tracklets)} tracklets, {total} frames"
+        for name, timing in timings.items():
+            result.add(section, f"{name} frames/s", total / timing.median_s, "frames/s", note)
+        one = timings["stage, 1 worker"].median_s
+        many_name = next(n for n in workers if n != "stage, 1 worker")
+        many = timings[many_name].median_s
+        overhead = one / bare - 1
+        speedup = bare / many
+        result.add(section, "stage overhead at 1 worker", 100 * overhead, "%", note)
+        result.add(section, f"{many_name} / bare loop", speedup, "×", note)
+        result.targets.append(Target(section, "stage overhead at 1 worker (%)", 100 * overhead,
+                                     "≤ 15 %", overhead <= 0.15,
+                                     "includes worker start-up and MediaPipe load"))
+        result.targets.append(Target(section, f"{many_name} vs bare loop", speedup, "≥ 1.7×",
+                                     speedup >= 1.7))
+
+        cache = workdir / "cache-1.h5"
+        raw = 0
+        from pipeline.cache import SkeletonCache
+
+        with SkeletonCache(cache) as reader:
+            for key in reader.keys():
+                raw += sum(a.nbytes for a in reader.read(key, fields=(
+                    "world33", "image33", "visibility", "present", "joints14", "joints14_2d")).values())
+        on_disk = cache.stat().st_size
+        result.add("cache", "bytes per frame on disk", on_disk / total, "B", note)
+        result.add("cache", "bytes per frame as raw arrays", raw / total, "B", "all stored fields")
+        result.add("cache", "disk / raw", on_disk / raw, "×", "gzip-compressed HDF5 incl. metadata")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def bench_cuda(config, sizes: BenchSizes, result: BenchResult) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SectionSkipped("no CUDA device on this machine; run `make bench` on a GPU host")
+    raise SectionSkipped("CUDA timings are not implemented yet")
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _format(value: float, unit: str) -> str:
+    if unit == "bool":
+        return "yes" if value else "no"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def write_report(result: BenchResult, out_dir: Path) -> None:
+    rows = [dataclasses.asdict(m) for m in result.measurements]
+    frame = pd.DataFrame(rows, columns=["section", "name", "value", "unit", "note"])
+    result.csv_path = atomic_write_text(out_dir / "bench.csv", frame.to_csv(index=False))
+
+    date = dt.date.today().isoformat()
+    lines = [
+        "# Benchmark",
+        "",
+        f"Measured {date}{' with --quick (small sizes; not the targets’ sizes)' if result.quick else ''} "
+        "by `asgl-pipeline bench`. Ratios are taken side by side in one run; absolute times are "
+        "context only (shared, noisy machines).",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in result.machine.items()],
+        "",
+        "## Targets",
+        "",
+        "| section | measurement | measured | target | met |",
+        "|---|---|---|---|---|",
+    ]
+    for t in result.targets:
+        measured = "not measured" if t.measured is None else f"{t.measured:.3g}"
+        met = {True: "yes", False: "**no**", None: "—"}[t.met]
+        note = f" — {t.note}" if t.note else ""
+        lines.append(f"| {t.section} | {t.name} | {measured} | {t.target} | {met}{note} |")
+    lines += ["", "## Measurements", "", "| section | measurement | value | unit | note |",
+              "|---|---|---|---|---|"]
+    for m in result.measurements:
+        lines.append(f"| {m.section} | {m.name} | {_format(m.value, m.unit)} | {m.unit} | {m.note} |")
+    if result.skipped:
+        lines += ["", "## Not measured in this run", ""]
+        lines += [f"- **{section}**: {why}" for section, why in result.skipped]
+    result.md_path = atomic_write_text(out_dir / "bench.md", "\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------- stage
+
+
+SECTIONS = {
+    "evaluation": bench_evaluation,
+    "training": bench_training,
+    "preprocess": bench_preprocess,
+    "cuda": bench_cuda,
+}
+
+
+def run(config, quick: bool = False, sections: tuple[str, ...] | None = None) -> BenchResult:
+    sizes = BenchSizes.quick() if quick else BenchSizes()
+    result = BenchResult(machine=machine_info(), quick=quick)
+    for name, section in SECTIONS.items():
+        if sections is not None and name not in sections:
+            continue
+        start = time.perf_counter()
+        try:
+            section(config, sizes, result)
+        except SectionSkipped as why:
+            result.skipped.append((name, str(why)))
+        print(f"bench: {name} done in {time.perf_counter() - start:.1f} s")
+    write_report(result, Path(config.paths.reports_dir))
+    print(f"bench: wrote {result.md_path} and {result.csv_path}")
+    return result
+
+
+class SectionSkipped(Exception):
+    """A section that cannot be measured on this machine (e.g. no CUDA device)."""
+
