@@ -29,12 +29,17 @@ def similarity_align(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return scale * s @ rotation.T + mu_t
 
 
-def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """(T, J, 3) predictions and ground truth → (T, J) per-joint errors after per-frame
-    similarity alignment (same units as `gt`)."""
+def aligned_residuals(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """(T, J, 3) predictions and ground truth → (T, J, 3) residual vectors after per-frame
+    similarity alignment (same units and axes as `gt`)."""
     pred, gt = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
     aligned = np.stack([similarity_align(p, g) for p, g in zip(pred, gt)]) if len(pred) else pred
-    return np.linalg.norm(aligned - gt, axis=-1)
+    return aligned - gt
+
+
+def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """(T, J) per-joint errors after per-frame similarity alignment; the mean is PA-MPJPE."""
+    return np.linalg.norm(aligned_residuals(pred, gt), axis=-1)
 
 
 def read_frames(folder: Path) -> list[np.ndarray]:
@@ -52,35 +57,48 @@ def measure_tracklets(folders: list[Path], gt_file: str) -> list[dict]:
             out = estimator.process_sequence(read_frames(folder))
             present = out["present"]
             gt = np.load(folder / gt_file)
-            errors = pa_mpjpe(map_33_to_14(out["world33"][present]), gt[present])
+            residuals = aligned_residuals(map_33_to_14(out["world33"][present]), gt[present])
             results.append(
-                {"frames": int(len(present)), "detected": int(present.sum()), "errors": errors}
+                {
+                    "frames": int(len(present)),
+                    "detected": int(present.sum()),
+                    "residuals": residuals,
+                }
             )
     return results
 
 
+def _residuals(rows: list[dict]) -> np.ndarray:
+    parts = [r["residuals"] for r in rows if len(r["residuals"])]
+    return np.concatenate(parts) if parts else np.zeros((0, len(JOINT_NAMES), 3))
+
+
 def summarise(results: list[dict], yaws: list[float]) -> dict:
-    """Detection rate and PA-MPJPE (mm), overall, per yaw bucket and per joint."""
+    """Detection rate and PA-MPJPE (mm), overall, per yaw bucket and per joint, and the RMS
+    residual per camera axis (z is depth, the axis a single camera sees worst)."""
 
     def block(rows: list[dict]) -> dict:
         frames = sum(r["frames"] for r in rows)
         detected = sum(r["detected"] for r in rows)
-        errors = [r["errors"] for r in rows if len(r["errors"])]
-        errors = np.concatenate(errors) if errors else np.zeros((0, len(JOINT_NAMES)))
+        errors = np.linalg.norm(_residuals(rows), axis=-1)
         return {
             "tracklets": len(rows),
             "frames": frames,
             "detected": detected,
-            "detection_rate": detected / frames if frames else 0.0,
-            "pa_mpjpe_mm": float(errors.mean() * 1000) if errors.size else None,
+            "detection_rate": round(detected / frames, 4) if frames else 0.0,
+            "pa_mpjpe_mm": round(float(errors.mean() * 1000), 1) if errors.size else None,
         }
 
     summary = block(results)
-    errors = [r["errors"] for r in results if len(r["errors"])]
-    if errors:
-        per_joint = np.concatenate(errors).mean(0) * 1000
+    residuals = _residuals(results)
+    if len(residuals):
+        per_joint = np.linalg.norm(residuals, axis=-1).mean(0) * 1000
         summary["pa_mpjpe_mm_per_joint"] = {
-            n: round(float(e), 1) for n, e in zip(JOINT_NAMES, per_joint)
+            name: round(float(e), 1) for name, e in zip(JOINT_NAMES, per_joint)
+        }
+        rms = np.sqrt((residuals**2).mean(axis=(0, 1))) * 1000
+        summary["pa_rms_mm_per_axis"] = {
+            axis: round(float(v), 1) for axis, v in zip(("x", "y", "z_depth"), rms)
         }
     summary["by_view"] = {}
     for name, low, high in YAW_BUCKETS:

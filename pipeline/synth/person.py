@@ -190,8 +190,9 @@ def draw_person(
              0.045, 0.037, shoes)  # fmt: skip
         draw(ankle - sole_up * 0.01, heel + sole_up * 0.05 + foot_dir * 0.05, 0.042, 0.045, shoes)
     if outfit.lower_kind == "skirt":
-        hem = pelvis_cam - b_up * (0.85 * body.thigh)
-        draw(pelvis_cam + b_up * 0.05, hem, hip_half * 0.95, hip_half + 0.09, lower)
+        # A flared tube; the capsule's round end reaches about the knees.
+        hem = pelvis_cam - b_up * (0.5 * body.thigh)
+        draw(pelvis_cam + b_up * 0.05, hem, hip_half * 0.95, hip_half + 0.04, lower)
 
     # Neck and head.
     head = p("head")

@@ -73,6 +73,7 @@ class Canvas:
         self.material = np.full((height, width), -1, dtype=np.int16)
         self.materials: list[Material] = []
         self._index: dict[int, int] = {}
+        self._drawn = [height, 0, width, 0]  # rows and columns touched so far (y0, y1, x0, x1)
         self.camera = camera
         self.light = light
 
@@ -132,6 +133,8 @@ class Canvas:
         rows, cols, ox, oy, h, radius, depth = (
             v[closer] for v in (rows, cols, ox, oy, h, radius, depth)
         )
+        drawn = self._drawn
+        drawn[:] = min(drawn[0], y0), max(drawn[1], y1), min(drawn[2], x0), max(drawn[3], x1)
         self.depth[rows, cols] = depth
         self.normal[rows, cols] = np.stack([ox, oy, -h], axis=1) / radius[:, None]
         self.material[rows, cols] = self._material_index(material)
@@ -141,10 +144,11 @@ class Canvas:
 
     def resolve(self) -> np.ndarray:
         """Shade every covered pixel with its material; returns the colour image."""
-        covered = self.material >= 0
-        rows, cols = np.nonzero(covered)
-        if len(rows) == 0:
+        y0, y1, x0, x1 = self._drawn
+        if y0 >= y1:
             return self.colour
+        rows, cols = np.nonzero(self.material[y0:y1, x0:x1] >= 0)
+        rows, cols = rows + y0, cols + x0
         ids = self.material[rows, cols]
         normals = self.normal[rows, cols]
         points = self._points(

@@ -74,34 +74,34 @@ class Backdrop:
 
     def render(self, camera: Camera, size: tuple[int, int], footprint: np.ndarray) -> np.ndarray:
         width, height = size
-        u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
-        rays = np.stack([(u - camera.cx) / camera.focal, (v - camera.cy) / camera.focal,
-                         np.ones_like(u)], -1) @ camera.rotation  # fmt: skip
-        eye = camera.eye
+        # Ray directions in world coordinates, one component at a time (broadcast row x column).
+        across = ((np.arange(width, dtype=np.float32) - camera.cx) / camera.focal)[None, :]
+        down = ((np.arange(height, dtype=np.float32) - camera.cy) / camera.focal)[:, None]
+        rot = camera.rotation.astype(np.float32)
+        rays = [across * rot[0, k] + down * rot[1, k] + rot[2, k] for k in range(3)]
+        eye = camera.eye.astype(np.float32)
         with np.errstate(divide="ignore", invalid="ignore"):
-            t_floor = np.where(rays[..., 1] < -1e-6, -eye[1] / rays[..., 1], np.inf)
-            denom = rays @ self.normal
-            t_wall = np.where(denom < -1e-6, ((self.point - eye) @ self.normal) / denom, np.inf)
+            t_floor = np.where(rays[1] < -1e-6, -eye[1] / rays[1], np.inf)
+            denom = sum(r * np.float32(n) for r, n in zip(rays, self.normal))
+            reach = np.float32((self.point - camera.eye) @ self.normal)
+            t_wall = np.where(denom < -1e-6, reach / denom, np.inf)
         on_floor = t_floor < t_wall
-        t_hit = np.where(on_floor, t_floor, t_wall)
-        t_hit = np.where(np.isfinite(t_hit), t_hit, 1e3)
-        hits = eye + rays * t_hit[..., None]
-        ppm = PIXELS_PER_METRE
-        along = (hits - self.point) @ self.axis
+        t_hit = np.minimum(np.where(on_floor, t_floor, t_wall), 1e3)
+        hit_x, hit_y, hit_z = (eye[k] + rays[k] * t_hit for k in range(3))
+        ppm = np.float32(PIXELS_PER_METRE)
+        offset = self.point.astype(np.float32)
+        along = (hit_x - offset[0]) * self.axis[0] + (hit_z - offset[2]) * self.axis[2]
         wall_x = (along * ppm).astype(np.float32)
-        wall_y = (WALL_SIZE_M[0] - np.clip(hits[..., 1], 0, WALL_SIZE_M[0] - 0.01)) * ppm
-        wall = cv2.remap(self.wall, wall_x, wall_y.astype(np.float32), cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_WRAP)  # fmt: skip
+        wall_y = ((WALL_SIZE_M[0] - np.clip(hit_y, 0, WALL_SIZE_M[0] - 0.01)) * ppm).astype(np.float32)
+        wall = cv2.remap(self.wall, wall_x, wall_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         span = FLOOR_SIZE_M * ppm
-        floor_x = np.mod(hits[..., 0] * ppm, span).astype(np.float32)
-        floor_y = np.mod(hits[..., 2] * ppm, span).astype(np.float32)
-        floor = cv2.remap(self.floor, floor_x, floor_y, cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_WRAP)  # fmt: skip
-        # Soft contact shadow under the walker; distance haze towards the back.
-        d2 = (hits[..., 0] - footprint[0]) ** 2 + (hits[..., 2] - footprint[2]) ** 2
-        floor = floor * (1 - 0.45 * np.exp(-d2 / (2 * 0.32**2)))[..., None]
-        image = np.where(on_floor[..., None], floor, wall)
-        return image.astype(np.float32)
+        floor_x = np.mod(hit_x * ppm, span).astype(np.float32)
+        floor_y = np.mod(hit_z * ppm, span).astype(np.float32)
+        floor = cv2.remap(self.floor, floor_x, floor_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        # Soft contact shadow on the floor under the walker.
+        d2 = (hit_x - np.float32(footprint[0])) ** 2 + (hit_z - np.float32(footprint[2])) ** 2
+        floor *= (1 - 0.45 * np.exp(-d2 / np.float32(2 * 0.32**2)))[..., None]
+        return np.where(on_floor[..., None], floor, wall)
 
 
 def _occluder(canvas: Canvas, view: View, camera: Camera, world_point, to_camera, axis, stature):
