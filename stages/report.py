@@ -100,7 +100,7 @@ def _rank_grid(
     if source is None:
         notes.append(f"run {run.name}: rank-list grid skipped — {reason}")
         return None
-    title = f"CC rank lists — {run.name} ({run.dataset}); green = same person, red = other"
+    title = f"CC rank lists — {run.name} ({run.dataset})\ngreen = same person, red = another person"
     return plots.rank_grid(title, ranked, source.thumbnail, path)
 
 

@@ -111,7 +111,7 @@ def rank_grid(
     `thumbnail(key)` returns an RGB uint8 image of the tracklet or None."""
     top_k = max(len(q.gallery_keys) for q in queries)
     with matplotlib.rc_context(STYLE):
-        figure = _figure(1.0 * (top_k + 1) + 0.3, 1.9 * len(queries) + 0.5)
+        figure = _figure(max(6.0, 1.0 * (top_k + 1) + 0.3), 1.9 * len(queries) + 0.7)
         grid = figure.subplots(len(queries), top_k + 1, squeeze=False)
         for row, query in enumerate(queries):
             _thumbnail_cell(
