@@ -1,0 +1,127 @@
+"""Clip datasets over tracklets: frames read with OpenCV and resized, joints sliced from the
+skeleton cache (held in memory), both flipped together when a training clip is mirrored.
+
+Items are `(frames (T, 3, H, W), joints (T, 14, C), pid index, camera, clothes index)`; a branch
+the model lacks gets an empty tensor in its place (nothing is read for it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from pipeline.data.clips import evaluation_clips, training_clip
+from pipeline.datasets import Tracklet, read_frames
+from pipeline.skeleton import flip_joints
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+EMPTY = torch.zeros(0)
+
+
+@dataclass(frozen=True)
+class ClipSource:
+    """One tracklet ready for clips: where its frames are, its cached joints and its labels."""
+
+    tracklet: Tracklet
+    num_frames: int
+    joints: np.ndarray | None = field(repr=False)  # (T, 14, C) float32; None: no skeleton branch
+    pid_index: int  # class index for training identities, -1 otherwise
+    camera: int
+    clothes_index: int
+
+    @property
+    def key(self) -> str:
+        return self.tracklet.key
+
+
+def load_frames(tracklet: Tracklet, indices: list[int], height: int, width: int) -> np.ndarray:
+    """(T, 3, H, W) float32 frames at `indices`: resized, RGB, ImageNet-normalised."""
+    import cv2
+
+    frames = read_frames(tracklet, indices)
+    out = np.empty((len(frames), 3, height, width), dtype=np.float32)
+    for i, frame in enumerate(frames):
+        rgb = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)[..., ::-1]
+        out[i] = ((rgb.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).transpose(
+            2, 0, 1
+        )
+    return out
+
+
+class ClipDataset(Dataset):
+    """Frames and joints of the clip at `indices` of a source, optionally mirrored."""
+
+    def __init__(self, sources: list[ClipSource], height: int, width: int, load_frames: bool):
+        self.sources = sources
+        self.height, self.width = height, width
+        self.load_frames = load_frames
+
+    def clip(self, source: ClipSource, indices: list[int], flip: bool = False):
+        frames, joints = EMPTY, EMPTY
+        if self.load_frames:
+            array = load_frames(source.tracklet, indices, self.height, self.width)
+            if flip:
+                array = array[..., ::-1]
+            frames = torch.from_numpy(np.ascontiguousarray(array))
+        if source.joints is not None:
+            array = source.joints[indices]
+            if flip:
+                array = flip_joints(array)  # negate x and swap left/right, like the mirrored frames
+            joints = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+        return frames, joints
+
+
+class TrainClips(ClipDataset):
+    """Random training clips; indexed by the identity sampler's `(source index, clip seed)`."""
+
+    def __init__(
+        self,
+        sources: list[ClipSource],
+        seq_len: int,
+        stride: int,
+        height: int,
+        width: int,
+        flip: bool,
+        load_frames: bool,
+    ):
+        super().__init__(sources, height, width, load_frames)
+        self.seq_len, self.stride, self.flip = seq_len, stride, flip
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __getitem__(self, item: tuple[int, int]):
+        index, seed = item
+        source = self.sources[index]
+        rng = np.random.default_rng(seed)
+        indices = training_clip(source.num_frames, self.seq_len, self.stride, rng)
+        flip = bool(self.flip and rng.random() < 0.5)
+        frames, joints = self.clip(source, indices, flip)
+        return frames, joints, source.pid_index, source.camera, source.clothes_index
+
+
+class EvalClips(ClipDataset):
+    """Every frame of every source in deterministic `seq_len` clips (SPEC §7); items are
+    `(frames, joints, source index)` so clip features can be averaged per tracklet."""
+
+    def __init__(
+        self, sources: list[ClipSource], seq_len: int, height: int, width: int, load_frames: bool
+    ):
+        super().__init__(sources, height, width, load_frames)
+        self.items = [
+            (index, clip)
+            for index, source in enumerate(sources)
+            for clip in evaluation_clips(source.num_frames, seq_len)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, item: int):
+        index, indices = self.items[item]
+        frames, joints = self.clip(self.sources[index], indices)
+        return frames, joints, index

@@ -1,0 +1,195 @@
+"""Match a dataset's split files with its skeleton cache, with one clear message for each way
+they can disagree (SPEC §9): no cache, a cache built from another dataset or root, tracklets the
+split names but the cache lacks, frames that moved since preprocessing.
+
+Tracklets that preprocess recorded as failures (e.g. no person detected) are left out with a
+counted warning; a missing tracklet that no failure explains means the cache does not belong to
+this split (a `--limit` run, an older dataset) and stops the run.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.cache import SkeletonCache, failures_path
+from pipeline.data.dataset import ClipSource
+from pipeline.datasets import Tracklet, load_tracklets
+from stages import StageError
+
+POSE_FIELDS = {"3d": "joints14", "2d": "joints14_2d"}
+
+
+@dataclass
+class DataSplits:
+    """Clip sources per split. `class_pids[i]` is the identity of training class i."""
+
+    train: list[ClipSource]
+    query: list[ClipSource]
+    gallery: list[ClipSource]
+    val: list[ClipSource] = field(default_factory=list)  # identities carved from train
+    class_pids: list[str] = field(default_factory=list)
+    val_pids: list[str] = field(default_factory=list)
+    excluded: dict[str, int] = field(default_factory=dict)  # split → tracklets left out (failures)
+
+
+def _same_path(a: str, b: str) -> bool:
+    return Path(a).absolute() == Path(b).absolute() or Path(a).resolve() == Path(b).resolve()
+
+
+def open_cache(data_cfg) -> SkeletonCache:
+    """The skeleton cache of `data_cfg`, checked to have been built from the same dataset and root."""
+    cache = SkeletonCache(data_cfg.cache)  # CacheError (a StageError) when it does not exist
+    built_dataset = str(cache.attrs.get("dataset", ""))
+    built_root = str(cache.attrs.get("root", ""))
+    if built_dataset and built_dataset != data_cfg.dataset:
+        raise StageError(
+            f"skeleton cache {data_cfg.cache} was built from a '{built_dataset}' dataset, but "
+            f"data.dataset is '{data_cfg.dataset}' — pass --dataset {built_dataset}, or point "
+            "--cache at this dataset's cache (or build it with `asgl-pipeline preprocess`)"
+        )
+    if built_root and not _same_path(built_root, data_cfg.root):
+        raise StageError(
+            f"skeleton cache {data_cfg.cache} was built from the frames at {built_root}, but "
+            f"data.root is {Path(data_cfg.root).absolute()} — pass --root {built_root}, or, if "
+            "the frames moved, re-run `asgl-pipeline preprocess --root NEW --cache FILE`"
+        )
+    return cache
+
+
+def recorded_failures(cache_path: str | Path) -> set[str]:
+    """Tracklet keys preprocess recorded as failures (empty when there is no failures file)."""
+    path = failures_path(cache_path)
+    if not path.is_file():
+        return set()
+    with path.open(newline="") as handle:
+        return {row["key"] for row in csv.DictReader(handle) if row.get("key")}
+
+
+def _sources(
+    tracklets: list[Tracklet],
+    cache: SkeletonCache,
+    pose_field: str | None,
+    class_index: dict[str, int],
+    clothes_index: dict[str, int],
+) -> list[ClipSource]:
+    sources = []
+    for tracklet in tracklets:
+        num_frames = int(cache.meta(tracklet.key).get("frames", 0))
+        if tracklet.frames and len(tracklet.frames) != num_frames:
+            raise StageError(
+                f"{tracklet.source} has {len(tracklet.frames)} frames but its cached skeleton has "
+                f"{num_frames} — the frames changed since preprocessing; re-run `asgl-pipeline "
+                "preprocess --overwrite`"
+            )
+        joints = None
+        if pose_field is not None:
+            joints = cache.read(tracklet.key, (pose_field,))[pose_field].astype(np.float32)
+            num_frames = len(joints)
+        sources.append(
+            ClipSource(
+                tracklet=tracklet,
+                num_frames=num_frames,
+                joints=joints,
+                pid_index=class_index.get(tracklet.pid, -1),
+                camera=int(tracklet.camera),
+                clothes_index=clothes_index[tracklet.clothes],
+            )
+        )
+    return sources
+
+
+def load_splits(
+    config,
+    needs_joints: bool,
+    splits: tuple[str, ...] = ("train", "query", "gallery"),
+    log: Callable[[str], None] = print,
+) -> DataSplits:
+    """Clip sources for `splits` from the dataset and cache of `config.data`; carves
+    `train.val_ids` identities out of train when `train.select == "val"`."""
+    data = config.data
+    cache = open_cache(data)
+    if not Path(data.root).is_dir():
+        raise StageError(
+            f"frames folder {Path(data.root).absolute()} does not exist (the skeleton cache "
+            f"{data.cache} was built from it) — if the frames moved, pass --root NEW and rebuild "
+            "the cache with `asgl-pipeline preprocess --root NEW --cache FILE`"
+        )
+    tracklets, _ = load_tracklets(data.dataset, data.root, data.manifest)
+    listed = {t.key for t in tracklets}
+    cached = set(cache.keys())
+    stray = sorted(cached - listed)
+    if stray and not listed & cached:
+        raise StageError(
+            f"none of the {len(cached)} tracklets in {data.cache} is named by the splits of "
+            f"{data.root} (e.g. cache has {stray[0]}) — the cache belongs to other data; pass the "
+            "matching --cache, or re-run `asgl-pipeline preprocess`"
+        )
+    failed = recorded_failures(data.cache)
+    by_split: dict[str, list[Tracklet]] = {}
+    excluded: dict[str, int] = {}
+    for split in splits:
+        named = [t for t in tracklets if t.split == split]
+        missing = [t.key for t in named if t.key not in cached]
+        unexplained = [key for key in missing if key not in failed]
+        if unexplained:
+            raise StageError(
+                f"the {split} split names {len(unexplained)} tracklet(s) that the skeleton cache "
+                f"{data.cache} lacks (first: {unexplained[0]}) and preprocess recorded no failure "
+                "for — the cache was built for other data or with --limit; re-run `asgl-pipeline "
+                f"preprocess --root {data.root} --cache {data.cache}`"
+            )
+        if missing:
+            log(
+                f"{split}: using {len(named) - len(missing)} of {len(named)} tracklets — "
+                f"{len(missing)} failed in preprocess (see {failures_path(data.cache)})"
+            )
+        excluded[split] = len(missing)
+        by_split[split] = [t for t in named if t.key in cached]
+    cached_without_frames = sorted(
+        key for key in cached - listed if cache.meta(key).get("split") in splits
+    )
+    if cached_without_frames:
+        raise StageError(
+            f"{len(cached_without_frames)} cached tracklet(s) have no frames under {data.root} "
+            f"any more (first: {cached_without_frames[0]}) — the frames folder moved or changed "
+            "since preprocessing; pass --root where the frames are now, or re-run preprocess"
+        )
+
+    val_pids: list[str] = []
+    train = by_split.get("train", [])
+    if config.train.select == "val" and "train" in splits:
+        train_pids = sorted({t.pid for t in train})
+        if not 0 < config.train.val_ids < len(train_pids):
+            raise StageError(
+                f"train.select = 'val' needs 0 < train.val_ids < {len(train_pids)} (the training "
+                f"identities); got {config.train.val_ids} — set --set train.val_ids=N"
+            )
+        rng = np.random.default_rng(config.train.seed)
+        val_pids = sorted(rng.choice(train_pids, size=config.train.val_ids, replace=False).tolist())
+    val = [t for t in train if t.pid in set(val_pids)]
+    train = [t for t in train if t.pid not in set(val_pids)]
+
+    class_pids = sorted({t.pid for t in train})
+    class_index = {pid: i for i, pid in enumerate(class_pids)}
+    clothes_index = {c: i for i, c in enumerate(sorted({t.clothes for t in tracklets}))}
+    pose_field = POSE_FIELDS[config.model.pose] if needs_joints else None
+
+    def make(items):
+        return _sources(items, cache, pose_field, class_index, clothes_index)
+
+    result = DataSplits(
+        train=make(train),
+        query=make(by_split.get("query", [])),
+        gallery=make(by_split.get("gallery", [])),
+        val=make(val),
+        class_pids=class_pids,
+        val_pids=val_pids,
+        excluded=excluded,
+    )
+    cache.close()
+    return result

@@ -1,0 +1,219 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.cache import ARRAY_FIELDS, CacheWriter, SkeletonCache, failures_path
+from pipeline.config import load_config
+from pipeline.data import (
+    DistributedIdentitySampler,
+    EvalClips,
+    IdentitySampler,
+    TrainClips,
+    evaluation_clips,
+    load_splits,
+    training_clip,
+)
+from pipeline.skeleton import flip_joints
+from stages import StageError
+
+# --------------------------------------------------------------------------- clip indices
+
+
+def test_training_clip_takes_strided_frames_from_a_random_start():
+    starts = set()
+    for seed in range(30):
+        clip = training_clip(40, seq_len=8, stride=4, rng=np.random.default_rng(seed))
+        assert len(clip) == 8 and np.all(np.diff(clip) == 4) and 0 <= clip[0] and clip[-1] < 40
+        starts.add(clip[0])
+    assert starts == set(range(0, 40 - 32 + 1))  # every start is possible
+    again = training_clip(40, 8, 4, np.random.default_rng(3))
+    assert again == training_clip(40, 8, 4, np.random.default_rng(3))
+
+
+def test_short_training_clip_is_loop_padded():
+    clip = training_clip(10, seq_len=8, stride=4, rng=np.random.default_rng(0))
+    assert clip == [0, 4, 8, 0, 4, 8, 0, 4]
+    assert training_clip(1, seq_len=3, stride=2, rng=np.random.default_rng(0)) == [0, 0, 0]
+
+
+def test_evaluation_clips_use_every_frame_and_pad_the_last():
+    assert evaluation_clips(10, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 8, 9]]
+    assert evaluation_clips(8, 4) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert evaluation_clips(3, 8) == [[0, 1, 2, 0, 1, 2, 0, 1]]
+    assert evaluation_clips(0, 8) == []
+
+
+# --------------------------------------------------------------------------- samplers
+
+PIDS = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 3, 4, 4, 4]  # identity 3 has one tracklet
+
+
+def test_identity_batches_have_p_identities_times_k_clips():
+    sampler = IdentitySampler(PIDS, ids_per_batch=2, clips_per_id=2, seed=5)
+    batches = sampler.batches(0)
+    assert batches
+    for batch in batches:
+        pids = [PIDS[index] for index, _ in batch]
+        assert len(batch) == 4 and len(set(pids)) == 2
+        assert all(pids.count(p) == 2 for p in set(pids))
+    assert len(sampler) == sum(len(b) for b in batches)
+    assert [item for b in batches for item in b] == list(sampler)
+    # identity 3 (one tracklet) appears with its only tracklet repeated when it is drawn
+    threes = [[index for index, _ in b if PIDS[index] == 3] for b in batches]
+    assert all(t in ([], [12, 12]) for t in threes)
+
+
+def test_identity_sampler_is_a_pure_function_of_seed_and_epoch():
+    a = IdentitySampler(PIDS, 2, 2, seed=1)
+    b = IdentitySampler(PIDS, 2, 2, seed=1)
+    b.set_epoch(4)
+    list(b)  # iterating other epochs first changes nothing
+    assert a.batches(3) == b.batches(3)
+    assert a.batches(3) != a.batches(4)
+    assert a.batches(3) != IdentitySampler(PIDS, 2, 2, seed=2).batches(3)
+    restored = IdentitySampler(PIDS, 2, 2, seed=0)
+    restored.load_state_dict(b.state_dict())
+    assert list(restored) == list(b) and restored.epoch == 4
+
+
+def test_distributed_sampler_splits_the_same_batches_between_processes():
+    single = IdentitySampler(PIDS, 2, 2, seed=7).batches(2)
+    ranks = [DistributedIdentitySampler(PIDS, 2, 2, num_replicas=2, rank=r, seed=7) for r in (0, 1)]
+    for sampler in ranks:
+        sampler.set_epoch(2)
+    mine = [sampler._my_batches() for sampler in ranks]
+    assert len(mine[0]) == len(mine[1]) == len(single) // 2
+    assert (
+        mine[0] == single[0 : 2 * len(mine[0]) : 2] and mine[1] == single[1 : 2 * len(mine[1]) : 2]
+    )
+
+
+def test_too_few_identities_is_an_error():
+    with pytest.raises(ValueError, match="identities"):
+        IdentitySampler([0, 0, 1], ids_per_batch=3, clips_per_id=2)
+
+
+# --------------------------------------------------------------------------- datasets on the cache
+
+
+def data_config(root, cache, **train):
+    return load_config(
+        "demo",
+        overrides={
+            "data": {"dataset": "ccvid", "root": str(root), "cache": str(cache)},
+            "train": {"height": 32, "width": 16, "seq_len": 4, **train},
+        },
+    )
+
+
+def test_train_clips_shapes_and_labels(synthetic_root, skeleton_cache):
+    splits = load_splits(
+        data_config(synthetic_root, skeleton_cache), needs_joints=True, log=lambda m: None
+    )
+    assert splits.train and splits.query and splits.gallery
+    assert {s.tracklet.split for s in splits.train} == {"train"}
+    assert [s.pid_index for s in splits.train] == [
+        splits.class_pids.index(s.tracklet.pid) for s in splits.train
+    ]
+    dataset = TrainClips(
+        splits.train, seq_len=4, stride=2, height=32, width=16, flip=True, load_frames=True
+    )
+    frames, joints, pid, camera, clothes = dataset[(0, 123)]
+    assert frames.shape == (4, 3, 32, 16) and frames.dtype == torch.float32
+    assert joints.shape == (4, 14, 3)
+    assert pid == splits.train[0].pid_index and camera == splits.train[0].camera
+    assert torch.equal(dataset[(0, 123)][0], frames)  # the clip seed decides everything
+
+
+def test_flip_mirrors_frames_and_joints_together(synthetic_root, skeleton_cache):
+    splits = load_splits(
+        data_config(synthetic_root, skeleton_cache), needs_joints=True, log=lambda m: None
+    )
+    dataset = TrainClips(splits.train, 4, 2, 32, 16, flip=True, load_frames=True)
+    source = splits.train[0]
+    plain_frames, plain_joints = dataset.clip(source, [0, 1, 2, 3], flip=False)
+    flipped_frames, flipped_joints = dataset.clip(source, [0, 1, 2, 3], flip=True)
+    assert torch.equal(flipped_frames, plain_frames.flip(-1))
+    assert torch.equal(flipped_joints, torch.from_numpy(flip_joints(plain_joints.numpy())))
+    assert not torch.equal(flipped_joints, plain_joints)
+
+
+def test_eval_clips_cover_every_frame_once_per_clip(synthetic_root, skeleton_cache):
+    splits = load_splits(
+        data_config(synthetic_root, skeleton_cache), needs_joints=False, log=lambda m: None
+    )
+    dataset = EvalClips(splits.query, seq_len=3, height=32, width=16, load_frames=False)
+    expected = sum(len(evaluation_clips(s.num_frames, 3)) for s in splits.query)
+    assert len(dataset) == expected
+    frames, joints, index = dataset[0]
+    # nothing is read for branches the model lacks
+    assert frames.numel() == 0 and joints.numel() == 0 and index == 0
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def clone_cache(source: Path, target: Path, drop=(), **attrs) -> Path:
+    """Copy a skeleton cache, leaving out `drop` keys and changing file attributes."""
+    with SkeletonCache(source) as cache:
+        file_attrs = {k: v for k, v in cache.attrs.items() if k != "fingerprint"}
+        file_attrs.update(attrs)
+        with CacheWriter(target, file_attrs) as writer:
+            for key in cache.keys():
+                if key not in drop:
+                    writer.write(key, cache.read(key, ARRAY_FIELDS), cache.meta(key))
+    return target
+
+
+def test_missing_cache_is_one_clear_error(synthetic_root, tmp_path):
+    with pytest.raises(StageError, match="no skeleton cache .* preprocess"):
+        load_splits(data_config(synthetic_root, tmp_path / "none.h5"), True)
+
+
+def test_cache_from_another_dataset_is_refused(synthetic_root, skeleton_cache, tmp_path):
+    other = clone_cache(skeleton_cache, tmp_path / "vccr.h5", dataset="vccr")
+    with pytest.raises(StageError, match="built from a 'vccr' dataset"):
+        load_splits(data_config(synthetic_root, other), True)
+
+
+def test_cache_from_another_root_is_refused(synthetic_root, skeleton_cache, tmp_path):
+    other = clone_cache(skeleton_cache, tmp_path / "other.h5", root=str(tmp_path / "elsewhere"))
+    with pytest.raises(StageError, match="built from the frames at .*elsewhere"):
+        load_splits(data_config(synthetic_root, other), True)
+
+
+def test_split_tracklets_missing_from_the_cache(synthetic_root, skeleton_cache, tmp_path):
+    with SkeletonCache(skeleton_cache) as cache:
+        query_key = next(k for k in cache.keys() if cache.meta(k)["split"] == "query")
+    partial = clone_cache(skeleton_cache, tmp_path / "partial.h5", drop=(query_key,))
+    with pytest.raises(StageError, match=f"query split names 1 tracklet.*{query_key}"):
+        load_splits(data_config(synthetic_root, partial), True)
+    # The same gap recorded by preprocess as a failure is a warning, and the tracklet is left out.
+    failures_path(partial).write_text(f"reason,path,key\nno person detected,x,{query_key}\n")
+    messages = []
+    splits = load_splits(data_config(synthetic_root, partial), True, log=messages.append)
+    assert query_key not in [s.key for s in splits.query] and splits.excluded["query"] == 1
+    assert any("1 failed in preprocess" in m for m in messages)
+
+
+def test_moved_frames_folder_is_one_clear_error(synthetic_root, skeleton_cache, tmp_path):
+    root = tmp_path / "frames"
+    shutil.copytree(synthetic_root, root)
+    cache = clone_cache(skeleton_cache, tmp_path / "moved.h5", root=str(root))
+    shutil.move(root, tmp_path / "moved-away")
+    with pytest.raises(StageError, match="frames folder .* does not exist"):
+        load_splits(data_config(root, cache), True)
+
+
+def test_validation_identities_are_carved_from_train(synthetic_root, skeleton_cache):
+    config = data_config(synthetic_root, skeleton_cache, select="val", val_ids=1)
+    splits = load_splits(config, True, log=lambda m: None)
+    assert len(splits.val_pids) == 1 and splits.val
+    assert {s.tracklet.pid for s in splits.val} == set(splits.val_pids)
+    assert not set(splits.val_pids) & set(splits.class_pids)
+    assert not {s.key for s in splits.val} & {s.key for s in splits.query + splits.gallery}
+    with pytest.raises(StageError, match="val_ids"):
+        load_splits(data_config(synthetic_root, skeleton_cache, select="val", val_ids=0), True)
