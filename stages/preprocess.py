@@ -125,9 +125,9 @@ def extract_tracklet(tracklet: Tracklet, estimator, normalisation: str = "paper"
         )
     present = pose["present"]
     count, detected = len(present), int(present.sum())
-    if not frame_size:
-        failures.append(Failure("no readable frame", tracklet.source, tracklet.key))
-        return Extraction(tracklet.key, None, None, failures, count, 0)
+    if not frame_size:  # one row for the tracklet rather than one per frame
+        failure = Failure("no readable frame", tracklet.source, tracklet.key)
+        return Extraction(tracklet.key, None, None, [failure], count, 0)
     if detected == 0:
         failures.append(Failure("no person detected", tracklet.source, tracklet.key))
         return Extraction(tracklet.key, None, None, failures, count, 0)
