@@ -190,9 +190,11 @@ def draw_person(
              0.045, 0.037, shoes)  # fmt: skip
         draw(ankle - sole_up * 0.01, heel + sole_up * 0.05 + foot_dir * 0.05, 0.042, 0.045, shoes)
     if outfit.lower_kind == "skirt":
-        # A flared tube; the capsule's round end reaches about the knees.
-        hem = pelvis_cam - b_up * (0.5 * body.thigh)
-        draw(pelvis_cam + b_up * 0.05, hem, hip_half * 0.95, hip_half + 0.04, lower)
+        # A flared tube cut flat at the hem (the capsule's round end is clipped away), so the
+        # legs show below it.
+        hem = pelvis_cam - b_up * (0.62 * body.thigh)
+        skirt = Clipped(lower, hem, b_up)
+        draw(pelvis_cam + b_up * 0.05, hem - b_up * 0.2, hip_half * 0.95, hip_half + 0.06, skirt)
 
     # Neck and head.
     head = p("head")
