@@ -99,10 +99,12 @@ def _data(dataset, root, manifest, cache):
               help="Output dataset root in the CCVID layout (default: cache/synthetic).")
 @click.option("--identities", type=int, default=None, help="Number of identities.")
 @click.option("--outfits", type=int, default=None, help="Outfits per identity (≥ 2).")
-@click.option("--cameras", type=int, default=None, help="Number of cameras.")
+@click.option("--cameras", type=int, default=None,
+              help="Cameras per site (session3 is a second site, camera ids 13…, as in CCVID).")
 @click.option("--tracklets-per-outfit", type=int, default=None, help="Tracklets per outfit.")
 @click.option("--frames", type=int, default=None, help="Frames per tracklet.")
-@click.option("--size", default=None, metavar="WxH", help="Frame size, e.g. 192x256.")
+@click.option("--size", default=None, metavar="WxH",
+              help="Frame size, e.g. 128x256 (the default; at least 64x128).")
 @click.option("--seed", type=int, default=None, help="Random seed (same seed → same bytes).")
 @click.option("--occlusion", type=float, default=None, help="Probability of an occluder per tracklet.")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace a non-empty output folder.")

@@ -252,7 +252,7 @@ def walk(body: BodyShape, gait: Gait, frames: int, fps: float, phase: float = 0.
         [POINT_INDEX["l_heel"], POINT_INDEX["r_heel"], POINT_INDEX["l_toe"], POINT_INDEX["r_toe"]],
         1,
     ]
-    points[:, :, 1] -= feet.min(axis=1, keepdims=True) - 0.0
+    points[:, :, 1] -= feet.min(axis=1, keepdims=True)
     return Motion(points=points, head_axes=head_rot, body_axes=trunk_rot, speed=float(speed),
                   head_radius=body.head_radius)  # fmt: skip
 

@@ -86,10 +86,6 @@ class Face(Material):
         return out
 
 
-def _solid_for(colour, specular: float = 0.05) -> Solid:
-    return Solid(colour, specular)
-
-
 def draw_person(
     canvas: Canvas,
     motion: Motion,
@@ -114,7 +110,7 @@ def draw_person(
     build = body.build
     r_head = body.head_radius
 
-    skin = _solid_for(look.skin, 0.08)
+    skin = Solid(look.skin, 0.08)
     to_body = motion.body_axes[frame].T @ rot.T  # camera → body frame (rotation part)
     pelvis_cam = p("pelvis")
     offset = -to_body @ pelvis_cam
@@ -123,8 +119,8 @@ def draw_person(
                    to_body, offset, print_box=(0.42 * trunk, 0.72 * trunk))  # fmt: skip
     lower = Fabric(outfit.lower, outfit.lower_second, outfit.lower_pattern,
                    outfit.pattern_period * 1.3, to_body, offset)  # fmt: skip
-    shoes = _solid_for(outfit.shoes, 0.12)
-    hair = _solid_for(look.hair, 0.1)
+    shoes = Solid(outfit.shoes, 0.12)
+    hair = Solid(look.hair, 0.1)
     draw = canvas.capsule
     sole_up = rot @ np.array([0.0, 1.0, 0.0])  # world up in camera coordinates
 
@@ -218,7 +214,7 @@ def draw_person(
 
     # Headwear.
     if outfit.hat != "none":
-        hat = _solid_for(outfit.hat_colour, 0.06)
+        hat = Solid(outfit.hat_colour, 0.06)
         cut = 0.12 if outfit.hat == "beanie" else 0.3
         canvas.sphere(head + r_head * 0.06 * h_up, 1.1 * r_head,
                       Clipped(hat, head + r_head * cut * h_up, h_up))  # fmt: skip
@@ -228,7 +224,7 @@ def draw_person(
 
     # Bags.
     if outfit.bag == "backpack":
-        bag = _solid_for(outfit.bag_colour, 0.06)
+        bag = Solid(outfit.bag_colour, 0.06)
         top = chest - b_fwd * (depth + 0.09) + b_up * 0.05
         bottom = waist - b_fwd * (depth + 0.1)
         for sign in (1.0, -1.0):
@@ -240,7 +236,7 @@ def draw_person(
             )
             draw(front, front - b_up * 0.18, 0.018, 0.018, bag)
     elif outfit.bag == "shoulder":
-        bag = _solid_for(outfit.bag_colour, 0.06)
+        bag = Solid(outfit.bag_colour, 0.06)
         centre = pelvis_cam - b_left * (hip_half + 0.1) + b_up * 0.08
         draw(centre - b_fwd * 0.1, centre + b_fwd * 0.1, 0.09, 0.09, bag)
         front = chest + b_fwd * (depth + 0.006)

@@ -92,12 +92,16 @@ class Backdrop:
         offset = self.point.astype(np.float32)
         along = (hit_x - offset[0]) * self.axis[0] + (hit_z - offset[2]) * self.axis[2]
         wall_x = (along * ppm).astype(np.float32)
-        wall_y = ((WALL_SIZE_M[0] - np.clip(hit_y, 0, WALL_SIZE_M[0] - 0.01)) * ppm).astype(np.float32)
+        wall_y = ((WALL_SIZE_M[0] - np.clip(hit_y, 0, WALL_SIZE_M[0] - 0.01)) * ppm).astype(
+            np.float32
+        )
         wall = cv2.remap(self.wall, wall_x, wall_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         span = FLOOR_SIZE_M * ppm
         floor_x = np.mod(hit_x * ppm, span).astype(np.float32)
         floor_y = np.mod(hit_z * ppm, span).astype(np.float32)
-        floor = cv2.remap(self.floor, floor_x, floor_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        floor = cv2.remap(
+            self.floor, floor_x, floor_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP
+        )
         # Soft contact shadow on the floor under the walker.
         d2 = (hit_x - np.float32(footprint[0])) ** 2 + (hit_z - np.float32(footprint[2])) ** 2
         floor *= (1 - 0.45 * np.exp(-d2 / np.float32(2 * 0.32**2)))[..., None]
