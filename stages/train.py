@@ -1,7 +1,126 @@
-"""The `train` stage — not built yet (issue 6)."""
+"""`asgl-pipeline train`: train ASGL on cached skeletons plus frames (paper §4.2), then evaluate.
 
-from stages import NotImplementedStage
+Outputs in `<paths.runs_dir>/<train.run>/`: `config.toml`, `train_log.csv`,
+`checkpoints/last.pt` (every epoch, atomic; `best.pt` too when selecting on a validation split),
+then `metrics.json` and `features.npz` from the evaluation. `--resume` continues from `last.pt`
+and ends with the weights an uninterrupted run would have. Under
+`torchrun --nproc-per-node N -m stages.cli train …` it trains with DistributedDataParallel.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.config import save_config
+from stages import StageError
+
+SELECT_RULES = ("last", "val")
 
 
-def run(config, **options):
-    raise NotImplementedStage("the 'train' stage is not implemented yet (issue 6); nothing was written")
+def _check(config) -> None:
+    train = config.train
+    problems = []
+    if train.epochs < 1:
+        problems.append(f"train.epochs must be ≥ 1 (got {train.epochs})")
+    if train.select not in SELECT_RULES:
+        problems.append(
+            f"train.select must be one of {', '.join(SELECT_RULES)} (got '{train.select}')"
+        )
+    if train.seq_len < 1 or config.eval.seq_len < 1:
+        problems.append("train.seq_len and eval.seq_len must be ≥ 1")
+    if train.ids_per_batch < 2 or train.clips_per_id < 2:
+        problems.append(
+            "train.ids_per_batch and train.clips_per_id must be ≥ 2 (the triplet loss needs "
+            "positives and negatives in every batch)"
+        )
+    if not (config.model.use_appearance or config.model.use_shape or config.model.use_gait):
+        problems.append("all three branches are off — keep at least one")
+    if not config.train.run or "/" in config.train.run or config.train.run in (".", ".."):
+        problems.append(f"--run must be a plain folder name (got '{config.train.run}')")
+    if problems:
+        raise StageError("; ".join(problems) + " — nothing was trained")
+
+
+def _init_distributed(dist):
+    import torch
+
+    if not dist.enabled:
+        return
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    torch.distributed.init_process_group(backend=backend)
+
+
+def run(config, log: Callable[[str], None] = print, progress: bool = True) -> dict:
+    """Train, checkpoint every epoch, evaluate; returns the metrics dict (rank 0; {} elsewhere)."""
+    import torch
+
+    from pipeline.training import Distributed, fit, load_checkpoint
+    from stages.evaluate import evaluate_model
+
+    _check(config)
+    dist = Distributed.from_env()
+    say = log if dist.is_main else (lambda _message: None)
+    run_dir = Path(config.paths.runs_dir) / config.train.run
+    last = run_dir / "checkpoints" / "last.pt"
+    if last.is_file() and not config.train.resume:
+        raise StageError(
+            f"run folder {run_dir} already holds a trained checkpoint — pass --resume to continue "
+            "it (a finished run is then only re-evaluated), choose another --run, or delete the "
+            "folder to start over"
+        )
+    if config.train.resume and not last.is_file():
+        raise StageError(
+            f"--resume: {last} does not exist, so there is nothing to resume — drop --resume to "
+            "start the run"
+        )
+
+    _init_distributed(dist)
+    try:
+        needs_joints = config.model.use_shape or config.model.use_gait
+        splits = load_splits_checked(config, needs_joints, say)
+        if dist.is_main:
+            save_config(dataclasses.replace(config, train=dataclasses.replace(config.train, resume=False)),
+                        run_dir / "config.toml")  # fmt: skip
+        say(
+            f"train: {config.train.run} — {len(splits.train)} tracklets of "
+            f"{len(splits.class_pids)} identities"
+            + (f" ({len(splits.val_pids)} more held out for validation)" if splits.val_pids else "")
+            + f", {config.train.epochs} epochs, world size {dist.world_size}"
+        )
+        result = fit(config, splits, run_dir, dist, say, progress)
+        if not dist.is_main:
+            return {}
+        selection = {"rule": config.train.select, "checkpoint": "last.pt", "epoch": result.epochs}
+        model = result.model
+        if config.train.select == "val":
+            best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+            model.load_state_dict(best["model"])
+            selection = {
+                "rule": "val", "checkpoint": "best.pt", "epoch": int(best["epoch"]),
+                "val_ids": list(splits.val_pids), "val_map": float(best["score"]),
+            }  # fmt: skip
+            say(
+                f"train: evaluating epoch {best['epoch']} (best validation mAP {best['score']:.2f})"
+            )
+        with torch.no_grad():
+            return evaluate_model(
+                config, model, splits, run_dir, result.device, result.epochs, selection, say
+            )
+    finally:
+        if dist.enabled and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+
+
+def load_splits_checked(config, needs_joints: bool, log):
+    from pipeline.data.splits import load_splits
+
+    splits = load_splits(config, needs_joints, log=log)
+    if len(splits.class_pids) < config.train.ids_per_batch:
+        raise StageError(
+            f"the training split has {len(splits.class_pids)} identities, fewer than "
+            f"train.ids_per_batch = {config.train.ids_per_batch} — lower it with --set "
+            "train.ids_per_batch=N"
+        )
+    return splits

@@ -1,0 +1,156 @@
+"""The evaluate stage on a run folder made by hand (an untrained tiny model: evaluation does not
+care how the weights were obtained, and no training keeps this fast)."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from pipeline.config import load_config, save_config, to_toml
+from pipeline.data import evaluation_clips, load_frames, load_splits
+from pipeline.models import build_model
+from pipeline.training import save_checkpoint
+from stages import StageError
+from stages import evaluate as evaluate_stage
+from stages.cli import main
+
+TINY_MODEL = {
+    "backbone_depth": 18,
+    "refine_widths": (8, 8, 16),
+    "gat_channels": 16,
+    "gat_heads": 1,
+    "stgat_channels": (8, 16),
+    "stgat_heads": 1,
+    "temporal_kernel": 3,
+    "fusion_dim": 16,
+}
+
+
+def quiet(_message):
+    pass
+
+
+@pytest.fixture(scope="module")
+def run_folder(synthetic_root, skeleton_cache, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    config = load_config(
+        "demo",
+        overrides={
+            "data": {"dataset": "ccvid", "root": str(synthetic_root), "cache": str(skeleton_cache)},
+            "paths": {"runs_dir": str(runs)},
+            "model": TINY_MODEL,
+            "train": {"run": "hand", "height": 32, "width": 16, "num_workers": 0, "epochs": 3},
+            "eval": {"seq_len": 3, "batch_size": 4},
+        },
+    )
+    torch.manual_seed(0)
+    model = build_model(config.model, num_classes=2)
+    with torch.no_grad():  # give BatchNorm non-trivial statistics, as training would
+        model.train()(torch.randn(4, 3, 3, 32, 16), torch.randn(4, 3, 14, 3) * 0.01)
+    folder = runs / "hand"
+    save_config(config, folder / "config.toml")
+    save_checkpoint(
+        folder / "checkpoints" / "last.pt",
+        {"model": model.state_dict(), "epoch": 3, "num_classes": 2, "config": to_toml(config)},
+    )
+    return config, folder, model.eval()
+
+
+def test_evaluate_writes_metrics_and_features(run_folder):
+    config, folder, _ = run_folder
+    metrics = evaluate_stage.run(config, log=quiet)
+    assert json.loads((folder / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    assert metrics["epochs"] == 3 and metrics["selection"] == {
+        "rule": "last", "checkpoint": "last.pt", "epoch": 3
+    }  # fmt: skip
+    assert set(metrics["settings"]) == {"standard", "cc", "sc"}
+    first = dict(np.load(folder / "features.npz", allow_pickle=False))
+    again = evaluate_stage.run(config, log=quiet)  # deterministic: same numbers, same features
+    assert again["settings"] == metrics["settings"]
+    second = np.load(folder / "features.npz", allow_pickle=False)
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+
+
+def test_features_follow_the_test_clip_rule(run_folder):
+    """A tracklet's feature = mean of its deterministic clips' embeddings, L2-normalised."""
+    config, folder, model = run_folder
+    evaluate_stage.run(config, log=quiet)
+    features = np.load(folder / "features.npz", allow_pickle=False)
+    splits = load_splits(config, needs_joints=True, splits=("query", "gallery"), log=quiet)
+    source = splits.query[0]
+    clips = evaluation_clips(source.num_frames, config.eval.seq_len)
+    assert len(clips) > 1 and len(clips[-1]) == config.eval.seq_len  # 8 frames → 3 + 3 + padded 2
+    with torch.no_grad():
+        embeddings = [
+            model(
+                torch.from_numpy(load_frames(source.tracklet, clip, 32, 16))[None],
+                torch.from_numpy(source.joints[clip])[None],
+            ).embedding[0]
+            for clip in clips
+        ]
+    expected = torch.nn.functional.normalize(torch.stack(embeddings).mean(0), dim=0).numpy()
+    assert features["query_keys"][0] == source.key
+    np.testing.assert_allclose(features["query_features"][0], expected, atol=1e-5)
+
+
+def test_cli_prints_the_table(run_folder):
+    config, folder, _ = run_folder
+    result = CliRunner().invoke(
+        main,
+        ["evaluate", "--profile", "demo", "--run", "hand", "--device", "cpu",
+         "--set", f"paths.runs_dir={folder.parent}"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "setting" in result.output and "standard" in result.output and "mAP" in result.output
+
+
+def test_validation_selected_run_is_evaluated_with_best_pt(run_folder, tmp_path):
+    config, folder, model = run_folder
+    val_config = dataclasses.replace(
+        config,
+        train=dataclasses.replace(config.train, run="val", select="val", val_ids=1),
+        paths=dataclasses.replace(config.paths, runs_dir=str(tmp_path)),
+    )
+    save_config(val_config, tmp_path / "val" / "config.toml")
+    last = torch.load(folder / "checkpoints" / "last.pt", weights_only=True)
+    save_checkpoint(tmp_path / "val" / "checkpoints" / "last.pt", {**last, "val_pids": ["001"]})
+    save_checkpoint(
+        tmp_path / "val" / "checkpoints" / "best.pt",
+        {"model": model.state_dict(), "epoch": 2, "score": 12.5, "config": to_toml(val_config)},
+    )
+    metrics = evaluate_stage.run(val_config, log=quiet)
+    assert metrics["selection"] == {
+        "rule": "val", "checkpoint": "best.pt", "epoch": 2, "val_ids": ["001"], "val_map": 12.5
+    }  # fmt: skip
+    assert metrics["epochs"] == 3
+
+
+def test_unknown_run_is_one_clear_error(run_folder, tmp_path):
+    config, _, _ = run_folder
+    missing = dataclasses.replace(config, train=dataclasses.replace(config.train, run="nope"))
+    with pytest.raises(StageError, match="no trained run at .*nope"):
+        evaluate_stage.run(missing, log=quiet)
+    result = CliRunner().invoke(
+        main, ["evaluate", "--run", "nope", "--set", f"paths.runs_dir={tmp_path}"]
+    )
+    assert result.exit_code == 1 and "no trained run" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_checkpoint_that_does_not_fit_the_config(run_folder, tmp_path):
+    config, folder, _ = run_folder
+    other = dataclasses.replace(
+        config,
+        model=dataclasses.replace(config.model, fusion_dim=32),
+        paths=dataclasses.replace(config.paths, runs_dir=str(tmp_path)),
+    )
+    save_config(other, tmp_path / "hand" / "config.toml")
+    (tmp_path / "hand" / "checkpoints").mkdir()
+    (tmp_path / "hand" / "checkpoints" / "last.pt").write_bytes(
+        (folder / "checkpoints" / "last.pt").read_bytes()
+    )
+    with pytest.raises(StageError, match="does not fit the model"):
+        evaluate_stage.run(other, log=quiet)
