@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from pipeline.config import load_config
 from pipeline.synth.accuracy import pa_mpjpe, similarity_align
+from pipeline.synth.body import POINT_INDEX, joints14, sample_body_shape, sample_gait, walk
 from pipeline.synth.dataset import camera_from_key, plan_dataset
 from pipeline.synth.outfit import outfits_differ, sample_outfits
 from stages import StageError
@@ -110,6 +111,23 @@ def test_clothes_labels_match_outfits(tiny_set):
         (first, second) = person["outfits"].values()
         for garment in ("upper", "lower"):
             assert np.linalg.norm(np.subtract(first[garment], second[garment])) >= 0.35
+
+
+def test_walk_is_a_rigid_skeleton_that_stays_on_the_ground_and_differs_by_identity():
+    rng = np.random.default_rng(0)
+    people = [(sample_body_shape(rng), sample_gait(rng)) for _ in range(2)]
+    motions = [walk(body, gait, frames=30, fps=15.0) for body, gait in people]
+    for motion in motions:
+        p = motion.points
+        thigh = np.linalg.norm(p[:, POINT_INDEX["l_hip"]] - p[:, POINT_INDEX["l_knee"]], axis=1)
+        assert np.ptp(thigh) < 1e-9  # bones keep their length while walking
+        feet = p[:, [POINT_INDEX[n] for n in ("l_heel", "r_heel", "l_toe", "r_toe")], 1]
+        assert np.allclose(feet.min(axis=1), 0.0)  # one foot on the ground in every frame
+        assert np.all(np.diff(p[:, POINT_INDEX["pelvis"], 2]) > 0)  # walking forward
+        gt = joints14(motion)
+        assert gt.shape == (30, 14, 3) and np.all(gt[:, 0, 1] > gt[:, 1, 1])  # head above neck
+    heights = [m.points[0, POINT_INDEX["head"], 1] for m in motions]
+    assert abs(heights[0] - heights[1]) > 0.005 and people[0][1] != people[1][1]
 
 
 def test_outfits_of_one_person_always_change_completely():

@@ -8,6 +8,7 @@ arm swing, knee flexion, posture, small left/right asymmetries).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,6 +122,19 @@ def sample_gait(rng: np.random.Generator) -> Gait:
         arm_abduction=float(np.radians(rng.uniform(4, 12))),
         asymmetry=float(rng.uniform(-0.12, 0.12)),
         toe_out=float(np.radians(rng.uniform(0, 12))),
+    )
+
+
+def vary_gait(gait: Gait, rng: np.random.Generator) -> Gait:
+    """The same person on another day: a few percent of variation, never a different walk."""
+    return dataclasses.replace(
+        gait,
+        cadence=gait.cadence * float(rng.normal(1, 0.025)),
+        hip_swing=gait.hip_swing * float(rng.normal(1, 0.04)),
+        knee_flex=gait.knee_flex * float(rng.normal(1, 0.04)),
+        arm_swing=gait.arm_swing * float(rng.normal(1, 0.08)),
+        trunk_lean=gait.trunk_lean + float(np.radians(rng.normal(0, 1))),
+        head_pitch=gait.head_pitch + float(np.radians(rng.normal(0, 2))),
     )
 
 

@@ -10,6 +10,22 @@ import numpy as np
 WORLD_UP = np.array([0.0, 1.0, 0.0])
 
 
+# Per-pixel products are written out instead of using `@`: BLAS rounds differently with
+# different thread counts, and the same seed must give the same bytes in any process.
+def rotate(vectors: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """`vectors @ matrix.T` for (..., 3) vectors and a (3, 3) matrix, without BLAS."""
+    return (
+        vectors[..., 0:1] * matrix[:, 0]
+        + vectors[..., 1:2] * matrix[:, 1]
+        + vectors[..., 2:3] * matrix[:, 2]
+    )
+
+
+def dot(vectors: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """`vectors @ vector` for (..., 3) vectors, without BLAS."""
+    return vectors[..., 0] * vector[0] + vectors[..., 1] * vector[1] + vectors[..., 2] * vector[2]
+
+
 def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Rotation whose rows are the camera's right, down and forward axes in world coordinates."""
     forward = target - eye
@@ -30,7 +46,7 @@ class Camera:
 
     def to_camera(self, points: np.ndarray) -> np.ndarray:
         """World points (..., 3) → camera coordinates (..., 3)."""
-        return (np.asarray(points) - self.eye) @ self.rotation.T
+        return rotate(np.asarray(points) - self.eye, self.rotation)
 
     def project(self, points_cam: np.ndarray) -> np.ndarray:
         """Camera points (..., 3) → pixel coordinates (..., 2)."""

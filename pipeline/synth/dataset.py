@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipeline.synth.body import sample_body_shape, sample_gait
+from pipeline.synth.body import sample_body_shape, sample_gait, vary_gait
 from pipeline.synth.outfit import Outfit, sample_identity_look, sample_outfits
 from pipeline.synth.render import Identity, render_tracklet
 from pipeline.synth.scene import Scene, View, sample_scene, sample_view
@@ -203,8 +203,10 @@ def frame_name(index: int) -> str:
 def render_to_folder(plan: DatasetPlan, spec: TrackletSpec, root: Path) -> int:
     """Render one tracklet into `root/<key>/`; returns the number of frames written."""
     rng = _rng(plan.seed, 3, spec.identity, spec.index)
+    person = plan.identities[spec.identity]
+    person = dataclasses.replace(person, gait=vary_gait(person.gait, rng))
     images, gt = render_tracklet(
-        plan.identities[spec.identity],
+        person,
         plan.outfits[spec.identity][spec.outfit],
         plan.scenes[spec.camera],
         spec.view,

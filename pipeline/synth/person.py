@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.synth.body import POINT_INDEX, BodyShape, Motion
+from pipeline.synth.camera import rotate
 from pipeline.synth.outfit import IdentityLook, Outfit
 from pipeline.synth.raster import Canvas, Clipped, Material, Solid
 
@@ -31,7 +32,7 @@ class Fabric(Material):
     def albedo(self, points, normals):
         if self.pattern == "plain":
             return np.broadcast_to(self.colour, (len(points), 3))
-        body = points @ self.to_body.T + self.offset
+        body = rotate(points, self.to_body) + self.offset
         x, y, z = body[:, 0], body[:, 1], body[:, 2]
         horizontal = np.mod(y / self.period, 1.0) < 0.5
         around = np.arctan2(x, z) * 0.16
@@ -62,7 +63,7 @@ class Face(Material):
         self.centre, self.axes, self.radius = centre, axes, radius  # axes columns: left, up, fwd
 
     def albedo(self, points, normals):
-        v = (points - self.centre) @ self.axes
+        v = rotate(points - self.centre, self.axes.T)
         v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-6)
         left, up, fwd = v[:, 0], v[:, 1], v[:, 2]
         out = np.broadcast_to(self.skin, (len(points), 3)).copy()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.synth.camera import Camera
+from pipeline.synth.camera import Camera, dot
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Clipped(Material):
         return self.material.albedo(points, normals)
 
     def keep(self, points):
-        return (points - self.origin) @ self.normal > 0
+        return dot(points - self.origin, self.normal) > 0
 
 
 class Canvas:
@@ -171,8 +171,8 @@ class Canvas:
         half /= np.linalg.norm(half)
         # Wrapped Lambert (soft terminator) plus an ambient term that darkens towards the
         # silhouette, which gives limbs the light-to-dark gradient of a round surface.
-        lambert = np.clip((normals @ direction + 0.3) / 1.3, 0.0, None)
+        lambert = np.clip((dot(normals, direction) + 0.3) / 1.3, 0.0, None)
         ambient = light.ambient * (0.55 - 0.45 * normals[:, 2])
         shade = (ambient + light.diffuse * lambert)[:, None] * light.tint.astype(np.float32)
-        highlight = specular * np.clip(normals @ half, 0.0, None) ** 24
+        highlight = specular * np.clip(dot(normals, half), 0.0, None) ** 24
         return albedo * shade + highlight[:, None]

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from pipeline.synth.body import POINT_INDEX, BodyShape, Gait, joints14, walk
-from pipeline.synth.camera import Camera, look_at
+from pipeline.synth.camera import Camera, look_at, rotate
 from pipeline.synth.outfit import IdentityLook, Outfit
 from pipeline.synth.person import draw_person
 from pipeline.synth.raster import Canvas, Light, Solid
@@ -51,7 +51,7 @@ def _cameras(motion, body: BodyShape, view: View, size: tuple[int, int], rng) ->
         motion.points[:, POINT_INDEX["head"]] + motion.head_axes[:, :, 1] * 1.3 * body.head_radius
     )
     extremes = np.concatenate([motion.points, head_top[:, None]], axis=1)
-    cam = (extremes - eyes[:, None]) @ rotation.T
+    cam = rotate(extremes - eyes[:, None], rotation)
     norm = cam[..., :2] / cam[..., 2:3]
     top, bottom = norm[..., 1].min(1), norm[..., 1].max(1) + 0.04 / cam[..., 2].mean(1)
     left, right = norm[..., 0].min(1), norm[..., 0].max(1)
@@ -175,6 +175,6 @@ def render_tracklet(
 
     gt = joints14(motion)
     rotation = cameras[0].rotation
-    gt_cam = gt @ rotation.T
+    gt_cam = rotate(gt, rotation)
     hips = (gt_cam[:, 8:9] + gt_cam[:, 9:10]) / 2
     return images, (gt_cam - hips).astype(np.float32)
