@@ -8,8 +8,8 @@ tracklet plus its metadata, and the fingerprint of the trained run that computed
     info     0-d str: JSON {"format", "version", "run", "run_dir", "checkpoint_sha256",
              "config_sha256", "fingerprint", "dataset", "root", "manifest", "created"}
 
-The model fingerprint hashes the checkpoint's bytes and the run's resolved `config.toml`: the
-same run re-trained, resumed or re-configured gets another fingerprint.
+The model fingerprint hashes the checkpoint's bytes (the one evaluation uses) and the run's
+resolved `config.toml`: the same run re-trained, resumed or re-configured gets another fingerprint.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from stages import StageError
 
 FORMAT = "asgl-embeddings"
 VERSION = 1
-CHECKPOINT = Path("checkpoints") / "last.pt"
+LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
+BEST_CHECKPOINT = Path("checkpoints") / "best.pt"
 RUN_CONFIG = "config.toml"
 ARRAYS = ("features", "keys", "pids", "clothes", "cameras", "paths")
 
@@ -60,17 +61,21 @@ class ModelFingerprint:
 
 
 def run_files(run_dir: str | Path) -> tuple[Path, Path]:
-    """(checkpoint, config.toml) of a run folder; StageError naming what is missing."""
+    """(checkpoint, config.toml) of a run folder; StageError naming what is missing. The
+    checkpoint is the one evaluation scores: `best.pt` when the run selects on validation
+    (`train.select = "val"`) and has one, else `last.pt`."""
+    from pipeline.config import ConfigError, load_config_file
+
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise StageError(
             f"run folder {run_dir} does not exist — pass --run cache/runs/NAME of a trained run "
             "(`asgl-pipeline train --run NAME` makes one)"
         )
-    checkpoint, config = run_dir / CHECKPOINT, run_dir / RUN_CONFIG
+    checkpoint, config = run_dir / LAST_CHECKPOINT, run_dir / RUN_CONFIG
     if not checkpoint.is_file():
         raise StageError(
-            f"run folder {run_dir} has no checkpoint {CHECKPOINT} — train it first "
+            f"run folder {run_dir} has no checkpoint {LAST_CHECKPOINT} — train it first "
             f"(`asgl-pipeline train --run {run_dir.name}`) or point --run at a trained run"
         )
     if not config.is_file():
@@ -78,6 +83,12 @@ def run_files(run_dir: str | Path) -> tuple[Path, Path]:
             f"run folder {run_dir} has no {RUN_CONFIG} (the configuration the model was trained "
             "with) — it was not written by `asgl-pipeline train`; re-train the run"
         )
+    try:
+        select = load_config_file(config).train.select
+    except ConfigError as error:
+        raise StageError(f"{config} cannot be read ({error}) — re-train the run") from None
+    if select == "val" and (run_dir / BEST_CHECKPOINT).is_file():
+        checkpoint = run_dir / BEST_CHECKPOINT
     return checkpoint, config
 
 
@@ -188,8 +199,3 @@ def read_embeddings(path: str | Path) -> EmbeddingSet:
         source={name: info.get(name, "") for name in ("dataset", "root", "manifest")},
     )
 
-
-def l2_normalise(features: np.ndarray) -> np.ndarray:
-    features = np.asarray(features, dtype=np.float32)
-    norms = np.linalg.norm(features, axis=-1, keepdims=True)
-    return features / np.maximum(norms, 1e-12)

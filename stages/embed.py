@@ -20,13 +20,12 @@ import numpy as np
 
 from pipeline.cache import SkeletonCache, failures_path
 from pipeline.config import Config, load_config_file
-from pipeline.data import ClipSource, EvalClips
+from pipeline.data import ClipSource
 from pipeline.data.splits import POSE_FIELDS
 from pipeline.datasets import Tracklet, load_tracklets
 from pipeline.embeddings import (
     EmbeddingSet,
     ModelFingerprint,
-    l2_normalise,
     model_fingerprint,
     run_files,
     write_embeddings,
@@ -41,7 +40,7 @@ class TrainedModel:
     model: object  # pipeline.models.ASGL
     config: Config  # the run's resolved config.toml
     fingerprint: ModelFingerprint
-    device: str
+    device: object  # torch.device
 
 
 @dataclass
@@ -56,50 +55,30 @@ class EmbedResult:
     seconds: float
 
 
-def resolve_device(requested: str) -> str:
-    import torch
-
-    if requested in ("", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise StageError(f"--device {requested}: CUDA is not available here — use --device cpu")
-    return requested
-
-
 def load_trained_model(run_dir: str | Path, device: str = "cpu") -> TrainedModel:
-    """Build the run's model from its config.toml and load `checkpoints/last.pt` (weights only)."""
-    import torch
-
+    """The run's model, built from its config.toml, with the checkpoint evaluation uses (`best.pt`
+    when the run selects on validation, else `last.pt`), in eval mode on `device`."""
     from pipeline.models import build_model
+    from pipeline.training import load_checkpoint, resolve_device
 
     checkpoint_path, config_path = run_files(run_dir)
     fingerprint = model_fingerprint(run_dir)
     config = load_config_file(config_path)
-    try:
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
-        raise StageError(
-            f"checkpoint {checkpoint_path} cannot be loaded ({error}) — re-train the run"
-        ) from None
-    state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict):
-        raise StageError(
-            f"checkpoint {checkpoint_path} holds no model state_dict — re-train the run"
-        )
-    # The identity classifier is for training only: retrieval uses the fused embedding.
+    state = load_checkpoint(checkpoint_path)["model"]
+    # The identity classifier only serves training: retrieval uses the fused embedding.
     state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
-    model_cfg = dataclasses.replace(config.model, backbone_weights="")  # the checkpoint has them
-    model = build_model(model_cfg, num_classes=0)
+    model = build_model(dataclasses.replace(config.model, backbone_weights=""), num_classes=0)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        first = str(error).splitlines()[0]
         raise StageError(
             f"checkpoint {checkpoint_path} does not fit the model described by {config_path} "
-            f"({first}) — the run folder's files do not belong together; re-train the run"
+            f"({str(error).splitlines()[0]}) — the run folder's files do not belong together; "
+            "re-train the run"
         ) from None
-    model.to(device).eval()
-    return TrainedModel(model, config, fingerprint, device)
+    torch_device = resolve_device(device)
+    model.to(torch_device).eval()
+    return TrainedModel(model, config, fingerprint, torch_device)
 
 
 def clip_source(tracklet: Tracklet, joints: np.ndarray | None, num_frames: int) -> ClipSource:
@@ -110,35 +89,17 @@ def clip_source(tracklet: Tracklet, joints: np.ndarray | None, num_frames: int) 
 
 
 def embed_sources(trained: TrainedModel, sources: list[ClipSource]) -> np.ndarray:
-    """(N, D) L2-normalised embeddings: evaluation's deterministic clips of every source through
-    the model, clip embeddings averaged per tracklet, then normalised."""
+    """(N, D) L2-normalised embeddings, computed exactly as evaluation computes features."""
     import torch
 
-    model, cfg = trained.model, trained.config
-    clips = EvalClips(
-        sources, cfg.eval.seq_len, cfg.train.height, cfg.train.width, model.needs_frames
-    )
-    totals = torch.zeros(len(sources), model.embedding_dim, dtype=torch.float64)
-    counts = torch.zeros(len(sources), dtype=torch.float64)
-    batch = max(1, cfg.eval.batch_size)
+    from pipeline.training import extract_features
+
+    cfg = trained.config
     with torch.no_grad():
-        for start in range(0, len(clips), batch):
-            items = [clips[i] for i in range(start, min(start + batch, len(clips)))]
-            frames = (
-                torch.stack([f for f, _, _ in items]).to(trained.device)
-                if model.needs_frames
-                else None
-            )
-            joints = (
-                torch.stack([j for _, j, _ in items]).to(trained.device)
-                if model.needs_joints
-                else None
-            )
-            index = torch.tensor([i for _, _, i in items])
-            out = model(frames, joints).embedding.double().cpu()
-            totals.index_add_(0, index, out)
-            counts.index_add_(0, index, torch.ones(len(items), dtype=torch.float64))
-    return l2_normalise((totals / counts.clamp(min=1)[:, None]).numpy())
+        return extract_features(
+            trained.model, sources, cfg.eval.seq_len, cfg.eval.batch_size, cfg.train.height,
+            cfg.train.width, trained.device,
+        )  # fmt: skip
 
 
 def default_output(run_dir: Path, root: str) -> Path:
@@ -185,7 +146,7 @@ def run(
         config.data.dataset, config.data.root, config.data.manifest
     )
 
-    trained = load_trained_model(run_dir, resolve_device(config.train.device))
+    trained = load_trained_model(run_dir, config.train.device)
     pose_field = POSE_FIELDS[trained.config.model.pose]
     sources, missing = [], []
     with SkeletonCache(cache) as skeletons:

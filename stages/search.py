@@ -27,7 +27,7 @@ from pipeline.datasets import (
 from pipeline.embeddings import EmbeddingSet, model_fingerprint, read_embeddings
 from pipeline.io import atomic_write
 from stages import StageError
-from stages.embed import clip_source, embed_sources, load_trained_model, resolve_device
+from stages.embed import clip_source, embed_sources, load_trained_model
 
 THUMB_HEIGHT = 160
 CAPTION_HEIGHT = 36
@@ -227,7 +227,7 @@ def run(
             "with the model that made it"
         )
     tracklet = query_tracklet(query, query_camera)
-    trained = load_trained_model(run_dir, resolve_device(config.train.device))
+    trained = load_trained_model(run_dir, config.train.device)
     joints = query_skeleton(tracklet, trained)
     source = clip_source(tracklet, joints if trained.model.needs_joints else None, len(joints))
     embedding = embed_sources(trained, [source])[0]
