@@ -119,10 +119,9 @@ def extract_tracklet(tracklet: Tracklet, estimator, normalisation: str = "paper"
 
     try:
         pose = estimator.process_sequence(frames())
-    except FrameReadError as error:
-        return Extraction(
-            tracklet.key, None, None, [Failure("unreadable video", str(error), tracklet.key)]
-        )
+    except FrameReadError:
+        failure = Failure("unreadable video", tracklet.source, tracklet.key)
+        return Extraction(tracklet.key, None, None, [failure])
     present = pose["present"]
     count, detected = len(present), int(present.sum())
     if not frame_size:  # one row for the tracklet rather than one per frame

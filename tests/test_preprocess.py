@@ -294,8 +294,8 @@ def test_folder_dataset_with_videos(synthetic_root, preprocess_config, tmp_path)
     config = preprocess_config(root, tmp_path / "own.h5")
     config.data.dataset = "folder"
     summary = preprocess.run(config)
-    assert [(row["reason"], row["key"]) for row in failure_rows(tmp_path / "own.h5")] == [
-        ("unreadable video", "broken.mp4")
+    assert [(row["reason"], row["path"]) for row in failure_rows(tmp_path / "own.h5")] == [
+        ("unreadable video", str(root / "broken.mp4"))
     ]
     with SkeletonCache(tmp_path / "own.h5") as cache:
         assert cache.keys() == ["walk.avi"]
