@@ -95,10 +95,11 @@ def embed_sources(trained: TrainedModel, sources: list[ClipSource]) -> np.ndarra
     from pipeline.training import extract_features
 
     cfg = trained.config
+    amp = cfg.train.amp and trained.device.type == "cuda"  # as evaluation runs it
     with torch.no_grad():
         return extract_features(
             trained.model, sources, cfg.eval.seq_len, cfg.eval.batch_size, cfg.train.height,
-            cfg.train.width, trained.device,
+            cfg.train.width, trained.device, amp=amp,
         )  # fmt: skip
 
 
@@ -135,18 +136,16 @@ def run(
 
     started = time.perf_counter()
     run_dir = Path(run_dir)
-    run_files(run_dir)  # fail on a missing checkpoint before minutes of pose extraction
+    # The model first: a missing checkpoint or device fails before minutes of pose extraction.
+    trained = load_trained_model(run_dir, config.train.device)
     out = Path(out) if out else default_output(run_dir, config.data.root)
     cache = Path(cache) if cache else skeleton_cache_for(out)
-    run_config = load_config_file(run_dir / "config.toml")
 
-    pre_config = preprocess_config(config, run_config, cache)
-    preprocess.run(pre_config)
+    preprocess.run(preprocess_config(config, trained.config, cache))
     tracklets, _failures = load_tracklets(
         config.data.dataset, config.data.root, config.data.manifest
     )
 
-    trained = load_trained_model(run_dir, config.train.device)
     pose_field = POSE_FIELDS[trained.config.model.pose]
     sources, missing = [], []
     with SkeletonCache(cache) as skeletons:

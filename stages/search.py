@@ -239,6 +239,11 @@ def run(
     matches, excluded = rank(
         embeddings, embedding, top, query_camera if exclude_same_camera else None
     )
+    if not matches:
+        raise StageError(
+            f"all {len(embeddings)} tracklets of {gallery} are from camera {query_camera}, the "
+            "query's — drop --exclude-same-camera or search a gallery with other cameras"
+        )
     image_path = Path(image) if image else default_image(gallery, tracklet)
     ranklist_image(tracklet, matches, image_path)
     result = SearchResult(
