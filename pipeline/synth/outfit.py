@@ -30,6 +30,7 @@ LOWER_KINDS = ("trousers", "shorts", "skirt")
 HATS = ("none", "cap", "beanie")
 BAGS = ("none", "backpack", "shoulder")
 MIN_COLOUR_DISTANCE = 0.35  # RGB distance between garments of two outfits of one person
+MIN_HAIR_SKIN_DISTANCE = 0.3
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,14 @@ def _pick(rng: np.random.Generator, options):
 
 
 def sample_identity_look(rng: np.random.Generator) -> IdentityLook:
-    return IdentityLook(
-        skin=_jitter(rng, _pick(rng, SKIN_TONES), 0.03),
-        hair=_jitter(rng, _pick(rng, HAIR_COLOURS), 0.03),
-        hair_style=_pick(rng, HAIR_STYLES),
-    )
+    skin = _jitter(rng, _pick(rng, SKIN_TONES), 0.03)
+    # Hair clearly unlike the skin: at re-ID resolution a skin-coloured back of the head reads
+    # as a face, and pose estimators then take a back view for a frontal one.
+    while True:
+        hair = _jitter(rng, _pick(rng, HAIR_COLOURS), 0.03)
+        if np.linalg.norm(np.subtract(hair, skin)) >= MIN_HAIR_SKIN_DISTANCE:
+            break
+    return IdentityLook(skin=skin, hair=hair, hair_style=_pick(rng, HAIR_STYLES))
 
 
 def _contrasting(rng: np.random.Generator, colour) -> tuple[float, float, float]:

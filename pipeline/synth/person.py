@@ -21,16 +21,25 @@ class Fabric(Material):
     specular = 0.03
 
     def __init__(
-        self, colour, second, pattern: str, period: float, to_body, offset, print_box=None
+        self,
+        colour,
+        second,
+        pattern: str,
+        period: float,
+        to_body,
+        offset,
+        print_box=None,
+        neckline=None,
     ):
         self.colour = np.asarray(colour, dtype=np.float32)
         self.second = np.asarray(second, dtype=np.float32)
         self.pattern, self.period = pattern, period
         self.to_body, self.offset = to_body, offset
         self.print_box = print_box  # (y_low, y_high) of a chest print
+        self.neckline = neckline  # (neck height, skin colour): a round neck opening at the front
 
     def albedo(self, points, normals):
-        if self.pattern == "plain":
+        if self.pattern == "plain" and self.neckline is None:
             return np.broadcast_to(self.colour, (len(points), 3))
         body = rotate(points, self.to_body) + self.offset
         x, y, z = body[:, 0], body[:, 1], body[:, 2]
@@ -43,10 +52,37 @@ class Fabric(Material):
             mask = vertical
         elif self.pattern == "checks":
             mask = horizontal ^ vertical
-        else:  # "print": a block on the chest
+        elif self.pattern == "print":  # a block on the chest
             low, high = self.print_box
             mask = (z > 0.02) & (np.abs(x) < 0.085) & (y > low) & (y < high)
-        return np.where(mask[:, None], self.second, self.colour)
+        else:
+            mask = np.zeros(len(points), dtype=bool)
+        out = np.where(mask[:, None], self.second, self.colour)
+        if self.neckline is not None:
+            # Front/back cue: skin shows in a round neck opening at the front only.
+            neck_y, skin = self.neckline
+            opening = (z > 0.0) & ((x / 0.08) ** 2 + ((y - neck_y) / 0.09) ** 2 < 1)
+            out[opening] = skin
+        return out
+
+
+def hair_streaks(left: np.ndarray, fwd: np.ndarray) -> np.ndarray:
+    """Brightness of hair strands running down from the crown (unit head-frame directions)."""
+    return 1.0 + 0.14 * np.sin(np.arctan2(left, fwd) * 36.0)
+
+
+class Hair(Material):
+    """Hair colour with strands, laid out around the head centre."""
+
+    specular = 0.12
+
+    def __init__(self, colour, centre, axes):
+        self.colour = np.asarray(colour, dtype=np.float32)
+        self.centre, self.axes = centre, axes
+
+    def albedo(self, points, normals):
+        v = rotate(points - self.centre, self.axes.T)
+        return self.colour * hair_streaks(v[:, 0], v[:, 2])[:, None].astype(np.float32)
 
 
 class Face(Material):
@@ -58,7 +94,7 @@ class Face(Material):
     def __init__(self, skin, hair, hair_style: str, centre, axes, radius: float):
         self.skin = np.asarray(skin, dtype=np.float32)
         self.hair = np.asarray(hair, dtype=np.float32)
-        self.lips = self.skin * np.array([0.72, 0.45, 0.45], dtype=np.float32)
+        self.lips = self.skin * np.array([0.6, 0.32, 0.32], dtype=np.float32)
         self.style = hair_style
         self.centre, self.axes, self.radius = centre, axes, radius  # axes columns: left, up, fwd
 
@@ -68,22 +104,27 @@ class Face(Material):
         left, up, fwd = v[:, 0], v[:, 1], v[:, 2]
         out = np.broadcast_to(self.skin, (len(points), 3)).copy()
         side = np.abs(left)
-        mouth = ((left / 0.15) ** 2 + ((up + 0.55) / 0.045) ** 2 < 1) & (fwd > 0.5)
+        front = fwd > 0.55
+        # Features are drawn larger and darker than life: at re-ID resolution a face is ~20 px
+        # wide, and its dark eye sockets, brows and mouth are what tell front from back.
+        socket = (((side - 0.33) / 0.2) ** 2 + ((up - 0.14) / 0.13) ** 2 < 1) & front
+        out[socket] *= 0.82
+        mouth = ((left / 0.19) ** 2 + ((up + 0.52) / 0.06) ** 2 < 1) & front
         out[mouth] = self.lips
-        brow = (((side - 0.33) / 0.12) ** 2 + ((up - 0.31) / 0.035) ** 2 < 1) & (fwd > 0.6)
-        out[brow] = self.hair * 0.8 + 0.02
-        eye_dx, eye_dy = (side - 0.33), (up - 0.12)
-        sclera = ((eye_dx / 0.1) ** 2 + (eye_dy / 0.05) ** 2 < 1) & (fwd > 0.6)
-        out[sclera] = (0.9, 0.88, 0.85)
-        iris = (eye_dx**2 + eye_dy**2 < 0.045**2) & (fwd > 0.6)
-        out[iris] = (0.12, 0.08, 0.06)
+        brow = (((side - 0.33) / 0.15) ** 2 + ((up - 0.33) / 0.05) ** 2 < 1) & front
+        out[brow] = self.hair * 0.6 + 0.02
+        eye_dx, eye_dy = (side - 0.33), (up - 0.13)
+        sclera = ((eye_dx / 0.13) ** 2 + (eye_dy / 0.065) ** 2 < 1) & front
+        out[sclera] = (0.88, 0.86, 0.83)
+        iris = (eye_dx**2 + eye_dy**2 < 0.06**2) & front
+        out[iris] = (0.1, 0.07, 0.05)
         if self.style == "cropped":
             hair = (up > 0.55) | ((fwd < -0.35) & (up > -0.15))
         elif self.style == "short":
             hair = (up > 0.45) | ((fwd < -0.2) & (up > -0.25)) | ((fwd < 0.3) & (up > 0.25))
         else:
             hair = (up > 0.4) | ((fwd < 0.0) & (up > -0.5)) | ((fwd < 0.45) & (up > 0.15))
-        out[hair] = self.hair
+        out[hair] = self.hair * hair_streaks(left[hair], fwd[hair])[:, None]
         return out
 
 
@@ -117,11 +158,11 @@ def draw_person(
     offset = -to_body @ pelvis_cam
     trunk = body.trunk
     upper = Fabric(outfit.upper, outfit.upper_second, outfit.upper_pattern, outfit.pattern_period,
-                   to_body, offset, print_box=(0.42 * trunk, 0.72 * trunk))  # fmt: skip
+                   to_body, offset, print_box=(0.42 * trunk, 0.72 * trunk),
+                   neckline=(trunk, np.asarray(look.skin, dtype=np.float32)))  # fmt: skip
     lower = Fabric(outfit.lower, outfit.lower_second, outfit.lower_pattern,
                    outfit.pattern_period * 1.3, to_body, offset)  # fmt: skip
     shoes = Solid(outfit.shoes, 0.12)
-    hair = Solid(look.hair, 0.1)
     draw = canvas.capsule
     sole_up = rot @ np.array([0.0, 1.0, 0.0])  # world up in camera coordinates
 
@@ -204,23 +245,27 @@ def draw_person(
     for sign in (1.0, -1.0):
         canvas.sphere(head + r_head * (sign * 0.95 * h_left - 0.15 * h_up - 0.05 * h_fwd),
                       0.22 * r_head, skin)  # fmt: skip
+    hair = Hair(look.hair, head, head_axes)
     if look.hair_style != "cropped":
         volume = 1.04 if look.hair_style == "short" else 1.09
         clip_origin = head + r_head * 0.3 * h_fwd
         canvas.sphere(head + r_head * (0.08 * h_up - 0.1 * h_fwd), volume * r_head,
                       Clipped(hair, clip_origin, -h_fwd))  # fmt: skip
     if look.hair_style == "long":
-        draw(head + r_head * (-0.2 * h_up - 0.5 * h_fwd), head + r_head * (-2.0 * h_up - 0.75 * h_fwd),
-             0.78 * r_head, 0.7 * r_head, hair)  # fmt: skip
+        # A broad sheet over the nape and upper back (three strands side by side).
+        back = upper_chest - b_fwd * (depth + 0.035) - b_up * 0.06
+        for sign in (-1.0, 0.0, 1.0):
+            top = head + r_head * (0.5 * sign * h_left - 0.15 * h_up - 0.62 * h_fwd)
+            draw(top, back + sign * b_left * 0.065, 0.5 * r_head, 0.42 * r_head, hair)
 
-    # Headwear.
+    # Headwear: over the hair volume, cut level with the brows (beanie) or higher (cap).
     if outfit.hat != "none":
         hat = Solid(outfit.hat_colour, 0.06)
-        cut = 0.12 if outfit.hat == "beanie" else 0.3
-        canvas.sphere(head + r_head * 0.06 * h_up, 1.1 * r_head,
+        cut = 0.38 if outfit.hat == "beanie" else 0.45
+        canvas.sphere(head + r_head * (0.08 * h_up - 0.1 * h_fwd), 1.16 * r_head,
                       Clipped(hat, head + r_head * cut * h_up, h_up))  # fmt: skip
         if outfit.hat == "cap":
-            draw(head + r_head * (0.38 * h_up + 0.8 * h_fwd), head + r_head * (0.3 * h_up + 1.5 * h_fwd),
+            draw(head + r_head * (0.48 * h_up + 0.8 * h_fwd), head + r_head * (0.42 * h_up + 1.5 * h_fwd),
                  0.13 * r_head, 0.1 * r_head, hat)  # fmt: skip
 
     # Bags.
