@@ -1,6 +1,6 @@
 """Rank lists for the report's grid: a few cloth-changing queries and their top-k gallery
-tracklets, ranked by cosine similarity after the CC removal rule of SPEC §7 (same pid and same
-camera, or same pid and same clothes, are removed; other pids never are)."""
+tracklets, ranked by cosine distance after the CC removal rule of SPEC §7
+(`pipeline.metrics.setting_masks`, the evaluator's own rule)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from pipeline.metrics import cosine_distances, setting_masks
 from pipeline.reporting.plots import RankedQuery
-
-
-def _unit(features: np.ndarray) -> np.ndarray:
-    features = np.asarray(features, dtype=np.float64)
-    norms = np.linalg.norm(features, axis=1, keepdims=True)
-    return features / np.maximum(norms, 1e-12)
 
 
 def cc_rank_lists(
@@ -29,20 +24,21 @@ def cc_rank_lists(
         features["gallery_clothes"].astype(str),
     )
     q_keys, g_keys = features["query_keys"].astype(str), features["gallery_keys"].astype(str)
-    same_pid = q_pids[:, None] == g_pids[None, :]
-    removed = same_pid & (
-        (q_cams[:, None] == g_cams[None, :]) | (q_clothes[:, None] == g_clothes[None, :])
+    correct, removed = setting_masks(
+        "cc",
+        q_pids[:, None] == g_pids[None, :],
+        q_cams[:, None] == g_cams[None, :],
+        q_clothes[:, None] == g_clothes[None, :],
     )
-    correct = same_pid & ~removed
     eligible = np.flatnonzero(correct.any(axis=1))
     if eligible.size == 0:
         return []
     picks = eligible[np.unique(np.linspace(0, eligible.size - 1, num_queries).round().astype(int))]
-    similarity = _unit(features["query_features"][picks]) @ _unit(features["gallery_features"]).T
+    distances = cosine_distances(features["query_features"][picks], features["gallery_features"])
     ranked = []
     for row, q in enumerate(picks):
         kept = np.flatnonzero(~removed[q])
-        order = kept[np.argsort(-similarity[row, kept], kind="stable")][:top_k]
+        order = kept[np.argsort(distances[row, kept], kind="stable")][:top_k]
         ranked.append(
             RankedQuery(
                 query_key=str(q_keys[q]),
