@@ -203,11 +203,16 @@ def run(config: Config) -> dict:
         views = ", ".join(
             f"{name} {100 * v['detection_rate']:.0f} %" for name, v in check["by_view"].items()
         )
-        error = check["pa_mpjpe_mm"]
+        error, swapped = check["pa_mpjpe_mm"], check["left_right_swapped_rate"]
+        accuracy = (
+            "no detections to compare"
+            if error is None
+            else f"PA-MPJPE vs ground truth {error:.0f} mm, left/right swapped in "
+            f"{100 * swapped:.0f} % of detected frames"
+        )
         print(
             f"synth: MediaPipe detected a person in {100 * check['detection_rate']:.1f} % of "
-            f"{check['frames']} frames ({check['tracklets']} tracklets: {views}); "
-            f"PA-MPJPE vs ground truth {'n/a' if error is None else f'{error:.0f} mm'}"
+            f"{check['frames']} frames ({check['tracklets']} tracklets: {views}); {accuracy}"
         )
     print(f"synth: wrote {out}/{{train,query,gallery}}.txt and {SUMMARY_FILE}")
     return summary

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.config import load_config
-from pipeline.synth.accuracy import pa_mpjpe, similarity_align
+from pipeline.synth.accuracy import pa_mpjpe, similarity_align, swap_sides
 from pipeline.synth.body import POINT_INDEX, joints14, sample_body_shape, sample_gait, walk
 from pipeline.synth.dataset import camera_from_key, plan_dataset
 from pipeline.synth.outfit import outfits_differ, sample_outfits
@@ -52,6 +52,7 @@ def test_mediapipe_detects_the_person_from_every_viewpoint(tiny_set):
         assert view["detection_rate"] >= 0.85, (name, view)
     # a real measurement, not a placeholder: aligned errors are finite and below 30 cm
     assert 0 < check["pa_mpjpe_mm"] < 300
+    assert 0 <= check["left_right_swapped_rate"] <= 1
 
 
 def test_ccvid_layout_and_ground_truth(tiny_set):
@@ -222,3 +223,5 @@ def test_similarity_alignment_recovers_a_similarity_transform():
     assert pa_mpjpe(moved, gt).max() < 1e-9
     noisy = gt + rng.normal(scale=0.01, size=gt.shape)
     assert 0.005 < pa_mpjpe(noisy, gt).mean() < 0.02
+    assert np.array_equal(swap_sides(swap_sides(gt)), gt)
+    assert np.array_equal(swap_sides(gt)[:, [2, 3, 12, 13]], gt[:, [3, 2, 13, 12]])
