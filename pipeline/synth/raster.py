@@ -147,20 +147,25 @@ class Canvas:
         y0, y1, x0, x1 = self._drawn
         if y0 >= y1:
             return self.colour
-        rows, cols = np.nonzero(self.material[y0:y1, x0:x1] >= 0)
-        rows, cols = rows + y0, cols + x0
-        ids = self.material[rows, cols]
+        window = self.material[y0:y1, x0:x1]
+        rows, cols = np.nonzero(window >= 0)
+        # Group pixels by material (stable sort keeps the result independent of timing).
+        order = np.argsort(window[rows, cols], kind="stable")
+        rows, cols = rows[order] + y0, cols[order] + x0
+        counts = np.bincount(self.material[rows, cols], minlength=len(self.materials))
         normals = self.normal[rows, cols]
         points = self._points(
             rows.astype(np.float32), cols.astype(np.float32), self.depth[rows, cols]
         )
         albedo = np.empty((len(rows), 3), dtype=np.float32)
         specular = np.empty(len(rows), dtype=np.float32)
-        for index, material in enumerate(self.materials):
-            mask = ids == index
-            if mask.any():
-                albedo[mask] = material.albedo(points[mask], normals[mask])
-                specular[mask] = material.specular
+        start = 0
+        for material, count in zip(self.materials, counts):
+            if count:
+                span = slice(start, start + count)
+                albedo[span] = material.albedo(points[span], normals[span])
+                specular[span] = material.specular
+                start += count
         self.colour[rows, cols] = self._shade(albedo, normals, specular)
         return self.colour
 
