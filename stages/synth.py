@@ -74,6 +74,8 @@ def _check_settings(s) -> None:
         )
     if not 0.0 <= s.occlusion <= 1.0:
         problems.append(f"--occlusion is a probability between 0 and 1 (got {s.occlusion})")
+    if s.workers < 0:
+        problems.append(f"synth.workers must be 0 (all cores) or more (got {s.workers})")
     if s.check_tracklets < 0:
         problems.append(f"synth.check_tracklets must be 0 (skip) or more (got {s.check_tracklets})")
     if problems:

@@ -3,6 +3,7 @@ bad arguments, and whether MediaPipe sees the rendered people."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -16,6 +17,7 @@ from pipeline.synth.accuracy import pa_mpjpe, similarity_align, swap_sides
 from pipeline.synth.body import POINT_INDEX, joints14, sample_body_shape, sample_gait, walk
 from pipeline.synth.dataset import camera_from_key, plan_dataset
 from pipeline.synth.outfit import outfits_differ, sample_outfits
+from pipeline.synth.render import render_tracklet
 from stages import StageError
 from stages import synth as synth_stage
 from stages.cli import main
@@ -146,6 +148,24 @@ def test_plan_depends_only_on_settings():
     assert a.identities != c.identities
     yaws = [t.view.yaw for t in a.tracklets]
     assert min(yaws) < 30 and max(yaws) > 150  # frontal and back views both present
+
+
+def test_occluders_cover_part_of_the_person():
+    plan = plan_dataset(2, 2, 4, 2, 8, (128, 256), seed=2, occlusion=1.0)
+    assert all(t.view.occluder != "none" for t in plan.tracklets)
+    spec = plan.tracklets[0]
+    person, outfit = plan.identities[spec.identity], plan.outfits[spec.identity][spec.outfit]
+    scene = plan.scenes[spec.camera]
+
+    def frames(view):
+        images, _ = render_tracklet(
+            person, outfit, scene, view, 4, plan.size, np.random.default_rng(0)
+        )
+        return np.stack(images).astype(int)
+
+    clear = dataclasses.replace(spec.view, occluder="none")
+    changed = np.abs(frames(spec.view) - frames(clear)).max(axis=-1) > 40
+    assert 0.01 < changed.mean() < 0.6  # a visible occluder, not the whole frame
 
 
 def _files(root: Path) -> dict[str, bytes]:
