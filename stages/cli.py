@@ -104,7 +104,7 @@ def _data(dataset, root, manifest, cache):
 @click.option("--tracklets-per-outfit", type=int, default=None, help="Tracklets per outfit.")
 @click.option("--frames", type=int, default=None, help="Frames per tracklet.")
 @click.option("--size", default=None, metavar="WxH",
-              help="Frame size, e.g. 128x256 (the default; at least 64x128).")
+              help="Frame size, e.g. 128x256 (the default; at least 96x192).")
 @click.option("--seed", type=int, default=None, help="Random seed (same seed → same bytes).")
 @click.option("--occlusion", type=float, default=None, help="Probability of an occluder per tracklet.")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace a non-empty output folder.")

@@ -196,7 +196,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path, tiny_set):
         ({"outfits": 1}, "--outfits must be at least 2"),
         ({"tracklets_per_outfit": 1}, "--tracklets-per-outfit must be at least 2"),
         ({"cameras": 1}, "--cameras must be between 2 and 12"),
-        ({"width": 32, "height": 64}, "--size 32x64 is too small"),
+        ({"width": 64, "height": 128}, "--size 64x128 is too small"),
         ({"frames": 3}, "--frames must be at least 8"),
         ({"occlusion": 1.5}, "--occlusion is a probability"),
     ],

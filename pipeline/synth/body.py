@@ -70,9 +70,13 @@ class BodyShape:
         return self.ankle_height + self.thigh + self.shank
 
     @property
+    def neck_length(self) -> float:
+        return 0.045 * self.stature
+
+    @property
     def trunk(self) -> float:
         """Hip-centre to neck base; what is left of stature after legs, neck and head."""
-        return self.stature - self.hip_height - 0.052 * self.stature - 2.15 * self.head_radius
+        return self.stature - self.hip_height - self.neck_length - 2.15 * self.head_radius
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ def sample_body_shape(rng: np.random.Generator) -> BodyShape:
         shoulder_width=float(0.215 * stature * rng.uniform(0.88, 1.12)),
         hip_width=float(0.115 * stature * rng.uniform(0.85, 1.18)),
         build=build,
-        head_radius=float(rng.uniform(0.085, 0.1)),
+        head_radius=float(rng.uniform(0.094, 0.108)),
         torso_depth=float(0.125 * stature * rng.uniform(0.9, 1.1) * build),
     )
 
@@ -256,9 +260,8 @@ def walk(body: BodyShape, gait: Gait, frames: int, fps: float, phase: float = 0.
         trunk_rot,
         _rot_x(gait.head_pitch - gait.trunk_lean + 0.03 * np.sin(2 * phi)),
     )
-    neck_length = 0.052 * body.stature
     points[:, POINT_INDEX["head"]] = neck + _apply(
-        head_rot, np.tile(up * (neck_length + 1.05 * body.head_radius), (frames, 1))
+        head_rot, np.tile(up * (body.neck_length + 1.05 * body.head_radius), (frames, 1))
     )
     # Ground contact: the lowest heel or toe sits on y = 0 (this also makes the pelvis bob).
     feet = points[

@@ -24,7 +24,7 @@ CLOTH_COLOURS = (
     (0.45, 0.20, 0.55), (0.90, 0.55, 0.65), (0.10, 0.50, 0.50), (0.30, 0.45, 0.65),
 )  # fmt: skip
 UPPER_PATTERNS = ("plain", "hstripes", "vstripes", "checks", "print")
-LOWER_PATTERNS = ("plain", "plain", "checks", "hstripes")
+LOWER_PATTERNS = ("plain", "plain", "plain", "checks")  # trousers and skirts are mostly plain
 SLEEVES = ("short", "long")
 LOWER_KINDS = ("trousers", "shorts", "skirt")
 HATS = ("none", "cap", "beanie")
@@ -85,11 +85,14 @@ def sample_identity_look(rng: np.random.Generator) -> IdentityLook:
     return IdentityLook(skin=skin, hair=hair, hair_style=_pick(rng, HAIR_STYLES))
 
 
-def _contrasting(rng: np.random.Generator, colour) -> tuple[float, float, float]:
+def _contrasting(rng: np.random.Generator, colour, strength: float) -> tuple[float, float, float]:
+    """A pattern colour clearly unlike `colour`, mixed back towards it by 1 - `strength`
+    (full-contrast harlequin checks look unlike clothes and confuse pose estimators)."""
     while True:
         second = _jitter(rng, _pick(rng, CLOTH_COLOURS))
         if np.linalg.norm(np.subtract(second, colour)) > 0.45:
-            return second
+            mixed = strength * np.asarray(second) + (1 - strength) * np.asarray(colour)
+            return tuple(float(v) for v in mixed)
 
 
 def _sample_outfit(rng: np.random.Generator) -> Outfit:
@@ -97,12 +100,12 @@ def _sample_outfit(rng: np.random.Generator) -> Outfit:
     lower = _jitter(rng, _pick(rng, CLOTH_COLOURS))
     return Outfit(
         upper=upper,
-        upper_second=_contrasting(rng, upper),
+        upper_second=_contrasting(rng, upper, 0.8),
         upper_pattern=_pick(rng, UPPER_PATTERNS),
         pattern_period=float(rng.uniform(0.05, 0.12)),
         sleeve=_pick(rng, SLEEVES),
         lower=lower,
-        lower_second=_contrasting(rng, lower),
+        lower_second=_contrasting(rng, lower, 0.55),
         lower_pattern=_pick(rng, LOWER_PATTERNS),
         lower_kind=_pick(rng, LOWER_KINDS),
         shoes=_jitter(rng, _pick(rng, CLOTH_COLOURS[:8])),

@@ -252,11 +252,11 @@ def draw_person(
         canvas.sphere(head + r_head * (0.08 * h_up - 0.1 * h_fwd), volume * r_head,
                       Clipped(hair, clip_origin, -h_fwd))  # fmt: skip
     if look.hair_style == "long":
-        # A broad sheet over the nape and upper back (three strands side by side).
-        back = upper_chest - b_fwd * (depth + 0.035) - b_up * 0.06
-        for sign in (-1.0, 0.0, 1.0):
-            top = head + r_head * (0.5 * sign * h_left - 0.15 * h_up - 0.62 * h_fwd)
-            draw(top, back + sign * b_left * 0.065, 0.5 * r_head, 0.42 * r_head, hair)
+        # A sheet as wide as the head over the nape and upper back (strands side by side).
+        back = upper_chest - b_fwd * (depth + 0.035) - b_up * 0.03
+        for sign in (-1.0, -0.5, 0.0, 0.5, 1.0):
+            top = head + r_head * (0.6 * sign * h_left - 0.15 * h_up - 0.62 * h_fwd)
+            draw(top, back + sign * b_left * 0.085, 0.48 * r_head, 0.4 * r_head, hair)
 
     # Headwear: over the hair volume, cut level with the brows (beanie) or higher (cap).
     if outfit.hat != "none":
