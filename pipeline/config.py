@@ -164,9 +164,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "fusion_dim": 128,
         },
         "train": {
+            # Measured on the default synthetic set (12 training identities, 5 batches of 4×2
+            # clips an epoch, ≈ 6 s an epoch on 2 idle cores): lr 1e-3 dropped at epoch 10 beat
+            # 3.5e-4 dropped at 8 (standard mAP 30.9 vs 26.6; CC is near chance either way).
             "epochs": 12,
-            "lr": 3.5e-4,
-            "lr_step": 8,
+            "lr": 1e-3,
+            "lr_step": 10,
             "height": 128,
             "width": 64,
             "ids_per_batch": 4,

@@ -167,6 +167,12 @@ def config_differences(saved: Config, current: Config) -> list[str]:
 # --------------------------------------------------------------------------- one step
 
 
+class NonFiniteLoss(Exception):
+    def __init__(self, value: float):
+        super().__init__(f"loss is {value}")
+        self.value = value
+
+
 @dataclass
 class StepResult:
     loss: float
@@ -187,7 +193,7 @@ def train_step(
     model, batch, optimizer, loss_fn: ReIDLoss, scaler, device: torch.device, amp: bool
 ) -> StepResult:
     """Forward, loss, backward and optimiser step on one (frames, joints, labels, …) batch.
-    Raises StageError on a NaN/inf loss before the weights are touched."""
+    Raises NonFiniteLoss on a NaN/inf loss (on any process) before the weights are touched."""
     frames, joints, labels = batch[0], batch[1], batch[2]
     core = model.module if hasattr(model, "module") else model
     frames, joints = model_inputs(core, frames, joints, device)
@@ -209,12 +215,6 @@ def train_step(
         float(parts.total.detach()), float(parts.cross_entropy.detach()),
         float(parts.triplet.detach()), correct, len(labels),
     )  # fmt: skip
-
-
-class NonFiniteLoss(Exception):
-    def __init__(self, value: float):
-        super().__init__(f"loss is {value}")
-        self.value = value
 
 
 # --------------------------------------------------------------------------- features
@@ -370,7 +370,8 @@ def fit(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        if state["scaler"]:  # empty when saved without AMP (e.g. a CPU run resumed on a GPU)
+            scaler.load_state_dict(state["scaler"])
         sampler.load_state_dict(state["sampler"])
         restore_rng_state(state["rng"])
         start_epoch = int(state["epoch"])
