@@ -216,9 +216,12 @@ def _stable_positions(distances: np.ndarray, rows: np.ndarray, cols: np.ndarray)
     span = float(highest) - float(lowest)
     scale = np.float32((bins_per_row - 1) / span) if span > 0 else np.float32(0.0)
     # (d - lowest) * scale is monotone in d under rounding, so d1 < d2 ⇒ bin1 ≤ bin2.
-    scaled = np.subtract(distances, lowest, dtype=np.float32)
-    np.multiply(scaled, scale, out=scaled)
-    np.clip(scaled, 0, bins_per_row - 1, out=scaled)
+    with np.errstate(over="ignore"):  # only for spans beyond float32; handled just below
+        scaled = np.subtract(distances, lowest, dtype=np.float32)
+        np.multiply(scaled, scale, out=scaled)
+    if span > float(np.finfo(np.float32).max):  # d - lowest overflowed: cap the infinities
+        np.clip(scaled, 0, bins_per_row - 1, out=scaled)
+    # Otherwise 0 ≤ scaled < bins_per_row: rounding moves the top value by ulps, not a whole bin.
     keys = scaled.astype(np.intp)  # intp: what bincount and indexing use without a copy
     keys += (np.arange(num_rows, dtype=np.intp) * bins_per_row)[:, None]
     keys = keys.ravel()

@@ -198,3 +198,12 @@ def test_empty_gallery_skips_every_query():
     empty = Labels(np.array([], dtype=str), np.array([], dtype=int), np.array([], dtype=str))
     result = evaluate(np.ones((1, 4)), np.zeros((0, 4)), query, empty)
     assert result["standard"].skipped == 1 and result["standard"].queries == 0
+
+
+def test_distances_spanning_the_whole_float32_range_still_rank_exactly():
+    rng = np.random.default_rng(0)
+    distances = np.clip(rng.standard_normal((20, 300)) * 1e38, -3.3e38, 3.3e38).astype(np.float32)
+    distances[:, :5], distances[:, 5:10] = 3.3e38, -3.3e38  # max - min overflows float32
+    _, _, query, gallery = random_problem(rng, 20, 300, 5)
+    with np.errstate(all="raise"):
+        both(distances, query, gallery)
