@@ -79,7 +79,7 @@ def run(config, log: Callable[[str], None] = print, progress: bool = True) -> di
     _init_distributed(dist)
     try:
         needs_joints = config.model.use_shape or config.model.use_gait
-        splits = load_splits_checked(config, needs_joints, say)
+        splits = _load_training_splits(config, needs_joints, say)
         if dist.is_main:
             save_config(dataclasses.replace(config, train=dataclasses.replace(config.train, resume=False)),
                         run_dir / "config.toml")  # fmt: skip
@@ -113,7 +113,7 @@ def run(config, log: Callable[[str], None] = print, progress: bool = True) -> di
             torch.distributed.destroy_process_group()
 
 
-def load_splits_checked(config, needs_joints: bool, log):
+def _load_training_splits(config, needs_joints: bool, log):
     from pipeline.data.splits import load_splits
 
     splits = load_splits(config, needs_joints, log=log)
