@@ -8,6 +8,9 @@ PROFILE ?= demo
 DATA ?= cache/synthetic
 CACHE ?= cache/skeletons/synthetic.h5
 RUN ?= asgl-demo
+RUNS := cache/runs
+# `make train RESUME=1` continues an interrupted run instead of refusing to overwrite it.
+RESUME_FLAG := $(if $(RESUME),--resume,)
 
 .PHONY: install demo synth preprocess train evaluate report ablate bench test lint clean
 
@@ -20,9 +23,12 @@ $(STAMP): setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
 	touch $(STAMP)
 
+# The demo always starts from a fresh run folder so that it can be repeated; the synthetic set and
+# its skeleton cache are regenerated identically (same seed) and finished tracklets are reused.
 demo: install
 	$(CLI) synth --profile $(PROFILE) --out $(DATA) --overwrite
 	$(CLI) preprocess --profile $(PROFILE) --root $(DATA) --cache $(CACHE)
+	rm -rf $(RUNS)/$(RUN)
 	$(CLI) train --profile $(PROFILE) --root $(DATA) --cache $(CACHE) --run $(RUN)
 	$(CLI) report --profile $(PROFILE)
 
@@ -33,7 +39,7 @@ preprocess: install
 	$(CLI) preprocess --profile $(PROFILE) --root $(DATA) --cache $(CACHE)
 
 train: install
-	$(CLI) train --profile $(PROFILE) --root $(DATA) --cache $(CACHE) --run $(RUN)
+	$(CLI) train --profile $(PROFILE) --root $(DATA) --cache $(CACHE) --run $(RUN) $(RESUME_FLAG)
 
 evaluate: install
 	$(CLI) evaluate --profile $(PROFILE) --run $(RUN)
