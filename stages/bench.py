@@ -31,13 +31,13 @@ class BenchSizes:
     eval_repeats: int = 3
     step_repeats: int = 5
     paper_batch: int = 2  # clips per step (BatchNorm needs ≥ 2) at the paper's input (8×256×128, ResNet-50)
-    preprocess_tracklets: int = 8
+    preprocess_identities: int = 8  # × 2 outfits × 2 tracklets
     preprocess_frames: int = 24
 
     @classmethod
     def quick(cls) -> BenchSizes:
         return cls(eval_queries=200, eval_gallery=2000, eval_repeats=1, step_repeats=2,
-                   paper_batch=2, preprocess_tracklets=4, preprocess_frames=8)
+                   paper_batch=2, preprocess_identities=4, preprocess_frames=8)
 
 
 @dataclass
@@ -196,7 +196,7 @@ def _synthetic_frames(config, sizes: BenchSizes, root: Path):
     from stages import synth
 
     cfg = dataclasses.replace(
-        config.synth, out=str(root), identities=max(2, sizes.preprocess_tracklets // 4), outfits=2,
+        config.synth, out=str(root), identities=sizes.preprocess_identities, outfits=2,
         tracklets_per_outfit=2, frames=sizes.preprocess_frames, overwrite=True, check_tracklets=0)
     synth.run(dataclasses.replace(config, synth=cfg))
 
@@ -272,8 +272,36 @@ def bench_preprocess(config, sizes: BenchSizes, result: BenchResult) -> None:
         result.add("cache", "bytes per frame on disk", on_disk / total, "B", note)
         result.add("cache", "bytes per frame as raw arrays", raw / total, "B", "all stored fields")
         result.add("cache", "disk / raw", on_disk / raw, "×", "gzip-compressed HDF5 incl. metadata")
+        bench_loader(config, sizes, result, root, cache)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def bench_loader(config, sizes: BenchSizes, result: BenchResult, root: Path, cache: Path) -> None:
+    """A demo training step fed by the real DataLoader vs the same step on a batch in memory."""
+    from pipeline.config import load_config
+    from pipeline.data import load_splits
+    from pipeline.training import time_training_steps
+
+    demo = load_config("demo")
+    cfg = dataclasses.replace(
+        demo,
+        data=dataclasses.replace(demo.data, dataset="ccvid", root=str(root), manifest="",
+                                 cache=str(cache)),
+        # P×K must fit the small bench set's training identities.
+        train=dataclasses.replace(demo.train, ids_per_batch=2, clips_per_id=2, device="cpu"),
+    )
+    splits = load_splits(cfg, needs_joints=True, splits=("train",), log=lambda _msg: None)
+    times = time_training_steps(cfg, splits, steps=sizes.step_repeats)
+    section = "data loader (cpu)"
+    note = (f"demo profile, batch {cfg.train.ids_per_batch}×{cfg.train.clips_per_id} clips, "
+            f"{cfg.train.num_workers} loader workers")
+    result.add(section, "step on a batch in memory", times["in_memory_s_per_step"], "s", note)
+    result.add(section, "step with the real DataLoader", times["dataloader_s_per_step"], "s", note)
+    ratio = times["dataloader_s_per_step"] / times["in_memory_s_per_step"]
+    result.add(section, "loader / in memory", ratio, "×", note)
+    result.targets.append(Target(section, "step with loader / in memory", ratio, "≤ 1.1×",
+                                 ratio <= 1.1))
 
 
 def bench_cuda(config, sizes: BenchSizes, result: BenchResult) -> None:
