@@ -131,26 +131,36 @@ def bench_evaluation(config, sizes: BenchSizes, result: BenchResult) -> None:
 
 
 def _step_time(model_cfg, batch: int, seq_len: int, size: tuple[int, int], repeats: int,
-               variants: dict[str, dict]) -> dict[str, float]:
-    """Median forward+backward time per step for each model variant, interleaved."""
+               variants: dict[str, dict], device: str = "cpu") -> dict[str, float]:
+    """Median forward+backward time per step for each model variant, interleaved. On CUDA the
+    step runs under AMP (as training does) and is synchronised before the clock stops."""
     import torch
 
     from pipeline.models import build_model
 
     torch.manual_seed(0)
-    frames = torch.randn(batch, seq_len, 3, *size)
-    joints = torch.randn(batch, seq_len, 14, 3)
-    labels = torch.zeros(batch, dtype=torch.long)
+    frames = torch.randn(batch, seq_len, 3, *size, device=device)
+    joints = torch.randn(batch, seq_len, 14, 3, device=device)
+    labels = torch.zeros(batch, dtype=torch.long, device=device)
+    cuda = device.startswith("cuda")
     steps = {}
     for name, switches in variants.items():
-        model = build_model(dataclasses.replace(model_cfg, **switches), num_classes=8).train()
+        model = build_model(dataclasses.replace(model_cfg, **switches), num_classes=8)
+        model = model.to(device).train()
         optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
+        scaler = torch.amp.GradScaler("cuda", enabled=cuda)
 
-        def step(model=model, optimiser=optimiser):
+        def step(model=model, optimiser=optimiser, scaler=scaler):
             optimiser.zero_grad(set_to_none=True)
-            out = model(frames if model.needs_frames else None, joints if model.needs_joints else None)
-            torch.nn.functional.cross_entropy(out.logits, labels).backward()
-            optimiser.step()
+            with torch.autocast("cuda", enabled=cuda):
+                out = model(frames if model.needs_frames else None,
+                            joints if model.needs_joints else None)
+                loss = torch.nn.functional.cross_entropy(out.logits.float(), labels)
+            scaler.scale(loss).backward()
+            scaler.step(optimiser)
+            scaler.update()
+            if cuda:
+                torch.cuda.synchronize()
 
         steps[name] = step
     timings = time_interleaved(steps, repeats=repeats, warmup=1)
@@ -305,11 +315,27 @@ def bench_loader(config, sizes: BenchSizes, result: BenchResult, root: Path, cac
 
 
 def bench_cuda(config, sizes: BenchSizes, result: BenchResult) -> None:
+    """Training clips/s and the full / appearance-only ratio on the GPU (AMP), paper input."""
     import torch
+
+    from pipeline.config import load_config
 
     if not torch.cuda.is_available():
         raise SectionSkipped("no CUDA device on this machine; run `make bench` on a GPU host")
-    raise SectionSkipped("CUDA timings are not implemented yet")
+    section = "training step (cuda, AMP)"
+    paper = load_config("paper")
+    batch = paper.train.ids_per_batch * paper.train.clips_per_id  # the paper's 32 clips
+    size = (paper.train.height, paper.train.width)
+    variants = {"appearance only": {"use_shape": False, "use_gait": False}, "full ASGL": {}}
+    times = _step_time(paper.model, batch, paper.train.seq_len, size, sizes.step_repeats,
+                       variants, device="cuda")
+    note = f"{torch.cuda.get_device_name(0)}, ResNet-50, {batch}×{paper.train.seq_len}×{size[0]}×{size[1]}"
+    for name, seconds in times.items():
+        result.add(section, f"{name} clips/s", batch / seconds, "clips/s", note)
+    ratio = times["full ASGL"] / times["appearance only"]
+    result.add(section, "full / appearance-only", ratio, "×", note)
+    result.targets.append(Target(section, "full / appearance-only step (paper input, GPU)",
+                                 ratio, "≤ 1.25×", ratio <= 1.25))
 
 
 # --------------------------------------------------------------------------- rendering
