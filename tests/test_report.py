@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from pipeline.config import load_config, save_config
 from pipeline.reporting.orderings import ORDERINGS, check_ordering
 from pipeline.reporting.paper_results import PAPER_TABLES
-from pipeline.reporting.ranklist import cc_rank_lists
+from pipeline.reporting.ranklist import cc_rank_lists, chance_cc_rank1
 from pipeline.reporting.runs import dataset_label, discover_runs
 from pipeline.reporting.tables import build_tables, format_value
 from pipeline.reporting.variants import (
@@ -334,6 +334,19 @@ def test_orderings_are_stated_from_the_numbers(tmp_path):
     assert "within the 2-query noise" in shape
     assert "**not measured**" in gat and "ablate --graph gcn" in gat
     assert "**does not hold**" in pose and "Likely cause (not verified)" in pose
+
+
+def test_chance_level_is_stated_and_near_chance_runs_are_flagged(tmp_path):
+    assert chance_cc_rank1(fake_features()) == pytest.approx(100.0 / 7)  # 1 match among 7 kept
+    write_run(tmp_path / "runs", "weak", FULL, cc=(20.0, 15.0), queries=20)
+    run_report(tmp_path)
+    readme = (tmp_path / "reports" / "README.md").read_text()
+    assert "A random ranking scores CC R-1 ≈ 14.3 %" in readme
+    assert "**Every run here is within 2 queries of that chance level" in readme
+    write_run(tmp_path / "runs", "strong", FULL, cc=(55.0, 45.0), queries=20, date="2026-11-24")
+    run_report(tmp_path)
+    readme = (tmp_path / "reports" / "README.md").read_text()
+    assert "≈ 14.3 %" in readme and "Every run here" not in readme
 
 
 # -- rank lists, plots, idempotence ---------------------------------------------------------

@@ -12,24 +12,40 @@ from pipeline.metrics import cosine_distances, setting_masks
 from pipeline.reporting.plots import RankedQuery
 
 
+def _cc_masks(features: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(correct, removed) CC masks between every query and gallery tracklet."""
+
+    def same(field: str) -> np.ndarray:
+        query, gallery = features[f"query_{field}"], features[f"gallery_{field}"]
+        if query.dtype.kind in "OSU":
+            query, gallery = query.astype(str), gallery.astype(str)
+        return query[:, None] == gallery[None, :]
+
+    return setting_masks("cc", same("pids"), same("cameras"), same("clothes"))
+
+
+def chance_cc_rank1(features: Mapping[str, np.ndarray]) -> float | None:
+    """CC R-1 (%) a random ranking scores on this test set: the mean, over queries with a CC
+    match, of the share of correct entries among the gallery left after CC removal."""
+    try:
+        correct, removed = _cc_masks(features)
+    except KeyError:
+        return None
+    matches, kept = correct.sum(axis=1), (~removed).sum(axis=1)
+    scorable = matches > 0
+    if not scorable.any():
+        return None
+    return float(np.mean(matches[scorable] / kept[scorable]) * 100.0)
+
+
 def cc_rank_lists(
     features: Mapping[str, np.ndarray], num_queries: int = 4, top_k: int = 10
 ) -> list[RankedQuery]:
     """`features` holds features.npz's arrays. Queries with at least one CC-correct gallery entry
     are picked evenly through the query list, so the choice is deterministic."""
+    correct, removed = _cc_masks(features)
     q_pids, g_pids = features["query_pids"].astype(str), features["gallery_pids"].astype(str)
-    q_cams, g_cams = features["query_cameras"], features["gallery_cameras"]
-    q_clothes, g_clothes = (
-        features["query_clothes"].astype(str),
-        features["gallery_clothes"].astype(str),
-    )
     q_keys, g_keys = features["query_keys"].astype(str), features["gallery_keys"].astype(str)
-    correct, removed = setting_masks(
-        "cc",
-        q_pids[:, None] == g_pids[None, :],
-        q_cams[:, None] == g_cams[None, :],
-        q_clothes[:, None] == g_clothes[None, :],
-    )
     eligible = np.flatnonzero(correct.any(axis=1))
     if eligible.size == 0:
         return []

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipeline.config import Config, ConfigError, load_config_file
 from pipeline.reporting.paper_results import PAPER_DATASETS
 from pipeline.reporting.variants import Variant
@@ -63,6 +65,17 @@ class MeasuredRun:
         if self.config is not None:
             return self.config.data.dataset, self.config.data.root, self.config.data.manifest
         return str(self.metrics.get("dataset", "")), str(self.metrics.get("data_root", "")), ""
+
+    def load_features(self) -> dict[str, np.ndarray] | None:
+        """features.npz's arrays, or None when it is missing or unreadable."""
+        path = self.folder / "features.npz"
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {name: data[name] for name in data.files}
+        except (OSError, ValueError, KeyError):
+            return None
 
     def train_log(self) -> list[dict[str, float]]:
         """Rows of train_log.csv as floats ([] when missing)."""
