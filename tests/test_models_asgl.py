@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import tiny_model_config
 
-from pipeline.config import ModelConfig, load_config
+from pipeline.config import load_config
 from pipeline.models import ASGLOutput, build_model, count_parameters
 from pipeline.skeleton import LEFT_RIGHT_PAIRS, NUM_JOINTS, flip_joints
 
@@ -31,18 +30,6 @@ VARIANTS = {
 }
 
 
-def tiny_config(**changes) -> ModelConfig:
-    base = ModelConfig(
-        backbone_depth=18,
-        refine_widths=(4, 8),
-        gat_channels=8,
-        gat_heads=2,
-        stgat_channels=(4, 8),
-        stgat_heads=2,
-        temporal_kernel=3,
-        fusion_dim=6,
-    )
-    return dataclasses.replace(base, **changes)
 
 
 def clip_inputs(model, batch: int = B):
@@ -59,7 +46,7 @@ def clip_inputs(model, batch: int = B):
 def test_variant_output_shapes(variant):
     changes, branches = VARIANTS[variant]
     torch.manual_seed(0)
-    model = build_model(tiny_config(**changes), NUM_CLASSES)
+    model = build_model(tiny_model_config(**changes), NUM_CLASSES)
     assert model.branch_names == branches
     assert model.needs_frames == ("appearance" in branches)
     assert model.needs_joints == ("shape" in branches or "gait" in branches)
@@ -78,7 +65,7 @@ def test_variant_output_shapes(variant):
 def test_gradients_reach_every_parameter(variant):
     changes, _ = VARIANTS[variant]
     torch.manual_seed(0)
-    model = build_model(tiny_config(**changes), NUM_CLASSES)
+    model = build_model(tiny_model_config(**changes), NUM_CLASSES)
     out = model(*clip_inputs(model, batch=4))
     labels = torch.tensor([0, 1, 2, 3])
     loss = F.cross_entropy(out.logits, labels) + out.embedding.pow(2).mean()
@@ -88,7 +75,7 @@ def test_gradients_reach_every_parameter(variant):
 
 
 def test_embedding_is_the_fused_feature_after_the_fusion_bn():
-    model = build_model(tiny_config(), NUM_CLASSES)
+    model = build_model(tiny_model_config(), NUM_CLASSES)
     captured = {}
     model.fusion.bn.register_forward_hook(lambda _m, _i, output: captured.setdefault("bn", output))
     out = model(*clip_inputs(model))
@@ -97,14 +84,14 @@ def test_embedding_is_the_fused_feature_after_the_fusion_bn():
 
 
 def test_no_classifier_when_num_classes_is_zero():
-    model = build_model(tiny_config(), 0)
+    model = build_model(tiny_model_config(), 0)
     assert model.classifier is None
     out = model(*clip_inputs(model))
     assert out.logits is None and out.embedding.shape == (B, 6)
 
 
 def test_at_least_one_branch_must_remain():
-    config = tiny_config(use_appearance=False, use_shape=False, use_gait=False)
+    config = tiny_model_config(use_appearance=False, use_shape=False, use_gait=False)
     with pytest.raises(ValueError, match="at least one branch"):
         build_model(config, NUM_CLASSES)
 
@@ -112,11 +99,11 @@ def test_at_least_one_branch_must_remain():
 @pytest.mark.parametrize(("field", "value"), [("graph", "gin"), ("pose", "4d")])
 def test_unknown_switch_values_fail(field, value):
     with pytest.raises(ValueError, match=field):
-        build_model(tiny_config(**{field: value}), NUM_CLASSES)
+        build_model(tiny_model_config(**{field: value}), NUM_CLASSES)
 
 
 def test_missing_or_mis_shaped_inputs_fail_clearly():
-    model = build_model(tiny_config(pose="2d"), NUM_CLASSES)
+    model = build_model(tiny_model_config(pose="2d"), NUM_CLASSES)
     frames, joints = clip_inputs(model)
     with pytest.raises(ValueError, match="frames"):
         model(None, joints)
@@ -124,13 +111,13 @@ def test_missing_or_mis_shaped_inputs_fail_clearly():
         model(frames, None)
     with pytest.raises(ValueError, match=r"\(B, T, 14, 2\)"):
         model(frames, torch.randn(B, T, NUM_JOINTS, 3))
-    skeleton_only = build_model(tiny_config(use_appearance=False), NUM_CLASSES)
+    skeleton_only = build_model(tiny_model_config(use_appearance=False), NUM_CLASSES)
     assert skeleton_only(None, clip_inputs(skeleton_only)[1]).embedding.shape == (B, 6)
 
 
 def test_count_parameters_per_branch():
-    full = count_parameters(build_model(tiny_config(), NUM_CLASSES))
-    no_gait = count_parameters(build_model(tiny_config(use_gait=False), NUM_CLASSES))
+    full = count_parameters(build_model(tiny_model_config(), NUM_CLASSES))
+    no_gait = count_parameters(build_model(tiny_model_config(use_gait=False), NUM_CLASSES))
     parts = ("appearance", "refine", "shape", "gait", "fusion", "classifier")
     assert set(full) == {*parts, "total"}
     assert full["total"] == sum(full[p] for p in parts)
@@ -144,7 +131,7 @@ def test_flipped_clip_feeds_the_flipped_skeleton(pose):
     """Mirroring a clip (frames flipped along W, joints through flip_joints) hands the skeleton
     branches exactly the mirrored skeleton: x negated and left/right joints swapped."""
     torch.manual_seed(0)
-    model = build_model(tiny_config(pose=pose), NUM_CLASSES).eval()
+    model = build_model(tiny_model_config(pose=pose), NUM_CLASSES).eval()
     seen = []
     model.refine.register_forward_pre_hook(lambda _m, args: seen.append(args[0].clone()))
     frames_seen = []

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import tiny_model_config
 
-from pipeline.config import ModelConfig
 from pipeline.models import ResNet, build_model, load_backbone_weights
 
 DATA = Path(__file__).parent / "data"
@@ -43,18 +42,6 @@ def test_last_stride_changes_the_map_not_the_weights():
     assert {k: v.shape for k, v in stride1.state_dict().items()} == shapes
 
 
-def tiny_config(**changes) -> ModelConfig:
-    base = ModelConfig(
-        backbone_depth=18,
-        refine_widths=(4, 8),
-        gat_channels=8,
-        gat_heads=2,
-        stgat_channels=(4, 8),
-        stgat_heads=2,
-        temporal_kernel=3,
-        fusion_dim=8,
-    )
-    return dataclasses.replace(base, **changes)
 
 
 @pytest.fixture()
@@ -72,7 +59,7 @@ def checkpoint(tmp_path):
 
 def test_round_trip_load_ignores_fc(checkpoint):
     path, state = checkpoint
-    model = build_model(tiny_config(), num_classes=3)
+    model = build_model(tiny_model_config(), num_classes=3)
     load_backbone_weights(model, path)
     loaded = model.appearance.backbone.state_dict()
     assert not any(k.startswith("fc.") for k in loaded)
@@ -82,7 +69,7 @@ def test_round_trip_load_ignores_fc(checkpoint):
 
 def test_build_model_loads_configured_weights(checkpoint):
     path, state = checkpoint
-    model = build_model(tiny_config(backbone_weights=str(path)), num_classes=3)
+    model = build_model(tiny_model_config(backbone_weights=str(path)), num_classes=3)
     assert torch.equal(model.appearance.backbone.conv1.weight, state["conv1.weight"])
 
 
@@ -90,7 +77,7 @@ def test_old_checkpoints_without_batch_counters_load(checkpoint, tmp_path):
     _, state = checkpoint
     old = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     torch.save(old, tmp_path / "old.pth")
-    model = build_model(tiny_config(), num_classes=0)
+    model = build_model(tiny_model_config(), num_classes=0)
     load_backbone_weights(model, tmp_path / "old.pth")
     assert torch.equal(
         model.appearance.backbone.layer4[1].bn2.running_var, state["layer4.1.bn2.running_var"]
@@ -117,7 +104,7 @@ def test_a_bad_checkpoint_names_the_first_bad_key(checkpoint, tmp_path, edit, me
     state = dict(state)
     edit(state)
     torch.save(state, tmp_path / "bad.pth")
-    model = build_model(tiny_config(), num_classes=0)
+    model = build_model(tiny_model_config(), num_classes=0)
     before = model.appearance.backbone.conv1.weight.clone()
     with pytest.raises(ValueError, match=message):
         load_backbone_weights(model, tmp_path / "bad.pth")
@@ -126,14 +113,14 @@ def test_a_bad_checkpoint_names_the_first_bad_key(checkpoint, tmp_path, edit, me
 
 def test_a_resnet18_checkpoint_does_not_fit_resnet34(checkpoint):
     path, _ = checkpoint
-    model = build_model(tiny_config(backbone_depth=34), num_classes=0)
+    model = build_model(tiny_model_config(backbone_depth=34), num_classes=0)
     with pytest.raises(ValueError, match="missing key 'layer1.2.conv1.weight'"):
         load_backbone_weights(model, path)
 
 
 def test_loading_into_a_model_without_appearance_fails(checkpoint):
     path, _ = checkpoint
-    model = build_model(tiny_config(use_appearance=False), num_classes=0)
+    model = build_model(tiny_model_config(use_appearance=False), num_classes=0)
     with pytest.raises(ValueError, match="no appearance branch"):
         load_backbone_weights(model, path)
 
@@ -141,7 +128,7 @@ def test_loading_into_a_model_without_appearance_fails(checkpoint):
 def test_a_non_checkpoint_file_fails_clearly(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("not a checkpoint")
-    model = build_model(tiny_config(), num_classes=0)
+    model = build_model(tiny_model_config(), num_classes=0)
     with pytest.raises(ValueError, match="notes.txt"):
         load_backbone_weights(model, path)
     with pytest.raises(ValueError, match="does not exist"):
