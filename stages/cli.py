@@ -44,11 +44,11 @@ def resolve_config(profile, config_file, assignments, options: dict[str, tuple[s
         raise click.UsageError(str(error)) from None
 
 
-def run_stage(stage_name: str, config):
-    """Import `stages.<name>` and call its run(config); StageError → one line, exit 1."""
+def run_stage(stage_name: str, config, **options):
+    """Import `stages.<name>` and call its run(config, **options); StageError → one line, exit 1."""
     stage = importlib.import_module(f"stages.{stage_name}")
     try:
-        return stage.run(config)
+        return stage.run(config, **options)
     except StageError as error:
         click.echo(f"asgl-pipeline {stage_name}: {error}", err=True)
         sys.exit(1)
@@ -246,13 +246,7 @@ def ablate(profile, config_file, assignments, dataset, root, manifest, cache, no
         **_switches(no_appearance, no_shape, no_gait, graph, pose),
         "device": ("train.device", device),
     })
-    from stages import ablate as ablate_stage
-
-    try:
-        ablate_stage.run(config, all_variants=all_variants)
-    except StageError as error:
-        click.echo(f"asgl-pipeline ablate: {error}", err=True)
-        sys.exit(1)
+    run_stage("ablate", config, all_variants=all_variants)
 
 
 @main.command()
@@ -265,25 +259,7 @@ def bench(profile, config_file, assignments, quick, out):
     config = resolve_config(profile, config_file, assignments, {
         "out": ("paths.reports_dir", out),
     })
-    from stages import bench as bench_stage
-
-    try:
-        bench_stage.run(config, quick=quick)
-    except StageError as error:
-        click.echo(f"asgl-pipeline bench: {error}", err=True)
-        sys.exit(1)
-
-
-def call_stage(stage_name: str, config, **options):
-    """Like run_stage, for the stages that take options beyond the Config (embed, search, export)."""
-    stage = importlib.import_module(f"stages.{stage_name}")
-    try:
-        return stage.run(config, **options)
-    except StageError as error:
-        click.echo(f"asgl-pipeline {stage_name}: {error}", err=True)
-        sys.exit(1)
-    except ConfigError as error:
-        raise click.UsageError(str(error)) from None
+    run_stage("bench", config, quick=quick)
 
 
 def run_folder_option(command):
@@ -309,7 +285,7 @@ def embed(profile, config_file, assignments, dataset, root, manifest, cache, run
         **_data(dataset, root, manifest, None),
         "workers": ("preprocess.workers", workers), "device": ("train.device", device),
     })
-    call_stage("embed", config, run_dir=run_dir, out=out or "", cache=cache or "")
+    run_stage("embed", config, run_dir=run_dir, out=out or "", cache=cache or "")
 
 
 @main.command()
@@ -333,7 +309,7 @@ def search(profile, config_file, assignments, gallery, query, top, exclude_same_
     """Rank the gallery's tracklets for a query video (negative cosine distance): prints a table
     and writes a rank-list image."""
     config = resolve_config(profile, config_file, assignments, {"device": ("train.device", device)})
-    call_stage("search", config, gallery=gallery, query=query, top=top,
+    run_stage("search", config, gallery=gallery, query=query, top=top,
                exclude_same_camera=exclude_same_camera, query_camera=query_camera,
                run_dir=run_dir or "", image=image or "")  # fmt: skip
 
@@ -350,7 +326,7 @@ def export(profile, config_file, assignments, run_dir, export_format, out):
     """Export a run's embedding model (frames + joints → embedding), checked against PyTorch
     within 1e-4 on a test clip; a JSON file beside it describes the inputs."""
     config = resolve_config(profile, config_file, assignments, {})
-    call_stage("export", config, run_dir=run_dir, format=export_format, out=out or "")
+    run_stage("export", config, run_dir=run_dir, format=export_format, out=out or "")
 
 
 if __name__ == "__main__":
