@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from tiny_models import TINY_RUN_MODEL
 
 from pipeline.config import load_config, save_config, to_toml
 from pipeline.data import evaluation_clips, load_frames, load_splits
@@ -17,16 +18,7 @@ from stages import StageError
 from stages import evaluate as evaluate_stage
 from stages.cli import main
 
-TINY_MODEL = {
-    "backbone_depth": 18,
-    "refine_widths": (8, 8, 16),
-    "gat_channels": 16,
-    "gat_heads": 1,
-    "stgat_channels": (8, 16),
-    "stgat_heads": 1,
-    "temporal_kernel": 3,
-    "fusion_dim": 16,
-}
+TINY_MODEL = TINY_RUN_MODEL
 
 
 def quiet(_message):

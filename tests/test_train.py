@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_models import TINY_RUN_MODEL
 
 from pipeline.config import load_config
 from pipeline.data import load_splits
@@ -21,14 +22,7 @@ from stages import StageError
 from stages import train as train_stage
 
 TINY_MODEL = {
-    "backbone_depth": 18,
-    "refine_widths": (8, 8, 16),
-    "gat_channels": 16,
-    "gat_heads": 1,
-    "stgat_channels": (8, 16),
-    "stgat_heads": 1,
-    "temporal_kernel": 3,
-    "fusion_dim": 16,
+    **TINY_RUN_MODEL,
     "dropout": 0.1,  # so that resuming must restore the torch RNG too
 }
 TINY_TRAIN = {
