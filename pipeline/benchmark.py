@@ -15,28 +15,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
+from pipeline.pose import mediapipe_version
+
 
 @dataclass
 class Timing:
     median_s: float
     runs: list[float]
-
-    @property
-    def spread(self) -> float:
-        """(max − min) / median: how noisy the repeats were."""
-        return (max(self.runs) - min(self.runs)) / self.median_s if self.median_s else 0.0
-
-
-def time_median(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> Timing:
-    """Median wall time of `fn()` over `repeats` calls after `warmup` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - start)
-    return Timing(statistics.median(runs), runs)
 
 
 def time_interleaved(
@@ -78,20 +65,12 @@ def cpu_model() -> str:
 
 
 def machine_info() -> dict[str, str]:
-    import torch
-
-    try:
-        import mediapipe
-
-        mediapipe_version = mediapipe.__version__
-    except ImportError:
-        mediapipe_version = "not installed"
     cuda = torch.cuda.is_available()
     return {
         "cores": str(os.cpu_count()),
         "cpu": cpu_model(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "mediapipe": mediapipe_version,
+        "mediapipe": mediapipe_version(),
         "device": torch.cuda.get_device_name(0) if cuda else "cpu only (no CUDA device)",
     }

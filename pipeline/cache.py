@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import shutil
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -28,8 +27,9 @@ from urllib.parse import quote, unquote
 import h5py
 import numpy as np
 
+from pipeline.errors import CacheError
 from pipeline.io import atomic_write
-from stages import StageError
+from pipeline.pose import mediapipe_version
 
 SCHEMA_VERSION = 1
 ARRAY_FIELDS = ("world33", "image33", "visibility", "present", "joints14", "joints14_2d")
@@ -41,10 +41,6 @@ COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 # HDF5 1.10 file format: single-chunk datasets need no B-tree and object headers are compact,
 # which makes a cache of short tracklets ~2.5x smaller than the 1.8 format (readable by HDF5 ≥ 1.10).
 LIBVER = ("v110", "v110")
-
-
-class CacheError(StageError):
-    """The cache is missing, unreadable, stale or busy; the message says what to do."""
 
 
 def escape_key(key: str) -> str:
@@ -70,13 +66,6 @@ def failures_path(cache: str | Path) -> Path:
 def config_path(cache: str | Path) -> Path:
     """`cache/skeletons/x.h5` → `cache/skeletons/x.config.toml` (the configuration that built it)."""
     return Path(cache).with_suffix(".config.toml")
-
-
-def mediapipe_version() -> str:
-    try:
-        return metadata.version("mediapipe")
-    except metadata.PackageNotFoundError:
-        return "absent"
 
 
 def file_attributes(

@@ -230,7 +230,7 @@ def apply_overrides(config: Config, overrides: dict[str, dict[str, Any]], origin
         if section_name == "profile":
             updated["profile"] = str(values)
             continue
-        if section_name not in sections or section_name == "profile":
+        if section_name not in sections:
             known = ", ".join(sorted(n for n in sections if n != "profile"))
             raise ConfigError(f"{origin}: unknown section [{section_name}] (known: {known})")
         if not isinstance(values, dict):

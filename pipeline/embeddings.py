@@ -17,13 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipeline.config import ConfigError, load_config_file
+from pipeline.errors import StageError
 from pipeline.io import atomic_write
-from stages import StageError
 
 FORMAT = "asgl-embeddings"
 VERSION = 1
@@ -64,8 +66,6 @@ def run_files(run_dir: str | Path) -> tuple[Path, Path]:
     """(checkpoint, config.toml) of a run folder; StageError naming what is missing. The
     checkpoint is the one evaluation scores: `best.pt` when the run selects on validation
     (`train.select = "val"`) and has one, else `last.pt`."""
-    from pipeline.config import ConfigError, load_config_file
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise StageError(
@@ -119,8 +119,6 @@ class EmbeddingSet:
         return len(self.keys)
 
     def info(self) -> dict[str, Any]:
-        from datetime import UTC, datetime
-
         return {
             "format": FORMAT,
             "version": VERSION,

@@ -24,15 +24,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from pipeline.config import Config, apply_overrides, config_to_dict, to_toml
 from pipeline.data import DistributedIdentitySampler, EvalClips, IdentitySampler, TrainClips
 from pipeline.data.dataset import ClipSource
 from pipeline.data.splits import DataSplits
+from pipeline.errors import StageError
 from pipeline.io import atomic_write, atomic_write_text
 from pipeline.losses import ReIDLoss
+from pipeline.metrics import Labels, evaluate
 from pipeline.models import build_model
-from stages import StageError
 
 LOG_COLUMNS = ("epoch", "loss", "ce", "triplet", "acc", "lr", "clips_per_s", "seconds")
 # Settings that may change between an interrupted run and its resumption.
@@ -258,8 +260,6 @@ def extract_features(
 def validation_score(model, sources: list[ClipSource], config: Config, device) -> float:
     """mAP (%) on the validation identities, every tracklet a query against all the others:
     cloth-changing when any query has a cloth-changing match, else standard."""
-    from pipeline.metrics import Labels, evaluate
-
     features = extract_features(
         model, sources, config.eval.seq_len, config.eval.batch_size, config.train.height,
         config.train.width, device, amp=device.type == "cuda" and config.train.amp,
@@ -332,8 +332,6 @@ def fit(
     log: Callable[[str], None] = print,
     progress: bool = True,
 ) -> FitResult:
-    from tqdm import tqdm
-
     train = config.train
     checkpoints = run_dir / "checkpoints"
     last_path, best_path, log_path = (

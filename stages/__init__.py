@@ -1,10 +1,5 @@
 """The jobs: each module exposes `run(config) -> result`, called by the CLI and the tests."""
 
+from pipeline.errors import StageError
 
-class StageError(RuntimeError):
-    """A stage cannot proceed; the message says what, where and what to do. The CLI prints it
-    as one line and exits 1."""
-
-
-class NotImplementedStage(StageError):
-    """The stage has not been built yet (never a fake success)."""
+__all__ = ["StageError"]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import stages.train  # `stages.train.run` is looked up at call time: tests substitute a fake
 from pipeline.config import ConfigError, load_config_file
 from pipeline.reporting.variants import FULL, TABLE_VARIANTS, Variant
 from stages import StageError
@@ -101,8 +102,6 @@ def _requested_variants(config, all_variants: bool) -> list[Variant]:
 def run(
     config, all_variants: bool = False, log: Callable[[str], None] = print
 ) -> list[AblationOutcome]:
-    import stages.train  # looked up at call time, so tests can substitute a fake trainer
-
     variants = _requested_variants(config, all_variants)
     runs_dir = Path(config.paths.runs_dir)
     _check_same_setup(config, runs_dir / config.train.run)

@@ -9,17 +9,29 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
+import torch
 
+from pipeline import metrics
 from pipeline.benchmark import machine_info, peak_python_memory, time_interleaved
+from pipeline.cache import ARRAY_FIELDS, SkeletonCache
+from pipeline.config import load_config
+from pipeline.data import load_splits
+from pipeline.datasets import load_tracklets, read_frames
 from pipeline.io import atomic_write_text
+from pipeline.models import build_model, count_parameters
+from pipeline.pose import PoseEstimator
+from pipeline.training import time_training_steps
+from stages import preprocess, synth
 
 
 @dataclass(frozen=True)
@@ -78,8 +90,6 @@ class BenchResult:
 
 def bench_evaluation(config, sizes: BenchSizes, result: BenchResult) -> None:
     """Vectorised, chunked metrics vs the per-query loop on the same distance matrix."""
-    from pipeline import metrics
-
     section = "evaluation"
     rng = np.random.default_rng(0)
     nq, ng, dim = sizes.eval_queries, sizes.eval_gallery, 64
@@ -134,10 +144,6 @@ def _step_time(model_cfg, batch: int, seq_len: int, size: tuple[int, int], repea
                variants: dict[str, dict], device: str = "cpu") -> dict[str, float]:
     """Median forward+backward time per step for each model variant, interleaved. On CUDA the
     step runs under AMP (as training does) and is synchronised before the clock stops."""
-    import torch
-
-    from pipeline.models import build_model
-
     torch.manual_seed(0)
     frames = torch.randn(batch, seq_len, 3, *size, device=device)
     joints = torch.randn(batch, seq_len, 14, 3, device=device)
@@ -169,9 +175,6 @@ def _step_time(model_cfg, batch: int, seq_len: int, size: tuple[int, int], repea
 
 def bench_training(config, sizes: BenchSizes, result: BenchResult) -> None:
     """Forward+backward per step: appearance-only vs full ASGL, at the paper's input and demo's."""
-    from pipeline.config import load_config
-    from pipeline.models import build_model, count_parameters
-
     section = "training step (cpu)"
     variants = {
         "appearance only": {"use_shape": False, "use_gait": False},
@@ -203,8 +206,6 @@ def bench_training(config, sizes: BenchSizes, result: BenchResult) -> None:
 
 
 def _synthetic_frames(config, sizes: BenchSizes, root: Path):
-    from stages import synth
-
     cfg = dataclasses.replace(
         config.synth, out=str(root), identities=sizes.preprocess_identities, outfits=2,
         tracklets_per_outfit=2, frames=sizes.preprocess_frames, overwrite=True, check_tracklets=0)
@@ -213,14 +214,6 @@ def _synthetic_frames(config, sizes: BenchSizes, root: Path):
 
 def bench_preprocess(config, sizes: BenchSizes, result: BenchResult) -> None:
     """Bare MediaPipe loop over decoded frames vs the preprocess stage with 1 and N workers."""
-    import os
-
-    import cv2
-
-    from pipeline.datasets import load_tracklets, read_frames
-    from pipeline.pose import PoseEstimator
-    from stages import preprocess
-
     section = "preprocess"
     workdir = Path(tempfile.mkdtemp(prefix="asgl-bench-"))
     try:
@@ -272,12 +265,9 @@ def bench_preprocess(config, sizes: BenchSizes, result: BenchResult) -> None:
 
         cache = workdir / "cache-1.h5"
         raw = 0
-        from pipeline.cache import SkeletonCache
-
         with SkeletonCache(cache) as reader:
             for key in reader.keys():
-                raw += sum(a.nbytes for a in reader.read(key, fields=(
-                    "world33", "image33", "visibility", "present", "joints14", "joints14_2d")).values())
+                raw += sum(a.nbytes for a in reader.read(key, fields=ARRAY_FIELDS).values())
         on_disk = cache.stat().st_size
         result.add("cache", "bytes per frame on disk", on_disk / total, "B", note)
         result.add("cache", "bytes per frame as raw arrays", raw / total, "B", "all stored fields")
@@ -289,10 +279,6 @@ def bench_preprocess(config, sizes: BenchSizes, result: BenchResult) -> None:
 
 def bench_loader(config, sizes: BenchSizes, result: BenchResult, root: Path, cache: Path) -> None:
     """A demo training step fed by the real DataLoader vs the same step on a batch in memory."""
-    from pipeline.config import load_config
-    from pipeline.data import load_splits
-    from pipeline.training import time_training_steps
-
     demo = load_config("demo")
     cfg = dataclasses.replace(
         demo,
@@ -316,10 +302,6 @@ def bench_loader(config, sizes: BenchSizes, result: BenchResult, root: Path, cac
 
 def bench_cuda(config, sizes: BenchSizes, result: BenchResult) -> None:
     """Training clips/s and the full / appearance-only ratio on the GPU (AMP), paper input."""
-    import torch
-
-    from pipeline.config import load_config
-
     if not torch.cuda.is_available():
         raise SectionSkipped("no CUDA device on this machine; run `make bench` on a GPU host")
     section = "training step (cuda, AMP)"

@@ -19,7 +19,7 @@ import numpy as np
 from pipeline.cache import SkeletonCache, failures_path
 from pipeline.data.dataset import ClipSource
 from pipeline.datasets import Tracklet, load_tracklets
-from stages import StageError
+from pipeline.errors import StageError
 
 POSE_FIELDS = {"3d": "joints14", "2d": "joints14_2d"}
 

@@ -17,21 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from stages import StageError
+from pipeline.errors import DatasetLayoutError, FrameReadError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 SPLITS = ("train", "query", "gallery")
 DATASETS = ("ccvid", "vccr", "folder")
-
-
-class DatasetLayoutError(StageError):
-    """The root (or manifest) does not have the named dataset's layout; the message shows the
-    expected tree."""
-
-
-class FrameReadError(StageError):
-    """No frame of a tracklet (or its video) could be decoded."""
 
 
 @dataclass(frozen=True)

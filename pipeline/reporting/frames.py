@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.cache import SkeletonCache
+from pipeline.datasets import load_tracklets, read_frames
 from pipeline.reporting.plots import SkeletonPanel
 from pipeline.skeleton import map_33_to_14
 
@@ -49,10 +51,6 @@ class TrackletFrames:
 
 def open_frames(adapter: str, root: str, manifest: str = "") -> tuple[TrackletFrames | None, str]:
     """(frames, "") or (None, reason)."""
-    try:
-        from pipeline.datasets import load_tracklets, read_frames
-    except ImportError as error:
-        return None, f"the dataset adapters (pipeline.datasets) are not available ({error})"
     if not root or not Path(root).is_dir():
         return None, f"the dataset root {root or '(none)'} is not a folder here"
     try:
@@ -67,10 +65,6 @@ def skeleton_panels(
 ) -> tuple[list[SkeletonPanel], str]:
     """Up to `count` frames, from tracklets spread through the cache, with their 14 image-space
     joints. Returns (panels, "") or ([], reason)."""
-    try:
-        from pipeline.cache import SkeletonCache
-    except ImportError as error:
-        return [], f"the skeleton cache reader (pipeline.cache) is not available ({error})"
     if not cache_path or not Path(cache_path).is_file():
         return [], f"the skeleton cache {cache_path or '(none)'} does not exist here"
     try:

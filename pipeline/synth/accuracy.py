@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pipeline.pose import PoseEstimator
 from pipeline.skeleton import JOINT_NAMES, LEFT_RIGHT_PAIRS, map_33_to_14
 
 YAW_BUCKETS = (("frontal", 0, 30), ("front-oblique", 30, 75), ("side", 75, 105),
@@ -57,8 +58,6 @@ def read_frames(folder: Path) -> list[np.ndarray]:
 def measure_tracklets(folders: list[Path], gt_file: str) -> list[dict]:
     """Run MediaPipe (video mode, reset per tracklet) over each folder's frames and compare
     with `folder/gt_file`. One estimator for the whole list (call once per worker)."""
-    from pipeline.pose import PoseEstimator
-
     results = []
     with PoseEstimator() as estimator:
         for folder in folders:
