@@ -107,6 +107,9 @@ class TrainConfig:
     triplet_margin: float = 0.3
     seq_len: int = 8
     sample_stride: int = 4  # 4 for CCVID, 2 for VCCR
+    # CAL's dense sampling: training tracklets cut into chunks of this many frames (the last keeps
+    # the remainder), each chunk one item for the identity sampler; 0 = whole tracklets.
+    sampling_step: int = 64
     height: int = 256
     width: int = 128
     flip: bool = True
@@ -126,6 +129,7 @@ class EvalConfig:
     """Evaluation protocol (SPEC §7)."""
 
     seq_len: int = 8
+    stride: int = 0  # test-clip stride (CAL's rule); 0 = train.sample_stride, as CAL uses one
     batch_size: int = 16
     chunk_size: int = 256  # queries scored at once; bounds memory on large galleries
     ranks: tuple[int, ...] = (1, 5, 10, 20)
@@ -179,6 +183,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "eval": {"batch_size": 8},
     },
 }
+
+
+def eval_stride(config: Config) -> int:
+    """The temporal stride of the test clips: `eval.stride`, or the training stride when 0."""
+    return int(config.eval.stride or config.train.sample_stride)
 
 
 def _section_types(section_cls: type) -> dict[str, Any]:

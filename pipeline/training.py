@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pipeline.config import Config, apply_overrides, config_to_dict, to_toml
+from pipeline.config import Config, apply_overrides, config_to_dict, eval_stride, to_toml
 from pipeline.data import DistributedIdentitySampler, EvalClips, IdentitySampler, TrainClips
 from pipeline.data.dataset import ClipSource
 from pipeline.data.splits import DataSplits
@@ -227,6 +227,7 @@ def extract_features(
     model,
     sources: list[ClipSource],
     seq_len: int,
+    stride: int,
     batch_size: int,
     height: int,
     width: int,
@@ -234,12 +235,12 @@ def extract_features(
     num_workers: int = 0,
     amp: bool = False,
 ) -> np.ndarray:
-    """(N, D) L2-normalised features: each tracklet's deterministic clips (SPEC §7) embedded and
-    averaged."""
+    """(N, D) L2-normalised features: each tracklet's test clips by CAL's rule (SPEC §7,
+    `test_clip_indices`) embedded and averaged."""
     core = model.module if hasattr(model, "module") else model
     was_training = core.training
     core.eval()
-    dataset = EvalClips(sources, seq_len, height, width, load_frames=core.needs_frames)
+    dataset = EvalClips(sources, seq_len, stride, height, width, load_frames=core.needs_frames)
     loader = DataLoader(
         dataset, batch_size=max(1, batch_size), shuffle=False, num_workers=num_workers,
         worker_init_fn=seed_worker, pin_memory=device.type == "cuda",
@@ -261,8 +262,9 @@ def validation_score(model, sources: list[ClipSource], config: Config, device) -
     """mAP (%) on the validation identities, every tracklet a query against all the others:
     cloth-changing when any query has a cloth-changing match, else standard."""
     features = extract_features(
-        model, sources, config.eval.seq_len, config.eval.batch_size, config.train.height,
-        config.train.width, device, amp=device.type == "cuda" and config.train.amp,
+        model, sources, config.eval.seq_len, eval_stride(config), config.eval.batch_size,
+        config.train.height, config.train.width, device,
+        amp=device.type == "cuda" and config.train.amp,
     )  # fmt: skip
     labels = Labels(
         np.array([s.tracklet.pid for s in sources]),
@@ -305,17 +307,17 @@ def write_log(path: Path, rows: list[dict]) -> None:
 
 def make_loader(config: Config, splits: DataSplits, needs_frames: bool, dist: Distributed):
     train = config.train
-    pids = [s.pid_index for s in splits.train]
+    dataset = TrainClips(
+        splits.train, train.seq_len, train.sample_stride, train.height, train.width, train.flip,
+        load_frames=needs_frames, sampling_step=train.sampling_step,
+    )  # fmt: skip
+    pids = dataset.item_pids
     if dist.enabled:
         sampler = DistributedIdentitySampler(
             pids, train.ids_per_batch, train.clips_per_id, dist.world_size, dist.rank, train.seed
         )
     else:
         sampler = IdentitySampler(pids, train.ids_per_batch, train.clips_per_id, train.seed)
-    dataset = TrainClips(
-        splits.train, train.seq_len, train.sample_stride, train.height, train.width, train.flip,
-        load_frames=needs_frames,
-    )  # fmt: skip
     loader = DataLoader(
         dataset, batch_size=sampler.batch_size, sampler=sampler, num_workers=train.num_workers,
         worker_init_fn=seed_worker, pin_memory=torch.cuda.is_available(),

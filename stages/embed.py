@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.cache import SkeletonCache, failures_path
-from pipeline.config import Config, load_config_file
+from pipeline.config import Config, eval_stride, load_config_file
 from pipeline.data import ClipSource
 from pipeline.data.splits import POSE_FIELDS
 from pipeline.datasets import Tracklet, load_tracklets
@@ -98,8 +98,8 @@ def embed_sources(trained: TrainedModel, sources: list[ClipSource]) -> np.ndarra
     amp = cfg.train.amp and trained.device.type == "cuda"  # as evaluation runs it
     with torch.no_grad():
         return extract_features(
-            trained.model, sources, cfg.eval.seq_len, cfg.eval.batch_size, cfg.train.height,
-            cfg.train.width, trained.device, amp=amp,
+            trained.model, sources, cfg.eval.seq_len, eval_stride(cfg), cfg.eval.batch_size,
+            cfg.train.height, cfg.train.width, trained.device, amp=amp,
         )  # fmt: skip
 
 

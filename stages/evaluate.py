@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import Config, ConfigError, load_config_file
+from pipeline.config import Config, ConfigError, eval_stride, load_config_file
 from pipeline.data.dataset import ClipSource
 from pipeline.data.splits import DataSplits, load_splits
 from pipeline.io import atomic_write, atomic_write_json
 from pipeline.metrics import SETTINGS, Labels, evaluate
 from stages import StageError
+
+CLIP_RULE = "CAL _recombination_for_testset"
 
 
 def _labels(sources: list[ClipSource]) -> Labels:
@@ -37,6 +39,11 @@ def _feature_arrays(prefix: str, features: np.ndarray, sources: list[ClipSource]
         f"{prefix}_keys": np.array([s.key for s in sources], dtype=str),
         f"{prefix}_paths": np.array([s.tracklet.source for s in sources], dtype=str),
     }
+
+
+def clip_rule(config: Config) -> dict:
+    """How the test clips were cut, recorded beside the features and metrics they produced."""
+    return {"rule": CLIP_RULE, "seq_len": int(config.eval.seq_len), "stride": eval_stride(config)}
 
 
 def format_table(settings: dict[str, dict]) -> str:
@@ -72,8 +79,8 @@ def evaluate_model(
 
     def features(sources):
         return extract_features(
-            model, sources, config.eval.seq_len, config.eval.batch_size, config.train.height,
-            config.train.width, device, config.train.num_workers, amp,
+            model, sources, config.eval.seq_len, eval_stride(config), config.eval.batch_size,
+            config.train.height, config.train.width, device, config.train.num_workers, amp,
         )  # fmt: skip
 
     query_features, gallery_features = features(splits.query), features(splits.gallery)
@@ -82,9 +89,11 @@ def evaluate_model(
         query_features, gallery_features, _labels(splits.query), _labels(splits.gallery),
         chunk_size=config.eval.chunk_size, max_rank=max(20, *ranks),
     )  # fmt: skip
+    clips = clip_rule(config)
     arrays = {
         **_feature_arrays("query", query_features, splits.query),
         **_feature_arrays("gallery", gallery_features, splits.gallery),
+        **{f"clip_{key}": np.array(value) for key, value in clips.items()},
     }
     atomic_write(run_dir / "features.npz", lambda tmp: _save_npz(tmp, arrays))
     model_cfg = config.model
@@ -104,6 +113,7 @@ def evaluate_model(
             "pose": model_cfg.pose,
         },
         "selection": selection,
+        "clips": clips,
         "tracklets": {"query": len(splits.query), "gallery": len(splits.gallery)},
         "excluded_tracklets": {k: v for k, v in splits.excluded.items() if k != "train"},
         "settings": {name: results[name].summary(ranks) for name in SETTINGS},

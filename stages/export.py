@@ -19,7 +19,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import Config
+from pipeline.config import Config, eval_stride
 from pipeline.data.dataset import IMAGENET_MEAN, IMAGENET_STD
 from pipeline.io import atomic_write, atomic_write_json
 from stages import StageError
@@ -183,6 +183,8 @@ def run(
         "joints": {"pose": cfg.model.pose, "normalisation": cfg.preprocess.normalisation,
                    "cache_field": "joints14" if cfg.model.pose == "3d" else "joints14_2d"},
         "clip_length": cfg.eval.seq_len,
+        "clips": {"rule": "CAL _recombination_for_testset", "seq_len": cfg.eval.seq_len,
+                  "stride": eval_stride(cfg)},  # how `embed` cuts a tracklet before averaging
         "run": trained.fingerprint.run,
         "fingerprint": trained.fingerprint.fingerprint,
         "checked_max_abs_diff": diff,

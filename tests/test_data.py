@@ -8,14 +8,16 @@ import torch
 from pipeline.cache import ARRAY_FIELDS, CacheWriter, SkeletonCache, failures_path
 from pipeline.config import load_config
 from pipeline.data import (
+    ClipSource,
     DistributedIdentitySampler,
     EvalClips,
     IdentitySampler,
     TrainClips,
-    evaluation_clips,
+    clips,
     load_splits,
     training_clip,
 )
+from pipeline.datasets import Tracklet
 from pipeline.skeleton import flip_joints
 from stages import StageError
 
@@ -39,11 +41,92 @@ def test_short_training_clip_is_loop_padded():
     assert training_clip(1, seq_len=3, stride=2, rng=np.random.default_rng(0)) == [0, 0, 0]
 
 
-def test_evaluation_clips_use_every_frame_and_pad_the_last():
-    assert evaluation_clips(10, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 8, 9]]
-    assert evaluation_clips(8, 4) == [[0, 1, 2, 3], [4, 5, 6, 7]]
-    assert evaluation_clips(3, 8) == [[0, 1, 2, 0, 1, 2, 0, 1]]
-    assert evaluation_clips(0, 8) == []
+def cal_recombination(num_frames: int, seq_len: int, stride: int) -> list[list[int]]:
+    """CAL's `_recombination_for_testset` for one tracklet, transcribed loop for loop (list
+    slices of the frame list, the in-place loop padding), independently of the product's code."""
+    frames = list(range(num_frames))
+    out = []
+    for i in range(num_frames // (seq_len * stride)):
+        for j in range(stride):
+            begin, end = i * seq_len * stride + j, (i + 1) * seq_len * stride
+            out.append(frames[begin:end:stride])
+    if num_frames % (seq_len * stride) != 0:
+        new_stride = (num_frames % (seq_len * stride)) // seq_len
+        base = num_frames // (seq_len * stride) * (seq_len * stride)
+        for i in range(new_stride):
+            out.append(frames[base + i : base + seq_len * new_stride : new_stride])
+        if num_frames % seq_len != 0:
+            clip = frames[num_frames // seq_len * seq_len :]
+            while len(clip) < seq_len:
+                for index in clip:  # CAL appends while iterating: a cyclic repeat
+                    if len(clip) >= seq_len:
+                        break
+                    clip.append(index)
+            out.append(clip)
+    assert all(len(c) == seq_len for c in out) and len(out) == -(-num_frames // seq_len)
+    return out
+
+
+@pytest.mark.parametrize("seq_len, stride", [(8, 4), (8, 2), (4, 1)])
+def test_test_clips_equal_cals_rule_for_every_length(seq_len, stride):
+    for n in range(1, 301):
+        assert clips.test_clip_indices(n, seq_len, stride) == cal_recombination(n, seq_len, stride), n
+
+
+def test_test_clips_worked_example():
+    # 29 frames, L = 4, s = 4: one block of 16 → 4 clips; 13 left → 3 clips at stride 3 over
+    # frames 16…27; 29 mod 4 = 1 → the last frame, padded.
+    assert clips.test_clip_indices(29, 4, 4) == [
+        [0, 4, 8, 12], [1, 5, 9, 13], [2, 6, 10, 14], [3, 7, 11, 15],
+        [16, 19, 22, 25], [17, 20, 23, 26], [18, 21, 24, 27],
+        [28, 28, 28, 28],
+    ]  # fmt: skip
+    assert clips.test_clip_indices(3, 8, 4) == [[0, 1, 2, 0, 1, 2, 0, 1]]
+    assert clips.test_clip_indices(0, 8, 4) == []
+    with pytest.raises(ValueError, match="stride"):
+        clips.test_clip_indices(10, 8, 0)
+
+
+@pytest.mark.parametrize(
+    "frames, expected",
+    [
+        (10, [(0, 10)]),
+        (64, [(0, 64)]),
+        (65, [(0, 65)]),  # one whole chunk plus a remainder: the last chunk keeps it
+        (130, [(0, 64), (64, 130)]),
+        (200, [(0, 64), (64, 128), (128, 200)]),
+    ],
+)
+def test_dense_chunks_follow_cals_sampling_step(frames, expected):
+    assert [(c.start, c.stop) for c in clips.dense_chunks(frames, 64)] == expected
+    assert clips.dense_chunks(frames, 0) == [range(0, frames)]  # 0 = off
+
+
+def test_train_items_are_dense_chunks_and_crops_stay_inside_them():
+    def frame_numbers(n):  # joints whose value is the frame index: a clip shows where it came from
+        return np.broadcast_to(np.arange(n, dtype=np.float32)[:, None, None], (n, 14, 3)).copy()
+
+    sources = [
+        ClipSource(Tracklet(f"t{n}", (), f"t{n}.mp4", f"p{i % 2}", "c", 1, "train"),
+                   n, frame_numbers(n), pid_index=i % 2, camera=1, clothes_index=0)
+        for i, n in enumerate((10, 64, 65, 130, 200))
+    ]  # fmt: skip
+    dense = TrainClips(sources, 8, 4, 8, 4, flip=False, load_frames=False, sampling_step=64)
+    whole = TrainClips(sources, 8, 4, 8, 4, flip=False, load_frames=False, sampling_step=0)
+    assert len(whole) == 5 and len(dense) == 1 + 1 + 1 + 2 + 3
+    assert dense.item_pids == [0, 1, 0, 1, 1, 0, 0, 0]
+    assert [(s, (c.start, c.stop)) for s, c in dense.items[-3:]] == [
+        (4, (0, 64)), (4, (64, 128)), (4, (128, 200))
+    ]
+    for item, (low, high) in ((4, (64, 130)), (7, (128, 200))):
+        starts = []
+        for seed in range(40):
+            frames = dense[(item, seed)][1][:, 0, 0].numpy()
+            assert ((low <= frames) & (frames < high)).all() and len(frames) == 8
+            starts.append(frames[0])
+        assert max(starts) > low + 64 - 32  # crops reach into the remainder the chunk kept
+    short = dense[(0, 3)][1][:, 0, 0].numpy()  # 10 frames: one whole item, loop-padded crop
+    assert short.tolist() == [0, 4, 8, 0, 4, 8, 0, 4]
 
 
 # --------------------------------------------------------------------------- samplers
@@ -145,8 +228,8 @@ def test_eval_clips_cover_every_frame_once_per_clip(synthetic_root, skeleton_cac
     splits = load_splits(
         data_config(synthetic_root, skeleton_cache), needs_joints=False, log=lambda m: None
     )
-    dataset = EvalClips(splits.query, seq_len=3, height=32, width=16, load_frames=False)
-    expected = sum(len(evaluation_clips(s.num_frames, 3)) for s in splits.query)
+    dataset = EvalClips(splits.query, seq_len=3, stride=2, height=32, width=16, load_frames=False)
+    expected = sum(len(clips.test_clip_indices(s.num_frames, 3, 2)) for s in splits.query)
     assert len(dataset) == expected
     frames, joints, index = dataset[0]
     # nothing is read for branches the model lacks

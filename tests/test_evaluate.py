@@ -10,8 +10,8 @@ import torch
 from click.testing import CliRunner
 from tiny_models import TINY_RUN_MODEL
 
-from pipeline.config import load_config, save_config, to_toml
-from pipeline.data import evaluation_clips, load_frames, load_splits
+from pipeline.config import eval_stride, load_config, save_config, to_toml
+from pipeline.data import load_frames, load_splits, test_clip_indices
 from pipeline.models import build_model
 from pipeline.training import save_checkpoint
 from stages import StageError
@@ -73,8 +73,9 @@ def test_features_follow_the_test_clip_rule(run_folder):
     features = np.load(folder / "features.npz", allow_pickle=False)
     splits = load_splits(config, needs_joints=True, splits=("query", "gallery"), log=quiet)
     source = splits.query[0]
-    clips = evaluation_clips(source.num_frames, config.eval.seq_len)
-    assert len(clips) > 1 and len(clips[-1]) == config.eval.seq_len  # 8 frames → 3 + 3 + padded 2
+    clips = test_clip_indices(source.num_frames, config.eval.seq_len, eval_stride(config))
+    # 8 frames, L = 3, s = 4: no full block of 12; 2 clips at stride 2, then frames 6, 7 padded
+    assert clips == [[0, 2, 4], [1, 3, 5], [6, 7, 6]]
     with torch.no_grad():
         embeddings = [
             model(

@@ -13,7 +13,7 @@ import torch
 from test_embed_search import cli, make_untrained_run
 
 from pipeline.cache import SkeletonCache
-from pipeline.data import evaluation_clips, load_frames
+from pipeline.data import load_frames, test_clip_indices
 from pipeline.datasets import load_tracklets
 from stages.embed import load_trained_model
 
@@ -27,7 +27,7 @@ def real_clip(synthetic_root, skeleton_cache):
     tracklet = load_tracklets("ccvid", synthetic_root)[0][0]
     with SkeletonCache(skeleton_cache) as cache:
         joints = cache.read(tracklet.key, ("joints14",))["joints14"]
-    indices = evaluation_clips(len(joints), 8)[0]
+    indices = test_clip_indices(len(joints), 8, 4)[0]
     frames = load_frames(tracklet, indices, 64, 32)
     return torch.from_numpy(frames)[None], torch.from_numpy(joints[indices])[None]
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pipeline.data.clips import evaluation_clips, training_clip
+from pipeline.data.clips import dense_chunks, test_clip_indices, training_clip
 from pipeline.datasets import Tracklet, read_frames
 from pipeline.skeleton import flip_joints
 
@@ -76,7 +76,11 @@ class ClipDataset(Dataset):
 
 
 class TrainClips(ClipDataset):
-    """Random training clips; indexed by the identity sampler's `(source index, clip seed)`."""
+    """Random training clips; indexed by the identity sampler's `(item index, clip seed)`.
+
+    Items are CAL's dense-sampling chunks (`sampling_step` frames each, the last keeping the
+    remainder; 0 = whole tracklets): a long tracklet counts as several items for the identity
+    sampler, and the random clip crop stays inside its chunk."""
 
     def __init__(
         self,
@@ -87,35 +91,54 @@ class TrainClips(ClipDataset):
         width: int,
         flip: bool,
         load_frames: bool,
+        sampling_step: int = 0,
     ):
         super().__init__(sources, height, width, load_frames)
         self.seq_len, self.stride, self.flip = seq_len, stride, flip
+        self.items = [
+            (index, chunk)
+            for index, source in enumerate(sources)
+            for chunk in dense_chunks(source.num_frames, sampling_step)
+        ]
+
+    @property
+    def item_pids(self) -> list[int]:
+        """The identity (class index) of every item, what the identity sampler groups by."""
+        return [self.sources[index].pid_index for index, _ in self.items]
 
     def __len__(self) -> int:
-        return len(self.sources)
+        return len(self.items)
 
     def __getitem__(self, item: tuple[int, int]):
         index, seed = item
-        source = self.sources[index]
+        source_index, chunk = self.items[index]
+        source = self.sources[source_index]
         rng = np.random.default_rng(seed)
-        indices = training_clip(source.num_frames, self.seq_len, self.stride, rng)
+        offsets = training_clip(len(chunk), self.seq_len, self.stride, rng)
+        indices = [chunk.start + offset for offset in offsets]
         flip = bool(self.flip and rng.random() < 0.5)
         frames, joints = self.clip(source, indices, flip)
         return frames, joints, source.pid_index, source.camera, source.clothes_index
 
 
 class EvalClips(ClipDataset):
-    """Every frame of every source in deterministic `seq_len` clips (SPEC §7); items are
+    """Every source's test clips by CAL's rule (`test_clip_indices`, SPEC §7); items are
     `(frames, joints, source index)` so clip features can be averaged per tracklet."""
 
     def __init__(
-        self, sources: list[ClipSource], seq_len: int, height: int, width: int, load_frames: bool
+        self,
+        sources: list[ClipSource],
+        seq_len: int,
+        stride: int,
+        height: int,
+        width: int,
+        load_frames: bool,
     ):
         super().__init__(sources, height, width, load_frames)
         self.items = [
             (index, clip)
             for index, source in enumerate(sources)
-            for clip in evaluation_clips(source.num_frames, seq_len)
+            for clip in test_clip_indices(source.num_frames, seq_len, stride)
         ]
 
     def __len__(self) -> int:
