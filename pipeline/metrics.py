@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -60,6 +60,28 @@ class Labels:
 
 
 @dataclass(frozen=True)
+class QueryScores:
+    """Each query's outcome in one setting, in query order — what the bootstrap resamples, the
+    paired comparison pairs and per-branch evaluation reuses (pipeline/confidence.py)."""
+
+    first: np.ndarray  # (nq,) int64: filtered 0-based position of the first correct entry; -1 = none
+    ap: np.ndarray  # (nq,) float64: average precision; NaN when the query has no correct entry
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Queries with at least one correct entry (the ones the metrics average)."""
+        return self.first >= 0
+
+    def values(self, metric: str) -> np.ndarray:
+        """Per-query value of `metric` ("R-k" hit as 0/1, or "mAP" → AP) over the valid queries."""
+        if metric == "mAP":
+            return self.ap[self.valid]
+        if metric.startswith("R-") and metric[2:].isdigit() and int(metric[2:]) >= 1:
+            return (self.first[self.valid] < int(metric[2:])).astype(np.float64)
+        raise ValueError(f"unknown metric {metric!r} (expected R-k or mAP)")
+
+
+@dataclass(frozen=True)
 class SettingResult:
     """One setting's scores as fractions in [0, 1]; `cmc[k-1]` is rank-k accuracy."""
 
@@ -67,6 +89,7 @@ class SettingResult:
     mAP: float
     queries: int  # queries with at least one correct entry (the ones averaged)
     skipped: int  # queries with no correct entry
+    per_query: QueryScores | None = field(default=None, compare=False, repr=False)
 
     def summary(self, ranks: tuple[int, ...] = DEFAULT_RANKS) -> dict:
         """Percentages, as in the paper's tables and `metrics.json`."""
@@ -88,6 +111,14 @@ class SettingResult:
             and self.skipped == other.skipped
             and self.mAP == other.mAP
             and np.array_equal(self.cmc, other.cmc)
+            and (self.per_query is None) == (other.per_query is None)
+            and (
+                self.per_query is None
+                or (
+                    np.array_equal(self.per_query.first, other.per_query.first)
+                    and np.array_equal(self.per_query.ap, other.per_query.ap, equal_nan=True)
+                )
+            )
         )
 
 
@@ -137,16 +168,18 @@ def _average_precision(terms: list[float]) -> float:
     return math.fsum(terms) / len(terms)
 
 
-def _result(first_positions: list[int], ap_values: list[float], skipped: int, max_rank: int):
-    valid = len(ap_values)
+def _result(first: np.ndarray, ap: np.ndarray, max_rank: int) -> SettingResult:
+    """Scores from per-query outcomes (`QueryScores` fields); skipped queries have first = -1."""
+    per_query = QueryScores(np.asarray(first, dtype=np.int64), np.asarray(ap, dtype=np.float64))
+    valid_mask = per_query.valid
+    valid, skipped = int(valid_mask.sum()), int((~valid_mask).sum())
     if valid == 0:
-        return SettingResult(np.zeros(max_rank), 0.0, 0, skipped)
-    hits = np.zeros(max_rank, dtype=np.int64)
-    for first in first_positions:
-        if first < max_rank:
-            hits[first] += 1
+        return SettingResult(np.zeros(max_rank), 0.0, 0, skipped, per_query)
+    firsts = per_query.first[valid_mask]
+    hits = np.bincount(firsts[firsts < max_rank], minlength=max_rank)
     cmc = np.cumsum(hits) / valid
-    return SettingResult(cmc, math.fsum(ap_values) / valid, valid, skipped)
+    mean_ap = math.fsum(per_query.ap[valid_mask].tolist()) / valid
+    return SettingResult(cmc, mean_ap, valid, skipped, per_query)
 
 
 def _check_distances(distances: np.ndarray) -> np.ndarray:
@@ -171,7 +204,8 @@ def evaluate_reference(
     q_clo, g_clo = _encode(query.clothes, gallery.clothes)
     results = {}
     for setting in settings:
-        first_positions, ap_values, skipped = [], [], 0
+        first = np.full(len(query), -1, dtype=np.int64)
+        ap = np.full(len(query), np.nan)
         for i in range(len(query)):
             order = np.argsort(distances[i], kind="stable")
             correct, removed = setting_masks(
@@ -180,12 +214,10 @@ def evaluate_reference(
             hits = correct[order][~removed[order]]
             positions = np.flatnonzero(hits)
             if positions.size == 0:
-                skipped += 1
                 continue
-            first_positions.append(int(positions[0]))
-            terms = _precision_terms(positions, np.arange(len(positions)))
-            ap_values.append(_average_precision(terms))
-        results[setting] = _result(first_positions, ap_values, skipped, max_rank)
+            first[i] = int(positions[0])
+            ap[i] = _average_precision(_precision_terms(positions, np.arange(len(positions))))
+        results[setting] = _result(first, ap, max_rank)
     return results
 
 
@@ -286,18 +318,19 @@ def _score_chunk(distances, rows, cols, same_cam, same_clo, settings, collect):
         )
 
 
-def _finish(collected, max_rank: int) -> SettingResult:
-    first_positions, ap_values, skipped = [], [], 0
-    for counts, positions, terms in collected:
+def _finish(collected, num_queries: int, max_rank: int) -> SettingResult:
+    first = np.full(num_queries, -1, dtype=np.int64)
+    ap = np.full(num_queries, np.nan)
+    query = 0
+    for counts, positions, terms in collected:  # chunks in query order
         stop = 0
         for n in counts.tolist():
             start, stop = stop, stop + n
-            if n == 0:
-                skipped += 1
-                continue
-            first_positions.append(positions[start])
-            ap_values.append(_average_precision(terms[start:stop]))
-    return _result(first_positions, ap_values, skipped, max_rank)
+            if n:
+                first[query] = positions[start]
+                ap[query] = _average_precision(terms[start:stop])
+            query += 1
+    return _result(first, ap, max_rank)
 
 
 def _evaluate_blocks(
@@ -319,7 +352,8 @@ def _evaluate_blocks(
     pid_count = np.bincount(g_pid, minlength=int(q_pid.max(initial=0)) + 1)
     pid_start = np.cumsum(pid_count) - pid_count
     if len(gallery) == 0:  # nothing can match: every query is skipped
-        return {setting: _result([], [], len(query), max_rank) for setting in settings}
+        none = np.full(len(query), -1)
+        return {setting: _result(none, np.full(len(query), np.nan), max_rank) for setting in settings}
     collect = {setting: [] for setting in settings}
     for start, block in zip(range(0, len(query), chunk_size), blocks, strict=True):
         chunk_pids = q_pid[start : start + len(block)]
@@ -332,7 +366,7 @@ def _evaluate_blocks(
             np.asarray(block, dtype=np.float32), rows, cols,
             q_cam[q_rows] == g_cam[cols], q_clo[q_rows] == g_clo[cols], settings, collect,
         )  # fmt: skip
-    return {setting: _finish(collect[setting], max_rank) for setting in settings}
+    return {setting: _finish(collect[setting], len(query), max_rank) for setting in settings}
 
 
 def evaluate_distances(
