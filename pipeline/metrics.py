@@ -333,7 +333,7 @@ def _finish(collected, num_queries: int, max_rank: int) -> SettingResult:
     return _result(first, ap, max_rank)
 
 
-def _evaluate_blocks(
+def evaluate_blocks(
     blocks: Iterator[np.ndarray],
     query: Labels,
     gallery: Labels,
@@ -383,7 +383,7 @@ def evaluate_distances(
         raise ValueError(f"distances {distances.shape} do not match {len(query)} × {len(gallery)}")
     chunk_size = max(1, int(chunk_size))
     blocks = (distances[s : s + chunk_size] for s in range(0, len(query), chunk_size))
-    return _evaluate_blocks(blocks, query, gallery, settings, chunk_size, max_rank)
+    return evaluate_blocks(blocks, query, gallery, settings, chunk_size, max_rank)
 
 
 def evaluate(
@@ -406,4 +406,4 @@ def evaluate(
         _negative_cosine(query_features[s : s + chunk_size], gallery_t)
         for s in range(0, len(query_features), chunk_size)
     )
-    return _evaluate_blocks(blocks, query, gallery, settings, chunk_size, max_rank)
+    return evaluate_blocks(blocks, query, gallery, settings, chunk_size, max_rank)
