@@ -203,6 +203,36 @@ def summary_with_intervals(
     return summary
 
 
+def summaries_with_confidence(
+    results: dict[str, SettingResult],
+    query: Labels,
+    gallery: Labels,
+    ranks: Sequence[int] = DEFAULT_RANKS,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    chance_repeats: int = 100,
+    chunk_size: int = 256,
+) -> dict[str, dict]:
+    """Per setting: the summary, its `"intervals"` and the test set's measured `"chance"` level —
+    the `settings` object of metrics.json (also what per-branch evaluation reports)."""
+    chance = chance_levels(query, gallery, tuple(results), ranks, chance_repeats, seed, chunk_size)
+    out = {}
+    for setting, result in results.items():
+        out[setting] = summary_with_intervals(result, query.pids, ranks, resamples, seed)
+        out[setting]["chance"] = chance[setting]
+    return out
+
+
+def describe_method(resamples: int, seed: int, chance_repeats: int) -> dict:
+    """What metrics.json says about how its intervals and chance levels were obtained."""
+    return {
+        "interval": f"{LEVEL:.0%} percentile bootstrap, query identities resampled",
+        "resamples": int(resamples),
+        "seed": int(seed),
+        "chance": f"mean of the evaluator on {int(chance_repeats)} random gallery rankings",
+    }
+
+
 def format_cell(value: float | None, interval: Sequence[float] | None) -> str:
     """`52.9 [47.1, 58.3]` — how every measured cell and table row shows a metric."""
     if value is None:

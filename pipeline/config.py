@@ -132,6 +132,9 @@ class EvalConfig:
     stride: int = 0  # test-clip stride (CAL's rule); 0 = train.sample_stride, as CAL uses one
     batch_size: int = 16
     chunk_size: int = 256  # queries scored at once; bounds memory on large galleries
+    bootstrap: int = 1000  # resamples of the query identities behind every 95 % interval
+    bootstrap_seed: int = 0  # fixed: the same test set always gets the same intervals
+    chance_repeats: int = 100  # random gallery rankings behind each measured chance level
     ranks: tuple[int, ...] = (1, 5, 10, 20)
 
 

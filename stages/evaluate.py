@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.confidence import describe_method, format_cell, summaries_with_confidence
 from pipeline.config import Config, ConfigError, eval_stride, load_config_file
 from pipeline.data.dataset import ClipSource
 from pipeline.data.splits import DataSplits, load_splits
 from pipeline.io import atomic_write, atomic_write_json
-from pipeline.metrics import SETTINGS, Labels, evaluate
+from pipeline.metrics import Labels, evaluate
 from stages import StageError
 
 CLIP_RULE = "CAL _recombination_for_testset"
@@ -47,12 +48,22 @@ def clip_rule(config: Config) -> dict:
 
 
 def format_table(settings: dict[str, dict]) -> str:
-    header = f"{'setting':<10}{'R-1':>7}{'R-5':>7}{'R-10':>7}{'R-20':>7}{'mAP':>7}{'queries':>9}{'skipped':>9}"
+    """The metrics table the evaluate and train stages print: R-1 and mAP with their 95 %
+    intervals, and the chance level measured on the same test set."""
+    header = (
+        f"{'setting':<10}{'R-1 [95 % CI]':>20}{'R-5':>7}{'R-10':>7}{'R-20':>7}"
+        f"{'mAP [95 % CI]':>20}{'chance R-1/mAP':>16}{'queries':>9}{'skipped':>9}"
+    )
     lines = [header]
     for name, s in settings.items():
+        intervals, chance = s.get("intervals", {}), s.get("chance", {})
+        chance_text = (
+            f"{chance['R-1']:.1f}/{chance['mAP']:.1f}" if "R-1" in chance and "mAP" in chance else "-"
+        )
         lines.append(
-            f"{name:<10}{s['R-1']:>7.1f}{s['R-5']:>7.1f}{s['R-10']:>7.1f}{s['R-20']:>7.1f}"
-            f"{s['mAP']:>7.1f}{s['queries']:>9}{s['skipped']:>9}"
+            f"{name:<10}{format_cell(s['R-1'], intervals.get('R-1')):>20}{s['R-5']:>7.1f}"
+            f"{s['R-10']:>7.1f}{s['R-20']:>7.1f}{format_cell(s['mAP'], intervals.get('mAP')):>20}"
+            f"{chance_text:>16}{s['queries']:>9}{s['skipped']:>9}"
         )
     return "\n".join(lines)
 
@@ -85,9 +96,11 @@ def evaluate_model(
 
     query_features, gallery_features = features(splits.query), features(splits.gallery)
     ranks = tuple(config.eval.ranks)
+    ev = config.eval
+    query_labels, gallery_labels = _labels(splits.query), _labels(splits.gallery)
     results = evaluate(
-        query_features, gallery_features, _labels(splits.query), _labels(splits.gallery),
-        chunk_size=config.eval.chunk_size, max_rank=max(20, *ranks),
+        query_features, gallery_features, query_labels, gallery_labels,
+        chunk_size=ev.chunk_size, max_rank=max(20, *ranks),
     )  # fmt: skip
     clips = clip_rule(config)
     arrays = {
@@ -116,7 +129,11 @@ def evaluate_model(
         "clips": clips,
         "tracklets": {"query": len(splits.query), "gallery": len(splits.gallery)},
         "excluded_tracklets": {k: v for k, v in splits.excluded.items() if k != "train"},
-        "settings": {name: results[name].summary(ranks) for name in SETTINGS},
+        "confidence": describe_method(ev.bootstrap, ev.bootstrap_seed, ev.chance_repeats),
+        "settings": summaries_with_confidence(
+            results, query_labels, gallery_labels, ranks, ev.bootstrap, ev.bootstrap_seed,
+            ev.chance_repeats, ev.chunk_size,
+        ),  # fmt: skip
     }
     atomic_write_json(run_dir / "metrics.json", metrics)
     log(format_table(metrics["settings"]))

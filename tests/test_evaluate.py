@@ -59,7 +59,17 @@ def test_evaluate_writes_metrics_and_features(run_folder):
         "rule": "last", "checkpoint": "last.pt", "epoch": 3
     }  # fmt: skip
     assert set(metrics["settings"]) == {"standard", "cc", "sc"}
+    assert metrics["clips"] == {"rule": "CAL _recombination_for_testset", "seq_len": 3, "stride": 4}
+    assert metrics["confidence"]["resamples"] == 1000
+    for name, setting in metrics["settings"].items():
+        for metric in ("R-1", "mAP"):
+            low, high = setting["intervals"][metric]
+            assert low <= setting[metric] <= high, (name, metric)
+            assert 0 <= setting["chance"][metric] <= 100
     first = dict(np.load(folder / "features.npz", allow_pickle=False))
+    assert (str(first["clip_rule"]), int(first["clip_stride"])) == (
+        "CAL _recombination_for_testset", 4
+    )
     again = evaluate_stage.run(config, log=quiet)  # deterministic: same numbers, same features
     assert again["settings"] == metrics["settings"]
     second = np.load(folder / "features.npz", allow_pickle=False)
@@ -98,6 +108,7 @@ def test_cli_prints_the_table(run_folder):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "setting" in result.output and "standard" in result.output and "mAP" in result.output
+    assert "R-1 [95 % CI]" in result.output and "chance R-1/mAP" in result.output
 
 
 def test_validation_selected_run_is_evaluated_with_best_pt(run_folder, tmp_path):
