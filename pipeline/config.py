@@ -67,6 +67,10 @@ class PreprocessConfig:
     overwrite: bool = False
 
 
+GRAPHS = ("gat", "gcn")  # model.graph: the paper's attention networks, or Table 4's GCNs
+POSES = ("3d", "2d")  # model.pose: world skeletons, or Table 5's image skeletons
+
+
 @dataclass
 class ModelConfig:
     """The ASGL network (SPEC §5) and the switches behind the ablation tables."""

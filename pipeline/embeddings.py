@@ -8,13 +8,12 @@ tracklet plus its metadata, and the fingerprint of the trained run that computed
     info     0-d str: JSON {"format", "version", "run", "run_dir", "checkpoint_sha256",
              "config_sha256", "fingerprint", "dataset", "root", "manifest", "created"}
 
-The model fingerprint hashes the checkpoint's bytes (the one evaluation uses) and the run's
-resolved `config.toml`: the same run re-trained, resumed or re-configured gets another fingerprint.
+The model fingerprint (`pipeline.runs.ModelFingerprint`) hashes the run's scored checkpoint and
+its resolved configuration: the same run re-trained, resumed or re-configured gets another one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,83 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import ConfigError, load_config_file
 from pipeline.errors import StageError
-from pipeline.io import atomic_write
+from pipeline.io import atomic_write_npz
+from pipeline.runs import ModelFingerprint
 
 FORMAT = "asgl-embeddings"
 VERSION = 1
-LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
-BEST_CHECKPOINT = Path("checkpoints") / "best.pt"
-RUN_CONFIG = "config.toml"
 ARRAYS = ("features", "keys", "pids", "clothes", "cameras", "paths")
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-@dataclass(frozen=True)
-class ModelFingerprint:
-    """Which trained model made an embedding: run, checkpoint bytes and resolved config."""
-
-    run: str
-    run_dir: str
-    checkpoint_sha256: str
-    config_sha256: str
-
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(
-            f"{self.checkpoint_sha256}:{self.config_sha256}".encode()
-        ).hexdigest()[:16]
-
-    def describe(self) -> str:
-        return f"run '{self.run}' ({self.run_dir}, fingerprint {self.fingerprint})"
-
-
-def run_files(run_dir: str | Path) -> tuple[Path, Path]:
-    """(checkpoint, config.toml) of a run folder; StageError naming what is missing. The
-    checkpoint is the one evaluation scores: `best.pt` when the run selects on validation
-    (`train.select = "val"`) and has one, else `last.pt`."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise StageError(
-            f"run folder {run_dir} does not exist — pass --run cache/runs/NAME of a trained run "
-            "(`asgl-pipeline train --run NAME` makes one)"
-        )
-    checkpoint, config = run_dir / LAST_CHECKPOINT, run_dir / RUN_CONFIG
-    if not checkpoint.is_file():
-        raise StageError(
-            f"run folder {run_dir} has no checkpoint {LAST_CHECKPOINT} — train it first "
-            f"(`asgl-pipeline train --run {run_dir.name}`) or point --run at a trained run"
-        )
-    if not config.is_file():
-        raise StageError(
-            f"run folder {run_dir} has no {RUN_CONFIG} (the configuration the model was trained "
-            "with) — it was not written by `asgl-pipeline train`; re-train the run"
-        )
-    try:
-        select = load_config_file(config).train.select
-    except ConfigError as error:
-        raise StageError(f"{config} cannot be read ({error}) — re-train the run") from None
-    if select == "val" and (run_dir / BEST_CHECKPOINT).is_file():
-        checkpoint = run_dir / BEST_CHECKPOINT
-    return checkpoint, config
-
-
-def model_fingerprint(run_dir: str | Path) -> ModelFingerprint:
-    checkpoint, config = run_files(run_dir)
-    return ModelFingerprint(
-        run=Path(run_dir).absolute().name,
-        run_dir=str(Path(run_dir).absolute()),
-        checkpoint_sha256=file_sha256(checkpoint),
-        config_sha256=file_sha256(config),
-    )
 
 
 @dataclass
@@ -147,12 +76,7 @@ def write_embeddings(path: str | Path, embeddings: EmbeddingSet) -> Path:
         "paths": np.array(embeddings.paths, dtype=str).reshape(n),
         "info": np.array(json.dumps(embeddings.info(), sort_keys=True)),
     }
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:  # a handle, so numpy does not append ".npz"
-            np.savez(handle, **arrays)
-
-    return atomic_write(path, write)
+    return atomic_write_npz(path, arrays)
 
 
 def read_embeddings(path: str | Path) -> EmbeddingSet:

@@ -13,135 +13,42 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import random
 import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pipeline.config import Config, apply_overrides, config_to_dict, eval_stride, to_toml
-from pipeline.data import DistributedIdentitySampler, EvalClips, IdentitySampler, TrainClips
+from pipeline.config import Config, apply_overrides, config_to_dict, to_toml
+from pipeline.data import DistributedIdentitySampler, IdentitySampler, TrainClips
 from pipeline.data.dataset import ClipSource
 from pipeline.data.splits import DataSplits
 from pipeline.errors import StageError
-from pipeline.io import atomic_write, atomic_write_text
+from pipeline.evaluation import extract_features, model_inputs, source_labels
+from pipeline.io import atomic_write_text
 from pipeline.losses import ReIDLoss
-from pipeline.metrics import Labels, evaluate
+from pipeline.metrics import evaluate
 from pipeline.models import build_model
+from pipeline.runs import RunFolder, load_checkpoint, save_checkpoint
+from pipeline.runtime import (
+    Distributed,
+    resolve_device,
+    restore_rng_state,
+    rng_state,
+    seed_everything,
+    seed_worker,
+)
 
 LOG_COLUMNS = ("epoch", "loss", "ce", "triplet", "acc", "lr", "clips_per_s", "seconds")
 # Settings that may change between an interrupted run and its resumption.
 RESUMABLE_CHANGES = {"train": {"epochs", "resume", "device", "num_workers"}, "eval": None}
 
 
-# --------------------------------------------------------------------------- environment
-
-
-@dataclass(frozen=True)
-class Distributed:
-    """This process's place in a `torchrun` job (world_size 1 when run directly)."""
-
-    world_size: int = 1
-    rank: int = 0
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_env(cls) -> Distributed:
-        return cls(
-            int(os.environ.get("WORLD_SIZE", "1")),
-            int(os.environ.get("RANK", "0")),
-            int(os.environ.get("LOCAL_RANK", "0")),
-        )
-
-
-def resolve_device(requested: str, dist: Distributed = Distributed()) -> torch.device:
-    """`auto` → CUDA when present (this process's GPU under torchrun), else CPU."""
-    requested = (requested or "auto").strip()
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise StageError(
-                f"device '{requested}' asked for, but CUDA is not available — use --device cpu"
-            )
-        if requested == "cuda":
-            requested = f"cuda:{dist.local_rank}"
-    elif requested != "cpu":
-        raise StageError(f"unknown device '{requested}' — use auto, cpu, cuda or cuda:N")
-    return torch.device(requested)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def seed_worker(worker_id: int) -> None:
-    """DataLoader worker_init_fn: derive Python/NumPy seeds from the worker's torch seed."""
-    seed = torch.initial_seed() % 2**32
-    random.seed(seed)
-    np.random.seed(seed)
-
-
-def rng_state() -> dict:
-    """All global RNG states as tensors and plain values (loadable with weights_only=True)."""
-    version, mt_state, gauss = random.getstate()
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {
-        "python": [version, list(mt_state), gauss],
-        "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def restore_rng_state(state: dict) -> None:
-    version, mt_state, gauss = state["python"]
-    random.setstate((version, tuple(mt_state), gauss))
-    name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def save_checkpoint(path: str | Path, state: dict) -> Path:
-    """Write a checkpoint atomically: a crash leaves the previous file intact."""
-    return atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise StageError(f"no checkpoint at {path} — train the run first (`asgl-pipeline train`)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
-        raise StageError(
-            f"checkpoint {path} cannot be read ({error}) — delete it and re-train"
-        ) from None
-    if not isinstance(state, dict) or "model" not in state:
-        raise StageError(f"{path} is not a checkpoint written by `asgl-pipeline train`")
-    return state
+# --------------------------------------------------------------------------- resuming
 
 
 def config_from_checkpoint(state: dict) -> Config:
@@ -184,13 +91,6 @@ class StepResult:
     clips: int
 
 
-def model_inputs(model, frames: torch.Tensor, joints: torch.Tensor, device: torch.device):
-    """(frames, joints) on `device`, None for a branch the model does not have."""
-    frames = frames.to(device, non_blocking=True) if model.needs_frames else None
-    joints = joints.to(device, non_blocking=True) if model.needs_joints else None
-    return frames, joints
-
-
 def train_step(
     model, batch, optimizer, loss_fn: ReIDLoss, scaler, device: torch.device, amp: bool
 ) -> StepResult:
@@ -219,58 +119,11 @@ def train_step(
     )  # fmt: skip
 
 
-# --------------------------------------------------------------------------- features
-
-
-@torch.no_grad()
-def extract_features(
-    model,
-    sources: list[ClipSource],
-    seq_len: int,
-    stride: int,
-    batch_size: int,
-    height: int,
-    width: int,
-    device: torch.device,
-    num_workers: int = 0,
-    amp: bool = False,
-) -> np.ndarray:
-    """(N, D) L2-normalised features: each tracklet's test clips by CAL's rule (SPEC §7,
-    `test_clip_indices`) embedded and averaged."""
-    core = model.module if hasattr(model, "module") else model
-    was_training = core.training
-    core.eval()
-    dataset = EvalClips(sources, seq_len, stride, height, width, load_frames=core.needs_frames)
-    loader = DataLoader(
-        dataset, batch_size=max(1, batch_size), shuffle=False, num_workers=num_workers,
-        worker_init_fn=seed_worker, pin_memory=device.type == "cuda",
-    )  # fmt: skip
-    sums = torch.zeros(len(sources), core.embedding_dim, dtype=torch.float64)
-    counts = torch.zeros(len(sources), dtype=torch.float64)
-    for frames, joints, index in loader:
-        frames, joints = model_inputs(core, frames, joints, device)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            embedding = core(frames, joints).embedding
-        sums.index_add_(0, index, embedding.float().cpu().double())
-        counts.index_add_(0, index, torch.ones(len(index), dtype=torch.float64))
-    core.train(was_training)
-    features = (sums / counts.clamp(min=1)[:, None]).float()
-    return torch.nn.functional.normalize(features, dim=1).numpy()
-
-
 def validation_score(model, sources: list[ClipSource], config: Config, device) -> float:
     """mAP (%) on the validation identities, every tracklet a query against all the others:
     cloth-changing when any query has a cloth-changing match, else standard."""
-    features = extract_features(
-        model, sources, config.eval.seq_len, eval_stride(config), config.eval.batch_size,
-        config.train.height, config.train.width, device,
-        amp=device.type == "cuda" and config.train.amp,
-    )  # fmt: skip
-    labels = Labels(
-        np.array([s.tracklet.pid for s in sources]),
-        np.array([s.camera for s in sources]),
-        np.array([s.tracklet.clothes for s in sources]),
-    )
+    features = extract_features(model, sources, config, device)
+    labels = source_labels(sources)
     results = evaluate(features, features, labels, labels, chunk_size=config.eval.chunk_size)
     chosen = results["cc"] if results["cc"].queries else results["standard"]
     return 100.0 * chosen.mAP
@@ -326,28 +179,23 @@ def make_loader(config: Config, splits: DataSplits, needs_frames: bool, dist: Di
     return sampler, loader
 
 
-def fit(
-    config: Config,
-    splits: DataSplits,
-    run_dir: Path,
-    dist: Distributed = Distributed(),
-    log: Callable[[str], None] = print,
-    progress: bool = True,
-) -> FitResult:
-    train = config.train
-    checkpoints = run_dir / "checkpoints"
-    last_path, best_path, log_path = (
-        checkpoints / "last.pt",
-        checkpoints / "best.pt",
-        run_dir / "train_log.csv",
-    )
+@dataclass
+class Parts:
+    """What one training process works with (built identically for a fresh and a resumed run)."""
 
-    # --- set up
-    device = resolve_device(train.device, dist)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    amp = train.amp and device.type == "cuda"
-    seed_everything(train.seed)
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    loss_fn: ReIDLoss
+    sampler: IdentitySampler
+    loader: DataLoader
+
+
+def build_parts(config: Config, splits: DataSplits, device: torch.device, amp: bool,
+                dist: Distributed) -> Parts:  # fmt: skip
+    """Model, Adam + StepLR, AMP scaler, loss and identity-batch loader (call after seeding)."""
+    train = config.train
     model = build_model(config.model, num_classes=len(splits.class_pids)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(
@@ -356,122 +204,192 @@ def fit(
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     loss_fn = ReIDLoss.from_config(train)
     sampler, loader = make_loader(config, splits, model.needs_frames, dist)
+    return Parts(model, optimizer, scheduler, scaler, loss_fn, sampler, loader)
 
-    # --- resume
-    start_epoch, best_epoch, best_score, rows = 0, None, None, []
-    if train.resume:
-        state = load_checkpoint(last_path)
-        changes = config_differences(config_from_checkpoint(state), config)
-        if changes:
-            raise StageError(
-                f"cannot resume {run_dir}: its checkpoint was trained with other settings "
-                f"({'; '.join(changes)}) — resume with the same settings, or train a new --run"
-            )
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if state["scaler"]:  # empty when saved without AMP (e.g. a CPU run resumed on a GPU)
-            scaler.load_state_dict(state["scaler"])
-        sampler.load_state_dict(state["sampler"])
-        restore_rng_state(state["rng"])
-        start_epoch = int(state["epoch"])
-        best_epoch, best_score = state.get("best_epoch"), state.get("best_score")
-        rows = read_log(log_path, start_epoch)
-        log(f"train: resuming {run_dir.name} after epoch {start_epoch} of {train.epochs}")
 
-    wrapped = model
-    if dist.enabled:
-        wrapped = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+@dataclass
+class Progress:
+    """Where a run stands between epochs: what a resumed run picks up."""
+
+    start_epoch: int = 0  # epochs completed before this process started
+    best_epoch: int | None = None
+    best_score: float | None = None
+    rows: list[dict] = field(default_factory=list)  # train_log.csv so far
+
+
+def resume(parts: Parts, run: RunFolder, config: Config, log: Callable[[str], None]) -> Progress:
+    """Restore model, optimiser, scheduler, scaler, sampler and RNG states from last.pt."""
+    state = load_checkpoint(run.last_checkpoint)
+    changes = config_differences(config_from_checkpoint(state), config)
+    if changes:
+        raise StageError(
+            f"cannot resume {run.path}: its checkpoint was trained with other settings "
+            f"({'; '.join(changes)}) — resume with the same settings, or train a new --run"
         )
+    parts.model.load_state_dict(state["model"])
+    parts.optimizer.load_state_dict(state["optimizer"])
+    parts.scheduler.load_state_dict(state["scheduler"])
+    if state["scaler"]:  # empty when saved without AMP (e.g. a CPU run resumed on a GPU)
+        parts.scaler.load_state_dict(state["scaler"])
+    parts.sampler.load_state_dict(state["sampler"])
+    restore_rng_state(state["rng"])
+    start = int(state["epoch"])
+    rows = read_log(run.train_log, start)
+    log(f"train: resuming {run.name} after epoch {start} of {config.train.epochs}")
+    return Progress(start, state.get("best_epoch"), state.get("best_score"), rows)
 
-    # --- epochs
-    for epoch in range(start_epoch, train.epochs):
-        sampler.set_epoch(epoch)
-        wrapped.train()
-        lr = optimizer.param_groups[0]["lr"]
-        totals = {"loss": 0.0, "ce": 0.0, "triplet": 0.0, "correct": 0, "clips": 0, "steps": 0}
-        started = time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{train.epochs}", leave=False,
-                   disable=not (progress and dist.is_main), unit="batch")  # fmt: skip
-        for batch in bar:
-            try:
-                step = train_step(wrapped, batch, optimizer, loss_fn, scaler, device, amp)
-            except NonFiniteLoss as error:
-                kept = (
-                    f"the last good checkpoint {last_path} is intact"
-                    if last_path.is_file()
-                    else "no checkpoint was written"
-                )
-                raise StageError(
-                    f"training diverged: {error} at epoch {epoch + 1}, step {totals['steps'] + 1} "
-                    f"— {kept}; lower train.lr (now {lr:g}) or check the inputs, then resume with "
-                    "--resume"
-                ) from None
-            for key in ("loss", "ce", "triplet"):
-                totals[key] += getattr(step, key)
-            totals["correct"] += step.correct
-            totals["clips"] += step.clips
-            totals["steps"] += 1
-            elapsed = time.perf_counter() - started
-            bar.set_postfix(
-                loss=f"{totals['loss'] / totals['steps']:.3f}",
-                acc=f"{totals['correct'] / max(1, totals['clips']):.2f}",
-                clips_s=f"{totals['clips'] / max(elapsed, 1e-9):.1f}",
-            )
-        bar.close()
-        scheduler.step()
-        seconds = time.perf_counter() - started
-        steps = max(1, totals["steps"])
-        row = {
-            "epoch": epoch + 1,
-            "loss": round(totals["loss"] / steps, 6),
-            "ce": round(totals["ce"] / steps, 6),
-            "triplet": round(totals["triplet"] / steps, 6),
-            "acc": round(totals["correct"] / max(1, totals["clips"]), 6),
+
+def last_checkpoint_state(parts: Parts, progress: Progress, epoch: int, splits: DataSplits,
+                          config: Config) -> dict:  # fmt: skip
+    """last.pt: everything a resumed run needs to continue bit for bit (tensors and plain
+    values only, so `torch.load(weights_only=True)` reads it)."""
+    return {
+        "model": parts.model.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict(),
+        "scaler": parts.scaler.state_dict(),
+        "sampler": parts.sampler.state_dict(),
+        "rng": rng_state(),
+        "epoch": epoch,
+        "best_epoch": progress.best_epoch,
+        "best_score": None if progress.best_score is None else float(progress.best_score),
+        "num_classes": len(splits.class_pids),
+        "class_pids": list(splits.class_pids),
+        "val_pids": list(splits.val_pids),
+        "config": to_toml(config),
+    }
+
+
+@dataclass
+class RunningStats:
+    """An epoch's running sums, for the progress bar and its train_log.csv row."""
+
+    loss: float = 0.0
+    ce: float = 0.0
+    triplet: float = 0.0
+    correct: int = 0
+    clips: int = 0
+    steps: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, step: StepResult) -> None:
+        self.loss += step.loss
+        self.ce += step.ce
+        self.triplet += step.triplet
+        self.correct += step.correct
+        self.clips += step.clips
+        self.steps += 1
+
+    def postfix(self) -> dict[str, str]:
+        elapsed = time.perf_counter() - self.started
+        return {
+            "loss": f"{self.loss / self.steps:.3f}",
+            "acc": f"{self.correct / max(1, self.clips):.2f}",
+            "clips_s": f"{self.clips / max(elapsed, 1e-9):.1f}",
+        }
+
+    def row(self, epoch: int, lr: float, world_size: int) -> dict:
+        seconds = time.perf_counter() - self.started
+        steps = max(1, self.steps)
+        return {
+            "epoch": epoch,
+            "loss": round(self.loss / steps, 6),
+            "ce": round(self.ce / steps, 6),
+            "triplet": round(self.triplet / steps, 6),
+            "acc": round(self.correct / max(1, self.clips), 6),
             "lr": lr,
-            "clips_per_s": round(totals["clips"] * dist.world_size / max(seconds, 1e-9), 3),
+            "clips_per_s": round(self.clips * world_size / max(seconds, 1e-9), 3),
             "seconds": round(seconds, 3),
         }
 
+
+def train_epoch(wrapped, parts: Parts, epoch: int, run: RunFolder, device: torch.device,
+                amp: bool, bar: bool, epochs: int) -> RunningStats:  # fmt: skip
+    """One pass over the epoch's identity batches; a NaN/inf loss stops the run cleanly."""
+    wrapped.train()
+    lr = parts.optimizer.param_groups[0]["lr"]
+    stats = RunningStats()
+    batches = tqdm(parts.loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                   disable=not bar, unit="batch")  # fmt: skip
+    for batch in batches:
+        try:
+            step = train_step(wrapped, batch, parts.optimizer, parts.loss_fn, parts.scaler,
+                              device, amp)  # fmt: skip
+        except NonFiniteLoss as error:
+            kept = (
+                f"the last good checkpoint {run.last_checkpoint} is intact"
+                if run.is_trained()
+                else "no checkpoint was written"
+            )
+            raise StageError(
+                f"training diverged: {error} at epoch {epoch + 1}, step {stats.steps + 1} "
+                f"— {kept}; lower train.lr (now {lr:g}) or check the inputs, then resume with "
+                "--resume"
+            ) from None
+        stats.add(step)
+        batches.set_postfix(**stats.postfix())
+    batches.close()
+    return stats
+
+
+def end_epoch(parts: Parts, progress: Progress, row: dict, config: Config, splits: DataSplits,
+              run: RunFolder, device: torch.device, log: Callable[[str], None]) -> None:  # fmt: skip
+    """Main process: validate (select = "val", keeping best.pt), log, and checkpoint last.pt."""
+    epoch = row["epoch"]
+    if config.train.select == "val":
+        score = validation_score(parts.model, splits.val, config, device)
+        row["val_map"] = round(score, 4)
+        if progress.best_score is None or score > progress.best_score:
+            progress.best_epoch, progress.best_score = epoch, score
+            save_checkpoint(run.best_checkpoint, {"model": parts.model.state_dict(), "epoch": epoch,
+                                                  "score": float(score), "config": to_toml(config)})  # fmt: skip
+    progress.rows.append(row)
+    write_log(run.train_log, progress.rows)
+    save_checkpoint(run.last_checkpoint, last_checkpoint_state(parts, progress, epoch, splits, config))
+    log(
+        f"epoch {epoch}/{config.train.epochs}: loss {row['loss']:.4f} (ce {row['ce']:.4f}, "
+        f"triplet {row['triplet']:.4f}), acc {row['acc']:.3f}, lr {row['lr']:.2e}, "
+        f"{row['clips_per_s']:.1f} clips/s, {row['seconds']:.1f} s"
+        + (f", val mAP {row['val_map']:.2f}" if "val_map" in row else "")
+    )
+
+
+def fit(
+    config: Config,
+    splits: DataSplits,
+    run_dir: Path,
+    dist: Distributed = Distributed(),
+    log: Callable[[str], None] = print,
+    progress: bool = True,
+) -> FitResult:
+    train, run = config.train, RunFolder(run_dir)
+    device = resolve_device(train.device, dist)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    amp = train.amp and device.type == "cuda"
+    seed_everything(train.seed)
+    parts = build_parts(config, splits, device, amp, dist)
+    state = resume(parts, run, config, log) if train.resume else Progress()
+    wrapped = parts.model
+    if dist.enabled:
+        wrapped = torch.nn.parallel.DistributedDataParallel(
+            parts.model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    for epoch in range(state.start_epoch, train.epochs):
+        parts.sampler.set_epoch(epoch)
+        lr = parts.optimizer.param_groups[0]["lr"]
+        stats = train_epoch(wrapped, parts, epoch, run, device, amp,
+                            progress and dist.is_main, train.epochs)  # fmt: skip
+        parts.scheduler.step()
+        row = stats.row(epoch + 1, lr, dist.world_size)
         if dist.is_main:
-            if train.select == "val":
-                score = validation_score(model, splits.val, config, device)
-                row["val_map"] = round(score, 4)
-                if best_score is None or score > best_score:
-                    best_epoch, best_score = epoch + 1, score
-                    save_checkpoint(best_path, {"model": model.state_dict(), "epoch": epoch + 1,
-                                                "score": float(score), "config": to_toml(config)})  # fmt: skip
-            rows.append(row)
-            write_log(log_path, rows)
-            save_checkpoint(
-                last_path,
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "sampler": sampler.state_dict(),
-                    "rng": rng_state(),
-                    "epoch": epoch + 1,
-                    "best_epoch": best_epoch,
-                    "best_score": None if best_score is None else float(best_score),
-                    "num_classes": len(splits.class_pids),
-                    "class_pids": list(splits.class_pids),
-                    "val_pids": list(splits.val_pids),
-                    "config": to_toml(config),
-                },
-            )
-            log(
-                f"epoch {epoch + 1}/{train.epochs}: loss {row['loss']:.4f} (ce {row['ce']:.4f}, "
-                f"triplet {row['triplet']:.4f}), acc {row['acc']:.3f}, lr {lr:.2e}, "
-                f"{row['clips_per_s']:.1f} clips/s, {seconds:.1f} s"
-                + (f", val mAP {row['val_map']:.2f}" if "val_map" in row else "")
-            )
+            end_epoch(parts, state, row, config, splits, run, device, log)
         if dist.enabled:
             torch.distributed.barrier()
 
-    return FitResult(model, max(start_epoch, train.epochs), best_epoch, best_score, rows, device)
+    epochs = max(state.start_epoch, train.epochs)
+    return FitResult(parts.model, epochs, state.best_epoch, state.best_score, state.rows, device)
 
 
 # --------------------------------------------------------------------------- bench helper
@@ -487,28 +405,29 @@ def time_training_steps(
     device = resolve_device(train.device)
     amp = train.amp and device.type == "cuda"
     seed_everything(train.seed)
-    model = build_model(config.model, num_classes=len(splits.class_pids)).to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    loss_fn = ReIDLoss.from_config(train)
-    sampler, loader = make_loader(config, splits, model.needs_frames, Distributed())
+    parts = build_parts(config, splits, device, amp, Distributed())
+    parts.model.train()
 
     def batches():
         epoch = 0
         while True:
-            sampler.set_epoch(epoch)
-            yield from loader
+            parts.sampler.set_epoch(epoch)
+            yield from parts.loader
             epoch += 1
 
     stream = batches()
     held = next(stream)
 
     def timed(next_batch) -> float:
+        def step():
+            train_step(parts.model, next_batch(), parts.optimizer, parts.loss_fn, parts.scaler,
+                       device, amp)  # fmt: skip
+
         for _ in range(warmup):
-            train_step(model, next_batch(), optimizer, loss_fn, scaler, device, amp)
+            step()
         started = time.perf_counter()
         for _ in range(steps):
-            train_step(model, next_batch(), optimizer, loss_fn, scaler, device, amp)
+            step()
         if device.type == "cuda":
             torch.cuda.synchronize()
         return (time.perf_counter() - started) / steps
@@ -518,5 +437,5 @@ def time_training_steps(
     return {
         "in_memory_s_per_step": in_memory,
         "dataloader_s_per_step": with_loader,
-        "clips_per_step": float(sampler.batch_size),
+        "clips_per_step": float(parts.sampler.batch_size),
     }

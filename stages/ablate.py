@@ -15,6 +15,7 @@ from pathlib import Path
 import stages.train  # `stages.train.run` is looked up at call time: tests substitute a fake
 from pipeline.config import ConfigError, load_config_file
 from pipeline.reporting.variants import FULL, TABLE_VARIANTS, Variant
+from pipeline.runs import RunFolder
 from stages import StageError
 
 # What must equal the full model's run for a variant to be comparable with it.
@@ -40,16 +41,16 @@ def _field(config, dotted: str):
     return value
 
 
-def _check_same_setup(config, base_folder: Path) -> None:
+def _check_same_setup(config, base_folder: RunFolder) -> None:
     """Refuse to build variants that would not be comparable with the existing full model."""
-    config_path = base_folder / "config.toml"
-    if not config_path.is_file():
+    if not base_folder.config_file.is_file():
         return
     try:
-        base = load_config_file(config_path)
+        base = load_config_file(base_folder.config_file)
     except ConfigError as error:
         raise StageError(
-            f"cannot read the full model's configuration — {error} — fix or remove {base_folder}"
+            f"cannot read the full model's configuration — {error} — fix or remove "
+            f"{base_folder.path}"
         ) from None
     differences = [
         f"{name}={_field(base, name)!r} there but {_field(config, name)!r} here"
@@ -58,7 +59,7 @@ def _check_same_setup(config, base_folder: Path) -> None:
     ]
     if differences:
         raise StageError(
-            f"the full model in {base_folder} was trained with a different setup "
+            f"the full model in {base_folder.path} was trained with a different setup "
             f"({'; '.join(differences)}) — variants must share its data, profile and seed: pass "
             "the same options, or start a new base with --set train.run=NAME"
         )
@@ -68,7 +69,7 @@ def variant_config(config, variant: Variant, runs_dir: Path):
     """The configuration that trains `variant`: same everything, its switches and run name;
     resumes from the variant's own checkpoint when an earlier attempt left one."""
     name = variant.run_name(config.train.run)
-    resume = config.train.resume or (runs_dir / name / "checkpoints" / "last.pt").is_file()
+    resume = config.train.resume or RunFolder.resolve(name, runs_dir).is_trained()
     return dataclasses.replace(
         config,
         model=variant.apply(config.model),
@@ -104,27 +105,27 @@ def run(
 ) -> list[AblationOutcome]:
     variants = _requested_variants(config, all_variants)
     runs_dir = Path(config.paths.runs_dir)
-    _check_same_setup(config, runs_dir / config.train.run)
+    _check_same_setup(config, RunFolder.resolve(config.train.run, runs_dir))
     outcomes = []
     for variant in variants:
         variant_cfg = variant_config(config, variant, runs_dir)
         name = variant_cfg.train.run
-        folder = runs_dir / name
-        if (folder / "metrics.json").is_file():
+        folder = RunFolder.resolve(name, runs_dir)
+        if folder.is_evaluated():
             log(
                 f"ablate: {name} ({variant.describe()}) already finished — skipped "
-                f"(delete {folder} to retrain)"
+                f"(delete {folder.path} to retrain)"
             )
-            outcomes.append(AblationOutcome(name, variant, "skipped (finished)", folder))
+            outcomes.append(AblationOutcome(name, variant, "skipped (finished)", folder.path))
             continue
         log(f"ablate: training {name} ({variant.describe()})")
         stages.train.run(variant_cfg)
-        if not (folder / "metrics.json").is_file():
+        if not folder.is_evaluated():
             raise StageError(
-                f"training {name} finished without writing {folder / 'metrics.json'} "
+                f"training {name} finished without writing {folder.metrics_file} "
                 "— check the train stage's output above"
             )
-        outcomes.append(AblationOutcome(name, variant, "trained", folder))
+        outcomes.append(AblationOutcome(name, variant, "trained", folder.path))
     trained = sum(o.status == "trained" for o in outcomes)
     log(
         f"ablate: {trained} trained, {len(outcomes) - trained} already finished; "

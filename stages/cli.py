@@ -13,6 +13,10 @@ from pipeline import __version__
 from pipeline.config import ConfigError, load_config, parse_assignments
 from stages import StageError
 
+# `--run` means the same in every command (pipeline.runs.RunFolder.resolve).
+RUN_HELP = ("Run: a NAME (the folder cache/runs/NAME, or under --set paths.runs_dir=…) or the "
+            "PATH of a run folder (anything with a '/').")
+
 
 def config_options(command):
     """Options every stage shares: profile, TOML file, and generic SECTION.FIELD=VALUE overrides."""
@@ -185,7 +189,7 @@ def _switches(no_appearance, no_shape, no_gait, graph, pose):
 @config_options
 @data_options
 @model_switch_options
-@click.option("--run", "run_name", default=None, help="Run name: outputs go to cache/runs/NAME.")
+@click.option("--run", "run_name", default=None, help=RUN_HELP + " Outputs go there.")
 @click.option("--epochs", type=int, default=None, help="Training epochs.")
 @click.option("--device", default=None, help="auto | cpu | cuda | cuda:N.")
 @click.option("--backbone-weights", type=click.Path(dir_okay=False), default=None,
@@ -207,7 +211,7 @@ def train(profile, config_file, assignments, dataset, root, manifest, cache, no_
 
 @main.command()
 @config_options
-@click.option("--run", "run_name", default=None, help="Run name under cache/runs to evaluate.")
+@click.option("--run", "run_name", default=None, help=RUN_HELP)
 @click.option("--device", default=None, help="auto | cpu | cuda | cuda:N.")
 def evaluate(profile, config_file, assignments, run_name, device):
     """Evaluate a trained run: Standard / CC / SC, R-1/5/10/20 and mAP (CAL's protocol)."""
@@ -263,10 +267,7 @@ def bench(profile, config_file, assignments, quick, out):
 
 
 def run_folder_option(command):
-    return click.option(
-        "--run", "run_dir", type=click.Path(file_okay=False), required=True,
-        help="Trained run folder, e.g. cache/runs/asgl-demo (its checkpoint and config.toml).",
-    )(command)  # fmt: skip
+    return click.option("--run", "run_dir", required=True, help=RUN_HELP)(command)
 
 
 @main.command()
@@ -298,9 +299,9 @@ def embed(profile, config_file, assignments, dataset, root, manifest, cache, run
 @click.option("--exclude-same-camera", is_flag=True, default=False,
               help="Drop gallery tracklets from the query's camera (needs --query-camera).")
 @click.option("--query-camera", type=int, default=None, help="Camera id of the query footage.")
-@click.option("--run", "run_dir", type=click.Path(file_okay=False), default=None,
-              help="Run folder to embed the query with (default: the one recorded in --gallery; "
-                   "must be the same model).")
+@click.option("--run", "run_dir", default=None,
+              help=RUN_HELP + " Embeds the query (default: the run recorded in --gallery; must "
+                   "be the same model).")
 @click.option("--image", type=click.Path(dir_okay=False), default=None,
               help="Rank-list PNG (default: <gallery folder>/search/<query name>.png).")
 @click.option("--device", default=None, help="auto | cpu | cuda | cuda:N.")

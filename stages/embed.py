@@ -6,7 +6,8 @@ dataset layout), computed with a trained run's model and configuration.
 
 What "the run's configuration" fixes: input size, clip length, pose 2D/3D, branch switches and the
 skeleton normalisation the model was trained on; the command line only chooses the data, the
-workers and the device. `search` and `export` load the model through `load_trained_model` here.
+workers and the device. The model comes from `pipeline.runs.RunFolder.load_model`, the features
+from `pipeline.evaluation`, as for `search` and `export`.
 """
 
 from __future__ import annotations
@@ -16,31 +17,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from pipeline.cache import SkeletonCache, failures_path
-from pipeline.config import Config, eval_stride, load_config_file
-from pipeline.data import ClipSource
+from pipeline.config import Config
+from pipeline.data.dataset import ClipSource
 from pipeline.data.splits import POSE_FIELDS
 from pipeline.datasets import Tracklet, load_tracklets
-from pipeline.embeddings import (
-    EmbeddingSet,
-    ModelFingerprint,
-    model_fingerprint,
-    run_files,
-    write_embeddings,
-)
-from stages import StageError
-
-
-@dataclass
-class TrainedModel:
-    """A run's model in eval mode, with the configuration it was trained with."""
-
-    model: object  # pipeline.models.ASGL
-    config: Config  # the run's resolved config.toml
-    fingerprint: ModelFingerprint
-    device: object  # torch.device
+from pipeline.embeddings import EmbeddingSet, write_embeddings
+from pipeline.evaluation import clip_source, embed_sources
+from pipeline.runs import RunFolder, TrainedModel
+from stages import StageError, preprocess
 
 
 @dataclass
@@ -53,54 +38,6 @@ class EmbedResult:
     dim: int
     fingerprint: str
     seconds: float
-
-
-def load_trained_model(run_dir: str | Path, device: str = "cpu") -> TrainedModel:
-    """The run's model, built from its config.toml, with the checkpoint evaluation uses (`best.pt`
-    when the run selects on validation, else `last.pt`), in eval mode on `device`."""
-    from pipeline.models import build_model
-    from pipeline.training import load_checkpoint, resolve_device
-
-    checkpoint_path, config_path = run_files(run_dir)
-    fingerprint = model_fingerprint(run_dir)
-    config = load_config_file(config_path)
-    state = load_checkpoint(checkpoint_path)["model"]
-    # The identity classifier only serves training: retrieval uses the fused embedding.
-    state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
-    model = build_model(dataclasses.replace(config.model, backbone_weights=""), num_classes=0)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise StageError(
-            f"checkpoint {checkpoint_path} does not fit the model described by {config_path} "
-            f"({str(error).splitlines()[0]}) — the run folder's files do not belong together; "
-            "re-train the run"
-        ) from None
-    torch_device = resolve_device(device)
-    model.to(torch_device).eval()
-    return TrainedModel(model, config, fingerprint, torch_device)
-
-
-def clip_source(tracklet: Tracklet, joints: np.ndarray | None, num_frames: int) -> ClipSource:
-    """A tracklet (with its cached skeleton input) as evaluation's clip source; no labels."""
-    return ClipSource(
-        tracklet, num_frames, joints, pid_index=-1, camera=int(tracklet.camera), clothes_index=-1
-    )
-
-
-def embed_sources(trained: TrainedModel, sources: list[ClipSource]) -> np.ndarray:
-    """(N, D) L2-normalised embeddings, computed exactly as evaluation computes features."""
-    import torch
-
-    from pipeline.training import extract_features
-
-    cfg = trained.config
-    amp = cfg.train.amp and trained.device.type == "cuda"  # as evaluation runs it
-    with torch.no_grad():
-        return extract_features(
-            trained.model, sources, cfg.eval.seq_len, eval_stride(cfg), cfg.eval.batch_size,
-            cfg.train.height, cfg.train.width, trained.device, amp=amp,
-        )  # fmt: skip
 
 
 def default_output(run_dir: Path, root: str) -> Path:
@@ -128,17 +65,35 @@ def preprocess_config(user: Config, run_config: Config, cache: Path) -> Config:
     return dataclasses.replace(run_config, data=data, preprocess=pre)
 
 
+def cached_sources(
+    tracklets: list[Tracklet], cache: Path, trained: TrainedModel
+) -> tuple[list[ClipSource], list[str]]:
+    """The tracklets that have a cached skeleton as clip sources, and the keys of those that do
+    not (preprocess recorded why: no person, unreadable)."""
+    pose_field = POSE_FIELDS[trained.config.model.pose]
+    sources, missing = [], []
+    with SkeletonCache(cache) as skeletons:
+        for tracklet in tracklets:
+            if tracklet.key not in skeletons:
+                missing.append(tracklet.key)
+                continue
+            joints = skeletons.read(tracklet.key, (pose_field,))[pose_field]
+            sources.append(
+                clip_source(tracklet, joints if trained.model.needs_joints else None, len(joints))
+            )
+    return sources, missing
+
+
 def run(
     config: Config, *, run_dir: str | Path, out: str | Path = "", cache: str | Path = ""
 ) -> EmbedResult:
-    """Embed every tracklet of `config.data`'s dataset with the run at `run_dir`."""
-    from stages import preprocess
-
+    """Embed every tracklet of `config.data`'s dataset with the run `run_dir` (a name under
+    `paths.runs_dir`, or a path)."""
     started = time.perf_counter()
-    run_dir = Path(run_dir)
+    folder = RunFolder.resolve(run_dir, config.paths.runs_dir)
     # The model first: a missing checkpoint or device fails before minutes of pose extraction.
-    trained = load_trained_model(run_dir, config.train.device)
-    out = Path(out) if out else default_output(run_dir, config.data.root)
+    trained = folder.load_model(config.train.device)
+    out = Path(out) if out else default_output(folder.path, config.data.root)
     cache = Path(cache) if cache else skeleton_cache_for(out)
 
     preprocess.run(preprocess_config(config, trained.config, cache))
@@ -146,17 +101,7 @@ def run(
         config.data.dataset, config.data.root, config.data.manifest
     )
 
-    pose_field = POSE_FIELDS[trained.config.model.pose]
-    sources, missing = [], []
-    with SkeletonCache(cache) as skeletons:
-        for tracklet in tracklets:
-            if tracklet.key not in skeletons:
-                missing.append(tracklet.key)  # preprocess recorded why (no person, unreadable)
-                continue
-            joints = skeletons.read(tracklet.key, (pose_field,))[pose_field]
-            sources.append(
-                clip_source(tracklet, joints if trained.model.needs_joints else None, len(joints))
-            )
+    sources, missing = cached_sources(tracklets, cache, trained)
     if not sources:
         raise StageError(
             f"no tracklet of {config.data.root} has a usable skeleton (none of {len(tracklets)} "

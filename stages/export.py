@@ -19,11 +19,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import Config, eval_stride
+from pipeline.config import Config
 from pipeline.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+from pipeline.data.splits import POSE_FIELDS
+from pipeline.evaluation import clip_rule
 from pipeline.io import atomic_write, atomic_write_json
+from pipeline.runs import RunFolder, TrainedModel
 from stages import StageError
-from stages.embed import TrainedModel, load_trained_model
 
 FORMATS = {"torchscript": ".pt", "onnx": ".onnx"}
 TOLERANCE = 1e-4
@@ -156,9 +158,9 @@ def run(
 ) -> ExportResult:
     if format not in FORMATS:
         raise StageError(f"--format {format!r} is unknown — use one of: {', '.join(FORMATS)}")
-    run_dir = Path(run_dir)
-    trained = load_trained_model(run_dir, "cpu")  # exported on CPU; the file runs anywhere
-    out = Path(out) if out else run_dir / "export" / f"embedding{FORMATS[format]}"
+    folder = RunFolder.resolve(run_dir, config.paths.runs_dir)
+    trained = folder.load_model("cpu")  # exported on CPU; the file runs anywhere
+    out = Path(out) if out else folder.path / "export" / f"embedding{FORMATS[format]}"
     network = embedding_network(trained.model)
     inputs = example_clip(trained, batch=1, seed=0)
     check_inputs = example_clip(trained, batch=2, seed=1)  # another batch size: B stays dynamic
@@ -181,10 +183,9 @@ def run(
                    "scale": 1 / 255, "mean": [round(float(v), 6) for v in IMAGENET_MEAN],
                    "std": [round(float(v), 6) for v in IMAGENET_STD]},
         "joints": {"pose": cfg.model.pose, "normalisation": cfg.preprocess.normalisation,
-                   "cache_field": "joints14" if cfg.model.pose == "3d" else "joints14_2d"},
+                   "cache_field": POSE_FIELDS[cfg.model.pose]},
         "clip_length": cfg.eval.seq_len,
-        "clips": {"rule": "CAL _recombination_for_testset", "seq_len": cfg.eval.seq_len,
-                  "stride": eval_stride(cfg)},  # how `embed` cuts a tracklet before averaging
+        "clips": clip_rule(cfg),  # how `embed` cuts a tracklet before averaging
         "run": trained.fingerprint.run,
         "fingerprint": trained.fingerprint.fingerprint,
         "checked_max_abs_diff": diff,

@@ -1,8 +1,7 @@
 """`asgl-pipeline preprocess`: videos → normalised 14-joint 3D skeletons in one HDF5 cache.
 
-Per tracklet (`extract_tracklet`): decode frames one at a time → MediaPipe pose in video mode
-(estimator reset per tracklet) → world33 / image33 / visibility / present → 33 → 14 joints →
-gaps filled (linear, edges copied; `present` kept) → normalised (paper Eq. 1 or hip-centred).
+Per tracklet: `pipeline.extraction.extract_tracklet` (MediaPipe pose, 33 → 14 joints, gaps
+filled, normalised).
 
 Parallelism: joblib workers (local processes, or a Dask cluster with `backend = "dask"`) each take
 a batch of tracklets with their own `PoseEstimator`; the batches stream back unordered to this
@@ -24,12 +23,11 @@ import io
 import math
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+from joblib import Parallel, delayed, parallel_config
+from tqdm import tqdm
 
 from pipeline import skeleton
 from pipeline.cache import (
@@ -40,14 +38,8 @@ from pipeline.cache import (
     file_attributes,
 )
 from pipeline.config import save_config
-from pipeline.datasets import (
-    Failure,
-    FrameReadError,
-    Tracklet,
-    estimated_frame_count,
-    iter_frames,
-    load_tracklets,
-)
+from pipeline.datasets import Failure, Tracklet, estimated_frame_count, load_tracklets
+from pipeline.extraction import extract_batch
 from pipeline.io import atomic_write_text
 from pipeline.pose import BUNDLED_COMPLEXITY
 from stages import StageError
@@ -55,18 +47,6 @@ from stages import StageError
 MAX_BATCH_FRAMES = 1500  # ≈ 35 s of MediaPipe per batch: little lost on a kill, little overhead
 BATCHES_PER_WORKER = 4  # enough batches that the last ones balance across workers
 FAILURE_COLUMNS = ("reason", "path", "key")
-
-
-@dataclass
-class Extraction:
-    """What one tracklet produced: cache arrays and attributes, or None and the failure(s)."""
-
-    key: str
-    arrays: dict[str, np.ndarray] | None
-    attrs: dict[str, Any] | None
-    failures: list[Failure] = field(default_factory=list)
-    frames: int = 0
-    detected: int = 0
 
 
 @dataclass
@@ -84,85 +64,6 @@ class PreprocessSummary:
     run_frames: int  # frames decoded by this run
     wall_seconds: float
     frames_per_second: float  # this run's frames / wall time
-
-
-def image_joints_2d(
-    image33: np.ndarray, present: np.ndarray, frame_size: tuple[int, int]
-) -> np.ndarray:
-    """(T,33,3) MediaPipe image landmarks → (T,14,2) for the 2D-pose ablation.
-
-    MediaPipe gives x in units of frame width and y in units of frame height; x is multiplied by
-    w / h so both axes are in units of frame height (body proportions kept, independent of the
-    frame size), then the joints are mapped, gaps filled like the 3D ones, and hip-centred.
-    """
-    h, w = frame_size
-    joints = skeleton.map_33_to_14(image33[..., :2])
-    joints[..., 0] *= w / h
-    return skeleton.normalise(skeleton.fill_missing(joints, present), frame_size, mode="none")
-
-
-def extract_tracklet(tracklet: Tracklet, estimator, normalisation: str = "paper") -> Extraction:
-    """One tracklet through a given `PoseEstimator` (reset here) → `Extraction`. Pure apart from
-    reading the frames; the unit of work the workers run and the benchmark times."""
-    failures: list[Failure] = []
-    frame_size: list[tuple[int, int]] = []
-    unreadable: list[int] = []
-
-    def frames() -> Iterator[np.ndarray | None]:
-        for index, (where, frame) in enumerate(iter_frames(tracklet)):
-            if frame is None:
-                unreadable.append(index)
-                failures.append(Failure("unreadable frame", where, tracklet.key))
-            elif not frame_size:
-                frame_size.append(frame.shape[:2])
-            yield frame
-
-    try:
-        pose = estimator.process_sequence(frames())
-    except FrameReadError:
-        failure = Failure("unreadable video", tracklet.source, tracklet.key)
-        return Extraction(tracklet.key, None, None, [failure])
-    present = pose["present"]
-    count, detected = len(present), int(present.sum())
-    if not frame_size:  # one row for the tracklet rather than one per frame
-        failure = Failure("no readable frame", tracklet.source, tracklet.key)
-        return Extraction(tracklet.key, None, None, [failure], count, 0)
-    if detected == 0:
-        failures.append(Failure("no person detected", tracklet.source, tracklet.key))
-        return Extraction(tracklet.key, None, None, failures, count, 0)
-
-    size = (int(frame_size[0][0]), int(frame_size[0][1]))
-    joints = skeleton.fill_missing(skeleton.map_33_to_14(pose["world33"]), present)
-    arrays = {
-        **pose,
-        "joints14": skeleton.normalise(joints, size, mode=normalisation),
-        "joints14_2d": image_joints_2d(pose["image33"], present, size),
-    }
-    attrs = {
-        "pid": tracklet.pid,
-        "clothes": tracklet.clothes,
-        "camera": int(tracklet.camera),
-        "split": tracklet.split,
-        "source": tracklet.source,
-        "frames": count,
-        "detection_rate": detected / count,
-        "frame_size": np.array(size, dtype=np.int64),
-        "unreadable": np.array(unreadable, dtype=np.int64),
-    }
-    return Extraction(tracklet.key, arrays, attrs, failures, count, detected)
-
-
-def extract_batch(
-    tracklets: list[Tracklet], normalisation: str, model_complexity: int
-) -> list[Extraction]:
-    """A worker's task: one estimator for the batch, reset per tracklet."""
-    import cv2
-
-    from pipeline.pose import PoseEstimator
-
-    cv2.setNumThreads(1)  # the workers are the parallelism; no decode threads competing with them
-    with PoseEstimator(model_complexity=model_complexity) as estimator:
-        return [extract_tracklet(t, estimator, normalisation) for t in tracklets]
 
 
 def make_batches(tracklets: list[Tracklet], sizes: list[int], workers: int) -> list[list[Tracklet]]:
@@ -213,8 +114,6 @@ def _check(config) -> None:
 
 def _results(todo: list[Tracklet], sizes: list[int], config, workers: int):
     """Stream batch results back as they finish (joblib, local processes or Dask)."""
-    from joblib import Parallel, delayed, parallel_config
-
     pre = config.preprocess
 
     def tasks(slots: int):
@@ -267,8 +166,6 @@ def _recorded_frame_failures(cache: SkeletonCache, tracklets: list[Tracklet]) ->
 
 
 def run(config) -> PreprocessSummary:
-    from tqdm import tqdm
-
     _check(config)
     started = time.perf_counter()
     pre, data = config.preprocess, config.data

@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.io import atomic_write_text
+from pipeline.metrics import SETTINGS
 from pipeline.reporting import plots
 from pipeline.reporting.frames import TrackletFrames, open_frames, skeleton_panels
 from pipeline.reporting.ranklist import cc_rank_lists
 from pipeline.reporting.readme import compose_readme
-from pipeline.reporting.runs import SETTINGS, MeasuredRun, discover_runs
+from pipeline.reporting.runs import MeasuredRun, discover_runs
 from pipeline.reporting.tables import build_tables
+from pipeline.runs import RunFolder
 from stages import StageError
 
 PLOTS_FOLDER = "plots"
@@ -83,7 +85,7 @@ def _run_plots(run: MeasuredRun, folder: Path, frames: _FrameSources, notes: lis
 def _rank_grid(
     run: MeasuredRun, path: Path, frames: _FrameSources, notes: list[str]
 ) -> Path | None:
-    features_path = run.folder / "features.npz"
+    features_path = RunFolder(run.folder).features_file
     if not features_path.is_file():
         notes.append(f"run {run.name}: no features.npz; rank-list grid skipped")
         return None

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from pipeline.config import Config
@@ -24,10 +25,12 @@ from pipeline.datasets import (
     list_frames,
     read_frames,
 )
-from pipeline.embeddings import EmbeddingSet, model_fingerprint, read_embeddings
+from pipeline.embeddings import EmbeddingSet, read_embeddings
+from pipeline.evaluation import clip_source, embed_sources
+from pipeline.extraction import extract_batch
 from pipeline.io import atomic_write
+from pipeline.runs import RunFolder, TrainedModel
 from stages import StageError
-from stages.embed import clip_source, embed_sources, load_trained_model
 
 THUMB_HEIGHT = 160
 CAPTION_HEIGHT = 36
@@ -76,10 +79,8 @@ def query_tracklet(path: str | Path, camera: int | None) -> Tracklet:
     raise StageError(f"query {path} does not exist — pass a video file or a frame folder")
 
 
-def query_skeleton(tracklet: Tracklet, trained) -> np.ndarray:
+def query_skeleton(tracklet: Tracklet, trained: TrainedModel) -> np.ndarray:
     """The query's skeleton input (T, 14, C), extracted exactly as the preprocess stage does."""
-    from stages.preprocess import extract_batch
-
     pre = trained.config.preprocess
     (extraction,) = extract_batch([tracklet], pre.normalisation, pre.model_complexity)
     if extraction.arrays is None:
@@ -148,8 +149,6 @@ def middle_frame(path: str) -> np.ndarray | None:
 def _tile(
     frame: np.ndarray | None, lines: tuple[str, ...], colour: tuple[int, int, int]
 ) -> np.ndarray:
-    import cv2
-
     if frame is None:
         body = np.full((THUMB_HEIGHT, THUMB_HEIGHT // 2, 3), 200, np.uint8)
         cv2.putText(
@@ -177,8 +176,6 @@ def _tile(
 
 def ranklist_image(query: Tracklet, matches: list[Match], path: str | Path) -> Path:
     """Query thumbnail (blue) then the top-k (grey) with rank, distance and pid, left to right."""
-    import cv2
-
     tiles = [_tile(middle_frame(query.source), ("query", query.key[:14]), (200, 90, 0))]
     for m in matches:
         tiles.append(
@@ -200,6 +197,38 @@ def default_image(gallery: str | Path, query: Tracklet) -> Path:
     return Path(gallery).parent / "search" / f"{Path(query.key).stem or 'query'}.png"
 
 
+def gallery_model(embeddings: EmbeddingSet, gallery, run_dir, config: Config) -> RunFolder:
+    """The run that embeds the query: `run_dir` (a name or a path) or the one recorded in the
+    gallery file; refused when its fingerprint is not the gallery's."""
+    folder = (
+        RunFolder.resolve(run_dir, config.paths.runs_dir)
+        if run_dir
+        else RunFolder(Path(embeddings.model.run_dir))
+    )
+    current = folder.fingerprint()
+    if current.fingerprint != embeddings.model.fingerprint:
+        raise StageError(
+            f"{gallery} was embedded by {embeddings.model.describe()}, but the query would be "
+            f"embedded by {current.describe()} — embeddings of different models cannot be "
+            f"compared; re-run `asgl-pipeline embed --run {folder.path}` for this gallery, or "
+            "search with the model that made it"
+        )
+    return folder
+
+
+def embed_query(tracklet: Tracklet, trained: TrainedModel, dim: int, gallery) -> np.ndarray:
+    """The query's embedding, made as the gallery's were (same pose extraction, same model)."""
+    joints = query_skeleton(tracklet, trained)
+    source = clip_source(tracklet, joints if trained.model.needs_joints else None, len(joints))
+    embedding = embed_sources(trained, [source])[0]
+    if embedding.shape[0] != dim:
+        raise StageError(
+            f"query embedding has {embedding.shape[0]} dimensions, {gallery} has {dim} — re-run "
+            "`asgl-pipeline embed`"
+        )
+    return embedding
+
+
 def run(
     config: Config,
     *,
@@ -217,25 +246,10 @@ def run(
     if exclude_same_camera and query_camera is None:
         raise StageError("--exclude-same-camera needs the query's camera: add --query-camera N")
     embeddings = read_embeddings(gallery)
-    run_dir = Path(run_dir) if run_dir else Path(embeddings.model.run_dir)
-    current = model_fingerprint(run_dir)
-    if current.fingerprint != embeddings.model.fingerprint:
-        raise StageError(
-            f"{gallery} was embedded by {embeddings.model.describe()}, but the query would be "
-            f"embedded by {current.describe()} — embeddings of different models cannot be "
-            f"compared; re-run `asgl-pipeline embed --run {run_dir}` for this gallery, or search "
-            "with the model that made it"
-        )
+    folder = gallery_model(embeddings, gallery, run_dir, config)
     tracklet = query_tracklet(query, query_camera)
-    trained = load_trained_model(run_dir, config.train.device)
-    joints = query_skeleton(tracklet, trained)
-    source = clip_source(tracklet, joints if trained.model.needs_joints else None, len(joints))
-    embedding = embed_sources(trained, [source])[0]
-    if embedding.shape[0] != embeddings.features.shape[1]:
-        raise StageError(
-            f"query embedding has {embedding.shape[0]} dimensions, {gallery} has "
-            f"{embeddings.features.shape[1]} — re-run `asgl-pipeline embed`"
-        )
+    trained = folder.load_model(config.train.device)
+    embedding = embed_query(tracklet, trained, embeddings.features.shape[1], gallery)
     matches, excluded = rank(
         embeddings, embedding, top, query_camera if exclude_same_camera else None
     )
@@ -251,12 +265,12 @@ def run(
         matches=matches,
         image=str(image_path),
         excluded=excluded,
-        fingerprint=current.fingerprint,
+        fingerprint=trained.fingerprint.fingerprint,
         seconds=time.perf_counter() - started,
     )
     print(
         f"search: {tracklet.source} against {len(embeddings)} tracklets of {gallery} "
-        f"({excluded} excluded as same camera), {current.describe()}"
+        f"({excluded} excluded as same camera), {trained.fingerprint.describe()}"
     )
     print(format_table(matches))
     print(f"search: rank list → {image_path}; {result.seconds:.1f} s")

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 
-from pipeline.config import save_config
+import torch
+
+from pipeline.data.splits import load_splits
+from pipeline.evaluation import evaluate_model
+from pipeline.runs import RunFolder
+from pipeline.runtime import Distributed
+from pipeline.training import fit
 from stages import StageError
 
 SELECT_RULES = ("last", "val")
@@ -37,85 +42,72 @@ def _check(config) -> None:
         )
     if not (config.model.use_appearance or config.model.use_shape or config.model.use_gait):
         problems.append("all three branches are off — keep at least one")
-    if not config.train.run or "/" in config.train.run or config.train.run in (".", ".."):
-        problems.append(f"--run must be a plain folder name (got '{config.train.run}')")
+    if not config.train.run or config.train.run in (".", ".."):
+        problems.append(f"--run must name a run folder (got '{config.train.run}')")
     if problems:
         raise StageError("; ".join(problems) + " — nothing was trained")
 
 
 def _init_distributed(dist):
-    import torch
-
     if not dist.enabled:
         return
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     torch.distributed.init_process_group(backend=backend)
 
 
-def run(config, log: Callable[[str], None] = print, progress: bool = True) -> dict:
-    """Train, checkpoint every epoch, evaluate; returns the metrics dict (rank 0; {} elsewhere)."""
-    import torch
-
-    from pipeline.training import Distributed, fit, load_checkpoint
-    from stages.evaluate import evaluate_model
-
-    _check(config)
-    dist = Distributed.from_env()
-    say = log if dist.is_main else (lambda _message: None)
-    run_dir = Path(config.paths.runs_dir) / config.train.run
-    last = run_dir / "checkpoints" / "last.pt"
-    if last.is_file() and not config.train.resume:
+def _check_folder(config, run: RunFolder) -> None:
+    if run.is_trained() and not config.train.resume:
         raise StageError(
-            f"run folder {run_dir} already holds a trained checkpoint — pass --resume to continue "
+            f"run folder {run.path} already holds a trained checkpoint — pass --resume to continue "
             "it (a finished run is then only re-evaluated), choose another --run, or delete the "
             "folder to start over"
         )
-    if config.train.resume and not last.is_file():
+    if config.train.resume and not run.is_trained():
         raise StageError(
-            f"--resume: {last} does not exist, so there is nothing to resume — drop --resume to "
-            "start the run"
+            f"--resume: {run.last_checkpoint} does not exist, so there is nothing to resume — drop "
+            "--resume to start the run"
         )
 
+
+def run(config, log: Callable[[str], None] = print, progress: bool = True) -> dict:
+    """Train, checkpoint every epoch, evaluate; returns the metrics dict (rank 0; {} elsewhere)."""
+    _check(config)
+    dist = Distributed.from_env()
+    say = log if dist.is_main else (lambda _message: None)
+    folder = RunFolder.resolve(config.train.run, config.paths.runs_dir)
+    _check_folder(config, folder)
     _init_distributed(dist)
     try:
         needs_joints = config.model.use_shape or config.model.use_gait
         splits = _load_training_splits(config, needs_joints, say)
         if dist.is_main:
-            save_config(dataclasses.replace(config, train=dataclasses.replace(config.train, resume=False)),
-                        run_dir / "config.toml")  # fmt: skip
+            folder.write_config(dataclasses.replace(config, train=dataclasses.replace(config.train, resume=False)))
         say(
             f"train: {config.train.run} — {len(splits.train)} tracklets of "
             f"{len(splits.class_pids)} identities"
             + (f" ({len(splits.val_pids)} more held out for validation)" if splits.val_pids else "")
             + f", {config.train.epochs} epochs, world size {dist.world_size}"
         )
-        result = fit(config, splits, run_dir, dist, say, progress)
+        result = fit(config, splits, folder.path, dist, say, progress)
         if not dist.is_main:
             return {}
-        selection = {"rule": config.train.select, "checkpoint": "last.pt", "epoch": result.epochs}
-        model = result.model
+        # Scored as `evaluate` scores it: the selected checkpoint, reloaded from the run folder.
+        trained = folder.load_model(result.device)
         if config.train.select == "val":
-            best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
-            model.load_state_dict(best["model"])
-            selection = {
-                "rule": "val", "checkpoint": "best.pt", "epoch": int(best["epoch"]),
-                "val_ids": list(splits.val_pids), "val_map": float(best["score"]),
-            }  # fmt: skip
             say(
-                f"train: evaluating epoch {best['epoch']} (best validation mAP {best['score']:.2f})"
+                f"train: evaluating epoch {trained.selection['epoch']} (best validation mAP "
+                f"{trained.selection['val_map']:.2f})"
             )
-        with torch.no_grad():
-            return evaluate_model(
-                config, model, splits, run_dir, result.device, result.epochs, selection, say
-            )
+        return evaluate_model(
+            config, trained.model, splits, folder, result.device, result.epochs,
+            trained.selection, say,
+        )  # fmt: skip
     finally:
         if dist.enabled and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
 
 
 def _load_training_splits(config, needs_joints: bool, log):
-    from pipeline.data.splits import load_splits
-
     splits = load_splits(config, needs_joints, log=log)
     if len(splits.class_pids) < config.train.ids_per_batch:
         raise StageError(

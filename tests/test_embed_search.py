@@ -13,13 +13,8 @@ from click.testing import CliRunner
 from pipeline.cache import SkeletonCache
 from pipeline.config import load_config, save_config
 from pipeline.datasets import load_tracklets
-from pipeline.embeddings import (
-    EmbeddingSet,
-    ModelFingerprint,
-    model_fingerprint,
-    read_embeddings,
-    write_embeddings,
-)
+from pipeline.embeddings import EmbeddingSet, read_embeddings, write_embeddings
+from pipeline.runs import ModelFingerprint, RunFolder
 from stages import StageError
 from stages.cli import main
 from stages.search import query_tracklet, rank
@@ -126,13 +121,13 @@ def test_a_file_that_is_not_an_embeddings_file_is_refused(tmp_path, content):
 
 def test_model_fingerprint_follows_checkpoint_and_config(tmp_path):
     run = make_untrained_run(tmp_path / "r")
-    before = model_fingerprint(run).fingerprint
-    assert model_fingerprint(run).fingerprint == before  # deterministic
+    before = RunFolder(run).fingerprint().fingerprint
+    assert RunFolder(run).fingerprint().fingerprint == before  # deterministic
     with open(run / "config.toml", "a") as handle:
         handle.write("\n")
-    after_config = model_fingerprint(run).fingerprint
+    after_config = RunFolder(run).fingerprint().fingerprint
     make_untrained_run(run, seed=1)  # "re-trained": other weights, same config
-    assert len({before, after_config, model_fingerprint(run).fingerprint}) == 3
+    assert len({before, after_config, RunFolder(run).fingerprint().fingerprint}) == 3
 
 
 # -- ranking -------------------------------------------------------------------------------------
@@ -229,7 +224,7 @@ def test_embed_writes_one_unit_embedding_per_tracklet_with_its_labels(
             expected.pid, expected.clothes, expected.camera, expected.source,
         )  # fmt: skip
         assert pid.startswith("person")
-    assert embeddings.model == model_fingerprint(untrained_run)
+    assert embeddings.model == RunFolder(untrained_run).fingerprint()
     assert embeddings.source["dataset"] == "folder"
 
 

@@ -15,7 +15,7 @@ from test_embed_search import cli, make_untrained_run
 from pipeline.cache import SkeletonCache
 from pipeline.data import load_frames, test_clip_indices
 from pipeline.datasets import load_tracklets
-from stages.embed import load_trained_model
+from pipeline.runs import RunFolder
 
 TOLERANCE = 1e-4
 
@@ -33,7 +33,7 @@ def real_clip(synthetic_root, skeleton_cache):
 
 
 def pytorch_embedding(run, *inputs) -> np.ndarray:
-    trained = load_trained_model(run)
+    trained = RunFolder(run).load_model()
     with torch.no_grad():
         return trained.model(*inputs).embedding.numpy()
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pipeline import skeleton
+from pipeline import extraction, skeleton
 from pipeline.cache import ARRAY_FIELDS, SkeletonCache, config_path, failures_path, parts_dir
 from pipeline.config import load_config_file
 from pipeline.datasets import Tracklet, load_tracklets
@@ -91,7 +91,7 @@ def frame_folder(tmp_path):
 
 def test_extract_tracklet_fills_gaps_normalises_and_keeps_the_mask(frame_folder):
     estimator = StandInEstimator([False, True, False, True])
-    result = preprocess.extract_tracklet(frame_folder, estimator, "paper")
+    result = extraction.extract_tracklet(frame_folder, estimator, "paper")
     assert result.failures == [] and result.frames == 4 and result.detected == 2
     arrays, attrs = result.arrays, result.attrs
     np.testing.assert_array_equal(arrays["present"], [False, True, False, True])
@@ -126,7 +126,7 @@ def test_extract_tracklet_fills_gaps_normalises_and_keeps_the_mask(frame_folder)
 
 def test_unreadable_frames_are_not_present_and_reported(frame_folder):
     Path(frame_folder.frames[2]).write_bytes(b"")
-    result = preprocess.extract_tracklet(frame_folder, StandInEstimator([True] * 4))
+    result = extraction.extract_tracklet(frame_folder, StandInEstimator([True] * 4))
     np.testing.assert_array_equal(result.arrays["present"], [True, True, False, True])
     assert result.attrs["unreadable"].tolist() == [2]
     assert [(f.reason, f.path) for f in result.failures] == [
@@ -135,7 +135,7 @@ def test_unreadable_frames_are_not_present_and_reported(frame_folder):
 
 
 def test_no_detection_is_a_failure_never_zeros(frame_folder):
-    result = preprocess.extract_tracklet(frame_folder, StandInEstimator([False] * 4))
+    result = extraction.extract_tracklet(frame_folder, StandInEstimator([False] * 4))
     assert result.arrays is None and result.attrs is None
     assert [(f.reason, f.key) for f in result.failures] == [("no person detected", "s/001_01")]
 
@@ -185,7 +185,7 @@ def test_cache_holds_every_tracklet_with_consistent_arrays(synthetic_root, skele
                 "paper",
             )
             np.testing.assert_allclose(arrays["joints14"], expected, atol=1e-7)
-            expected_2d = preprocess.image_joints_2d(arrays["image33"], present, meta["frame_size"])
+            expected_2d = extraction.image_joints_2d(arrays["image33"], present, meta["frame_size"])
             np.testing.assert_allclose(arrays["joints14_2d"], expected_2d, atol=1e-7)
     assert load_config_file(config_path(skeleton_cache)).data.cache == str(skeleton_cache)
 

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from pipeline.config import GRAPHS, ModelConfig
 from pipeline.models.fusion import AdaptiveFusion
 from pipeline.models.gat import GATShapeBranch
 from pipeline.models.gcn import GCNShapeBranch, STGCNGaitBranch
@@ -20,7 +21,6 @@ from pipeline.models.stgat import STGATGaitBranch
 from pipeline.skeleton import NUM_JOINTS
 
 POSE_CHANNELS = {"3d": 3, "2d": 2}
-GRAPHS = ("gat", "gcn")
 
 
 class ASGLOutput(NamedTuple):
@@ -46,69 +46,40 @@ class AppearanceBranch(nn.Module):
 
 
 class ASGL(nn.Module):
-    def __init__(
-        self,
-        num_classes: int,
-        use_appearance: bool = True,
-        use_shape: bool = True,
-        use_gait: bool = True,
-        graph: str = "gat",
-        pose: str = "3d",
-        backbone_depth: int = 50,
-        last_stride: int = 1,
-        refine_widths: tuple[int, ...] = (128, 512, 2048),
-        gat_channels: int = 512,
-        gat_heads: int = 4,
-        gat_layers: int = 2,
-        gat_concat_last: bool = False,
-        stgat_channels: tuple[int, ...] = (128, 256),
-        stgat_heads: int = 4,
-        hop_distance: int = 3,
-        temporal_kernel: int = 9,
-        fusion_dim: int = 512,
-        dropout: float = 0.0,
-    ):
+    """Built from a `ModelConfig` (its defaults are the paper's; the profiles and the ablation
+    switches are small overrides of it), so the network's settings live in one place."""
+
+    def __init__(self, config: ModelConfig | None = None, num_classes: int = 0):
         super().__init__()
-        if not (use_appearance or use_shape or use_gait):
+        cfg = config if config is not None else ModelConfig()
+        if not (cfg.use_appearance or cfg.use_shape or cfg.use_gait):
             raise ValueError(
                 "at least one branch must be active: use_appearance, use_shape and use_gait are all "
                 "off (drop one of --no-appearance / --no-shape / --no-gait)"
             )
-        if graph not in GRAPHS:
-            raise ValueError(f"graph must be one of {GRAPHS}, got {graph!r}")
-        if pose not in POSE_CHANNELS:
-            raise ValueError(f"pose must be one of {tuple(POSE_CHANNELS)}, got {pose!r}")
+        if cfg.graph not in GRAPHS:
+            raise ValueError(f"graph must be one of {GRAPHS}, got {cfg.graph!r}")
+        if cfg.pose not in POSE_CHANNELS:
+            raise ValueError(f"pose must be one of {tuple(POSE_CHANNELS)}, got {cfg.pose!r}")
         if num_classes < 0:
             raise ValueError(f"num_classes must be ≥ 0, got {num_classes}")
-        self.use_appearance, self.use_shape, self.use_gait = use_appearance, use_shape, use_gait
-        self.graph, self.pose = graph, pose
-        self.pose_channels = POSE_CHANNELS[pose]
+        self.use_appearance, self.use_shape, self.use_gait = (
+            cfg.use_appearance, cfg.use_shape, cfg.use_gait,
+        )  # fmt: skip
+        self.graph, self.pose = cfg.graph, cfg.pose
+        self.pose_channels = POSE_CHANNELS[cfg.pose]
         self.num_classes = num_classes
 
-        self.appearance = AppearanceBranch(backbone_depth, last_stride) if use_appearance else None
-        self.refine = None
-        self.shape = None
-        self.gait = None
-        if use_shape or use_gait:
+        self.appearance = (
+            AppearanceBranch(cfg.backbone_depth, cfg.last_stride) if cfg.use_appearance else None
+        )
+        self.refine = self.shape = self.gait = None
+        if cfg.use_shape or cfg.use_gait:
             # one refinement network feeds both graph branches (paper Fig. 1)
-            self.refine = JointRefinement(self.pose_channels, tuple(refine_widths), NUM_JOINTS)
-            nodes = self.refine.out_channels
-            if use_shape:
-                self.shape = (
-                    GATShapeBranch(
-                        nodes, gat_channels, gat_heads, gat_layers, gat_concat_last, dropout
-                    )
-                    if graph == "gat"
-                    else GCNShapeBranch(nodes, gat_channels, gat_layers)
-                )
-            if use_gait:
-                self.gait = (
-                    STGATGaitBranch(nodes, tuple(stgat_channels), stgat_heads, hop_distance,
-                                    temporal_kernel, dropout)
-                    if graph == "gat"
-                    else STGCNGaitBranch(nodes, tuple(stgat_channels), temporal_kernel, dropout)
-                )  # fmt: skip
+            self.refine = JointRefinement(self.pose_channels, tuple(cfg.refine_widths), NUM_JOINTS)
+            self.shape, self.gait = _graph_branches(cfg, self.refine.out_channels)
 
+        fusion_dim = cfg.fusion_dim
         branches = {"appearance": self.appearance, "shape": self.shape, "gait": self.gait}
         self.branch_names = tuple(name for name, module in branches.items() if module is not None)
         self.fusion = AdaptiveFusion(
@@ -167,29 +138,30 @@ class ASGL(nn.Module):
         return ASGLOutput(embedding, logits, weights)
 
 
-def build_model(model_cfg, num_classes: int) -> ASGL:
+def _graph_branches(cfg: ModelConfig, nodes: int) -> tuple[nn.Module | None, nn.Module | None]:
+    """The shape and gait branches the switches ask for (GAT / ST-GAT, or GCN / ST-GCN)."""
+    shape = gait = None
+    if cfg.use_shape:
+        shape = (
+            GATShapeBranch(nodes, cfg.gat_channels, cfg.gat_heads, cfg.gat_layers,
+                           cfg.gat_concat_last, cfg.dropout)
+            if cfg.graph == "gat"
+            else GCNShapeBranch(nodes, cfg.gat_channels, cfg.gat_layers)
+        )  # fmt: skip
+    if cfg.use_gait:
+        gait = (
+            STGATGaitBranch(nodes, tuple(cfg.stgat_channels), cfg.stgat_heads, cfg.hop_distance,
+                            cfg.temporal_kernel, cfg.dropout)
+            if cfg.graph == "gat"
+            else STGCNGaitBranch(nodes, tuple(cfg.stgat_channels), cfg.temporal_kernel,
+                                 cfg.dropout)
+        )  # fmt: skip
+    return shape, gait
+
+
+def build_model(model_cfg: ModelConfig, num_classes: int) -> ASGL:
     """Build ASGL from a `ModelConfig`; loads `backbone_weights` when set and appearance is on."""
-    model = ASGL(
-        num_classes,
-        use_appearance=model_cfg.use_appearance,
-        use_shape=model_cfg.use_shape,
-        use_gait=model_cfg.use_gait,
-        graph=model_cfg.graph,
-        pose=model_cfg.pose,
-        backbone_depth=model_cfg.backbone_depth,
-        last_stride=model_cfg.last_stride,
-        refine_widths=tuple(model_cfg.refine_widths),
-        gat_channels=model_cfg.gat_channels,
-        gat_heads=model_cfg.gat_heads,
-        gat_layers=model_cfg.gat_layers,
-        gat_concat_last=model_cfg.gat_concat_last,
-        stgat_channels=tuple(model_cfg.stgat_channels),
-        stgat_heads=model_cfg.stgat_heads,
-        hop_distance=model_cfg.hop_distance,
-        temporal_kernel=model_cfg.temporal_kernel,
-        fusion_dim=model_cfg.fusion_dim,
-        dropout=model_cfg.dropout,
-    )
+    model = ASGL(model_cfg, num_classes)
     if model_cfg.backbone_weights and model.appearance is not None:
         load_backbone_weights(model, model_cfg.backbone_weights)
     return model

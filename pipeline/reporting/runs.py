@@ -4,7 +4,6 @@ reads them: metrics.json is required, config.toml / train_log.csv / features.npz
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,7 @@ import numpy as np
 from pipeline.config import Config, ConfigError, load_config_file
 from pipeline.reporting.paper_results import PAPER_DATASETS
 from pipeline.reporting.variants import Variant
-
-SETTINGS = ("standard", "cc", "sc")
+from pipeline.runs import METRICS_FILE, RunFolder
 
 
 @dataclass(frozen=True)
@@ -68,18 +66,11 @@ class MeasuredRun:
 
     def load_features(self) -> dict[str, np.ndarray] | None:
         """features.npz's arrays, or None when it is missing or unreadable."""
-        path = self.folder / "features.npz"
-        if not path.is_file():
-            return None
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                return {name: data[name] for name in data.files}
-        except (OSError, ValueError, KeyError):
-            return None
+        return RunFolder(self.folder).read_features()
 
     def train_log(self) -> list[dict[str, float]]:
         """Rows of train_log.csv as floats ([] when missing)."""
-        path = self.folder / "train_log.csv"
+        path = RunFolder(self.folder).train_log
         if not path.is_file():
             return []
         with path.open(newline="") as handle:
@@ -103,11 +94,9 @@ def dataset_label(adapter: str, data_root: str) -> str:
 
 def load_run(folder: Path) -> MeasuredRun:
     """Read one run folder; raises ValueError with the reason when metrics.json is unusable."""
-    metrics_path = folder / "metrics.json"
-    try:
-        metrics = json.loads(metrics_path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{metrics_path} is unreadable ({error})") from None
+    run = RunFolder(folder)
+    metrics_path = run.metrics_file
+    metrics = run.read_metrics()
     if not isinstance(metrics, dict) or not isinstance(metrics.get("settings"), dict):
         raise ValueError(f"{metrics_path} has no 'settings' object")
     try:
@@ -115,10 +104,9 @@ def load_run(folder: Path) -> MeasuredRun:
     except ValueError as error:
         raise ValueError(f"{metrics_path}: {error}") from None
     config = None
-    config_path = folder / "config.toml"
-    if config_path.is_file():
+    if run.config_file.is_file():
         try:
-            config = load_config_file(config_path)
+            config = load_config_file(run.config_file)
         except ConfigError:
             config = None
     return MeasuredRun(
@@ -139,8 +127,8 @@ def discover_runs(runs_dir: str | Path) -> tuple[list[MeasuredRun], list[str]]:
     if not runs_dir.is_dir():
         return runs, [f"no runs folder at {runs_dir}: every measured cell says 'not measured'"]
     for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
-        if not (folder / "metrics.json").is_file():
-            notes.append(f"run folder {folder.name} has no metrics.json (unfinished?): skipped")
+        if not RunFolder(folder).is_evaluated():
+            notes.append(f"run folder {folder.name} has no {METRICS_FILE} (unfinished?): skipped")
             continue
         try:
             runs.append(load_run(folder))

@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-GRAPHS = ("gat", "gcn")
-POSES = ("3d", "2d")
+from pipeline.config import GRAPHS, POSES
 
 # Run-folder suffix of each branch combination (appearance, shape, gait); "" = the full model.
 _BRANCH_SUFFIXES: dict[tuple[bool, bool, bool], str] = {

@@ -1,0 +1,255 @@
+"""A run folder (`<paths.runs_dir>/<name>/`, contract in docs/ARCHITECTURE.md): the one module
+that knows its file names, which checkpoint is scored, and how to load the model it trained.
+
+    config.toml · train_log.csv · checkpoints/last.pt (+ best.pt) · metrics.json · features.npz
+
+`--run` means the same in every command: a plain name is a folder under `paths.runs_dir`, anything
+with a path separator is that folder itself (`RunFolder.resolve`). The model fingerprint hashes
+the scored checkpoint's bytes and the resolved `config.toml`: the same run re-trained, resumed or
+re-configured gets another fingerprint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.config import Config, ConfigError, load_config_file, save_config
+from pipeline.errors import StageError
+from pipeline.io import atomic_write, atomic_write_json, atomic_write_npz
+from pipeline.models import build_model
+from pipeline.runtime import resolve_device
+
+CONFIG_FILE = "config.toml"
+TRAIN_LOG = "train_log.csv"
+METRICS_FILE = "metrics.json"
+FEATURES_FILE = "features.npz"
+LAST_CHECKPOINT = Path("checkpoints") / "last.pt"
+BEST_CHECKPOINT = Path("checkpoints") / "best.pt"
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_checkpoint(path: str | Path, state: dict) -> Path:
+    """Write a checkpoint atomically: a crash leaves the previous file intact."""
+    return atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise StageError(f"no checkpoint at {path} — train the run first (`asgl-pipeline train`)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
+        raise StageError(
+            f"checkpoint {path} cannot be read ({error}) — delete it and re-train"
+        ) from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise StageError(f"{path} is not a checkpoint written by `asgl-pipeline train`")
+    return state
+
+
+@dataclass(frozen=True)
+class ModelFingerprint:
+    """Which trained model made an embedding: run, checkpoint bytes and resolved config."""
+
+    run: str
+    run_dir: str
+    checkpoint_sha256: str
+    config_sha256: str
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(
+            f"{self.checkpoint_sha256}:{self.config_sha256}".encode()
+        ).hexdigest()[:16]
+
+    def describe(self) -> str:
+        return f"run '{self.run}' ({self.run_dir}, fingerprint {self.fingerprint})"
+
+
+@dataclass
+class TrainedModel:
+    """A run's model in eval mode (classifier dropped), with the configuration it was trained
+    with and which checkpoint it came from."""
+
+    model: Any  # pipeline.models.ASGL
+    config: Config  # the run's resolved config.toml
+    fingerprint: ModelFingerprint
+    device: torch.device
+    selection: dict  # metrics.json's record of which weights these are
+    epochs: int  # epochs the run completed (last.pt's)
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    @classmethod
+    def resolve(cls, run: str | Path, runs_dir: str | Path) -> RunFolder:
+        """A plain name is a folder under `runs_dir`; a value with a path separator (or an
+        absolute path) is the folder itself."""
+        text = str(run)
+        if os.sep in text or "/" in text or Path(text).is_absolute():
+            return cls(Path(text))
+        return cls(Path(runs_dir) / text)
+
+    @property
+    def name(self) -> str:
+        return self.path.absolute().name
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def train_log(self) -> Path:
+        return self.path / TRAIN_LOG
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def features_file(self) -> Path:
+        return self.path / FEATURES_FILE
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.path / LAST_CHECKPOINT
+
+    @property
+    def best_checkpoint(self) -> Path:
+        return self.path / BEST_CHECKPOINT
+
+    def is_trained(self) -> bool:
+        return self.last_checkpoint.is_file()
+
+    def is_evaluated(self) -> bool:
+        return self.metrics_file.is_file()
+
+    # ------------------------------------------------------------------ reading a trained run
+
+    def require_trained(self) -> None:
+        """StageError naming what is missing unless the folder has a checkpoint and config."""
+        if not self.path.is_dir():
+            raise StageError(
+                f"no trained run at {self.path} (the folder does not exist) — pass --run NAME of "
+                "a folder under the runs folder (or its path), or train one with "
+                "`asgl-pipeline train --run NAME`"
+            )
+        if not self.is_trained():
+            raise StageError(
+                f"run folder {self.path} has no checkpoint {LAST_CHECKPOINT} — train it first "
+                f"(`asgl-pipeline train --run {self.name}`) or point --run at a trained run"
+            )
+        if not self.config_file.is_file():
+            raise StageError(
+                f"run folder {self.path} has no {CONFIG_FILE} (the configuration the model was "
+                "trained with) — it was not written by `asgl-pipeline train`; re-train the run"
+            )
+
+    def read_config(self) -> Config:
+        try:
+            return load_config_file(self.config_file)
+        except ConfigError as error:
+            raise StageError(f"{self.config_file} cannot be read ({error}) — re-train the run") from None
+
+    def write_config(self, config: Config) -> Path:
+        return save_config(config, self.config_file)
+
+    def scored_checkpoint(self, select: str) -> Path:
+        """The checkpoint evaluation scores: `best.pt` when the run selects on validation
+        (`train.select = "val"`) and has one, else `last.pt`."""
+        if select == "val" and self.best_checkpoint.is_file():
+            return self.best_checkpoint
+        return self.last_checkpoint
+
+    def files(self) -> tuple[Path, Path]:
+        """(scored checkpoint, config.toml); StageError naming what is missing."""
+        self.require_trained()
+        return self.scored_checkpoint(self.read_config().train.select), self.config_file
+
+    def fingerprint(self) -> ModelFingerprint:
+        checkpoint, config = self.files()
+        return ModelFingerprint(
+            run=self.name,
+            run_dir=str(self.path.absolute()),
+            checkpoint_sha256=file_sha256(checkpoint),
+            config_sha256=file_sha256(config),
+        )
+
+    def selection(self, select: str, scored: dict, last: dict) -> dict:
+        """metrics.json's `selection`: which weights were scored (never chosen on the test set);
+        `scored` and `last` are the states of the scored checkpoint and of last.pt."""
+        checkpoint = self.scored_checkpoint(select)
+        record = {"rule": select, "checkpoint": checkpoint.name, "epoch": int(scored["epoch"])}
+        if checkpoint == self.best_checkpoint:
+            record.update(val_ids=list(last.get("val_pids", [])), val_map=scored.get("score"))
+        return record
+
+    def load_model(self, device: str | torch.device = "cpu") -> TrainedModel:
+        """The run's model built from its config.toml with the scored checkpoint's weights, in
+        eval mode on `device`. The identity classifier only serves training: it is dropped."""
+        checkpoint, _ = self.files()
+        config = self.read_config()
+        fingerprint = self.fingerprint()
+        scored = load_checkpoint(checkpoint)
+        last = scored if checkpoint == self.last_checkpoint else load_checkpoint(self.last_checkpoint)
+        state = {k: v for k, v in scored["model"].items() if not k.startswith("classifier.")}
+        model = build_model(dataclasses.replace(config.model, backbone_weights=""), num_classes=0)
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as error:
+            raise StageError(
+                f"checkpoint {checkpoint} does not fit the model described by {self.config_file} "
+                f"({str(error).splitlines()[0]}) — the run folder's files do not belong together; "
+                "re-train the run"
+            ) from None
+        torch_device = device if isinstance(device, torch.device) else resolve_device(device)
+        model.to(torch_device).eval()
+        selection = self.selection(config.train.select, scored, last)
+        return TrainedModel(model, config, fingerprint, torch_device, selection, int(last["epoch"]))
+
+    # ------------------------------------------------------------------ evaluation outputs
+
+    def write_metrics(self, metrics: dict) -> Path:
+        return atomic_write_json(self.metrics_file, metrics)
+
+    def write_features(self, arrays: dict[str, np.ndarray]) -> Path:
+        return atomic_write_npz(self.features_file, arrays)
+
+    def read_metrics(self) -> dict:
+        """metrics.json; ValueError with the reason when it is unreadable."""
+        try:
+            return json.loads(self.metrics_file.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ValueError(f"{self.metrics_file} is unreadable ({error})") from None
+
+    def read_features(self) -> dict[str, np.ndarray] | None:
+        """features.npz's arrays, or None when it is missing or unreadable."""
+        if not self.features_file.is_file():
+            return None
+        try:
+            with np.load(self.features_file, allow_pickle=False) as data:
+                return {name: data[name] for name in data.files}
+        except (OSError, ValueError, KeyError):
+            return None
