@@ -41,12 +41,33 @@ def bench_has_cuda():
     return torch.cuda.is_available()
 
 
-def test_training_step_timer_runs_every_variant():
+def test_training_step_timer_times_each_variant_it_builds(monkeypatch):
+    """Each variant's step is made slower by a known sleep in its forward: the timer must report
+    at least that much for each, and keep the variants apart."""
+    import time
+
+    import pipeline.models
+
+    real_build = pipeline.models.build_model
+    delays = {True: 0.03, False: 0.09}  # by use_gait: appearance only is the faster one here
+
+    def build_slow(model_cfg, num_classes):
+        model = real_build(model_cfg, num_classes)
+        real_forward, delay = model.forward, delays[model_cfg.use_gait]
+
+        def forward(*args):
+            time.sleep(delay)
+            return real_forward(*args)
+
+        model.forward = forward
+        return model
+
+    monkeypatch.setattr(pipeline.models, "build_model", build_slow)
     model_cfg = dataclasses.replace(
         load_config("demo").model, refine_widths=(8, 8), stgat_channels=(8, 8), fusion_dim=16
     )
     variants = {"appearance only": {"use_shape": False, "use_gait": False}, "full": {}}
-    times = bench._step_time(model_cfg, batch=2, seq_len=2, size=(32, 16), repeats=1,
-                             variants=variants)
-    assert set(times) == set(variants) and all(t > 0 for t in times.values())
-
+    times = bench._step_time(model_cfg, batch=2, seq_len=2, size=(32, 16), repeats=3,
+                             variants=variants)  # fmt: skip
+    assert set(times) == set(variants)
+    assert times["appearance only"] >= 0.03 and times["full"] >= 0.09

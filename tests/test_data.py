@@ -224,6 +224,29 @@ def test_flip_mirrors_frames_and_joints_together(synthetic_root, skeleton_cache)
     assert not torch.equal(flipped_joints, plain_joints)
 
 
+def test_load_frames_gives_rgb_in_imagenet_units(tmp_path):
+    import cv2
+
+    from pipeline.data import load_frames
+
+    # Frame 0 is pure red, frame 1 blue with half green (OpenCV writes BGR); 20×10 resized to 8×4.
+    paths = []
+    for name, bgr in (("0.png", (0, 0, 255)), ("1.png", (255, 128, 0))):
+        cv2.imwrite(str(tmp_path / name), np.full((20, 10, 3), bgr, np.uint8))
+        paths.append(str(tmp_path / name))
+    tracklet = Tracklet("t", tuple(paths), "", "1", "1/a", 1, "query")
+    frames = load_frames(tracklet, [1, 0, 1], height=8, width=4)
+    assert frames.shape == (3, 3, 8, 4) and frames.dtype == np.float32
+    # (value / 255 − mean) / std per RGB channel, mean (0.485, 0.456, 0.406), std (0.229, 0.224,
+    # 0.225): red 255 → 2.2489, red 0 → −2.1179; green 128 → 0.2052, 0 → −2.0357; blue 255 →
+    # 2.6400, 0 → −1.8044.
+    red = [2.2489083, -2.0357141, -1.8044444]
+    blue = [-2.1179039, 0.2051821, 2.64]
+    for frame, expected in zip(frames, (blue, red, blue), strict=True):
+        for channel, value in enumerate(expected):
+            np.testing.assert_allclose(frame[channel], value, rtol=1e-5)
+
+
 def test_eval_clips_cover_every_frame_once_per_clip(synthetic_root, skeleton_cache):
     splits = load_splits(
         data_config(synthetic_root, skeleton_cache), needs_joints=False, log=lambda m: None

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from run_checks import assert_metrics_are_those_of_the_features, features_labels
 from tiny_models import TINY_RUN_MODEL
 
 from pipeline.config import eval_stride, load_config, save_config, to_toml
 from pipeline.data import load_frames, load_splits, test_clip_indices
+from pipeline.metrics import SETTINGS, Labels, evaluate
 from pipeline.models import build_model
 from pipeline.training import save_checkpoint
 from stages import StageError
@@ -51,14 +53,15 @@ def run_folder(synthetic_root, skeleton_cache, tmp_path_factory):
     return config, folder, model.eval()
 
 
-def test_evaluate_writes_metrics_and_features(run_folder):
+def test_metrics_json_is_the_evaluation_of_features_npz(run_folder):
     config, folder, _ = run_folder
     metrics = evaluate_stage.run(config, log=quiet)
-    assert json.loads((folder / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
+    splits = load_splits(config, needs_joints=True, splits=("query", "gallery"), log=quiet)
+    written = assert_metrics_are_those_of_the_features(folder, splits)
+    assert written == json.loads(json.dumps(metrics))
     assert metrics["epochs"] == 3 and metrics["selection"] == {
         "rule": "last", "checkpoint": "last.pt", "epoch": 3
     }  # fmt: skip
-    assert set(metrics["settings"]) == {"standard", "cc", "sc"}
     assert metrics["clips"] == {"rule": "CAL _recombination_for_testset", "seq_len": 3, "stride": 4}
     assert metrics["confidence"]["resamples"] == 1000
     for name, setting in metrics["settings"].items():
@@ -66,13 +69,29 @@ def test_evaluate_writes_metrics_and_features(run_folder):
             low, high = setting["intervals"][metric]
             assert low <= setting[metric] <= high, (name, metric)
             assert 0 <= setting["chance"][metric] <= 100
+    # The comparison can fail: the same features with the gallery labels in another order score
+    # differently (this untrained model's features are not constant).
+    with np.load(folder / "features.npz", allow_pickle=False) as features:
+        assert (str(features["clip_rule"]), int(features["clip_stride"])) == (
+            "CAL _recombination_for_testset",
+            4,
+        )
+        gallery = features_labels(features, "gallery")
+        shuffled = Labels(*(np.roll(values, 1) for values in (gallery.pids, gallery.cameras,
+                                                                gallery.clothes)))  # fmt: skip
+        other = evaluate(features["query_features"], features["gallery_features"],
+                         features_labels(features, "query"), shuffled)  # fmt: skip
+    assert any(other[s].mAP != written["settings"][s]["mAP"] / 100 for s in SETTINGS)
+
+
+def test_evaluation_is_deterministic(run_folder):
+    config, folder, _ = run_folder
+    metrics = evaluate_stage.run(config, log=quiet)
     first = dict(np.load(folder / "features.npz", allow_pickle=False))
-    assert (str(first["clip_rule"]), int(first["clip_stride"])) == (
-        "CAL _recombination_for_testset", 4
-    )
-    again = evaluate_stage.run(config, log=quiet)  # deterministic: same numbers, same features
+    again = evaluate_stage.run(config, log=quiet)  # same numbers, same features
     assert again["settings"] == metrics["settings"]
     second = np.load(folder / "features.npz", allow_pickle=False)
+    assert first.keys() == set(second.keys())
     assert all(np.array_equal(first[k], second[k]) for k in first)
 
 
@@ -158,3 +177,38 @@ def test_checkpoint_that_does_not_fit_the_config(run_folder, tmp_path):
     )
     with pytest.raises(StageError, match="does not fit the model"):
         evaluate_stage.run(other, log=quiet)
+
+
+@pytest.mark.parametrize("num_frames", [1, 3, 4, 5, 9])
+def test_every_tracklet_gets_a_unit_feature_from_its_own_clips(num_frames):
+    """1-frame, n < L, n mod L = 0, 1 and L − 1 tracklets (L = 4, CAL's clips at stride 2): none
+    is left with a zero feature, and each feature is the mean of its own clips' embeddings."""
+    from tiny_models import tiny_model_config
+
+    from pipeline.data import ClipSource
+    from pipeline.datasets import Tracklet
+    from pipeline.training import extract_features
+
+    torch.manual_seed(0)
+    model = build_model(tiny_model_config(use_appearance=False), num_classes=0).eval()
+    rng = np.random.default_rng(num_frames)
+    sources = [
+        ClipSource(
+            Tracklet(f"t{i}", (), "", str(i), f"{i}/a", 1, "query"),
+            n,
+            rng.normal(size=(n, 14, 3)).astype(np.float32),
+            -1,
+            1,
+            0,
+        )  # fmt: skip
+        for i, n in enumerate([num_frames, 2])
+    ]
+    features = extract_features(model, sources, 4, 2, 3, 32, 16, torch.device("cpu"))
+    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
+    source = sources[0]
+    with torch.no_grad():
+        clips = [torch.from_numpy(source.joints[c]) for c in test_clip_indices(num_frames, 4, 2)]
+        expected = model(None, torch.stack(clips)).embedding.mean(0)
+    np.testing.assert_allclose(
+        features[0], torch.nn.functional.normalize(expected, dim=0).numpy(), atol=1e-5
+    )

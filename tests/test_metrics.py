@@ -8,6 +8,7 @@ from pipeline.metrics import (
     evaluate,
     evaluate_distances,
     evaluate_reference,
+    l2_normalise,
     setting_masks,
 )
 
@@ -22,23 +23,24 @@ def both(distances, query, gallery, **kwargs):
 
 
 # One query: pid A, camera 1, clothes A1. Gallery, in index order (pid, camera, clothes, distance):
-#   0  A 1 A1 0.1   same camera            → removed in every setting
+#   0  A 1 A2 0.1   same camera, other cl. → removed in every setting (in cc by the camera rule only)
 #   1  B 2 B1 0.2   other pid              → never removed, never correct
 #   2  A 2 A2 0.3   other camera, clothes  → correct: standard, cc;  removed: sc
 #   3  A 3 A1 0.4   other camera, same cl. → correct: standard, sc;  removed: cc
 #   4  C 3 C1 0.5   other pid
 #   5  A 2 A1 0.6   other camera, same cl. → correct: standard, sc;  removed: cc
+#   6  A 1 A1 0.05  same camera, same cl.  → removed in every setting (in sc by the camera rule only)
 TOY_QUERY = Labels(np.array(["A"]), np.array([1]), np.array(["A1"]))
 TOY_GALLERY = Labels(
-    np.array(["A", "B", "A", "A", "C", "A"]),
-    np.array([1, 2, 2, 3, 3, 2]),
-    np.array(["A1", "B1", "A2", "A1", "C1", "A1"]),
+    np.array(["A", "B", "A", "A", "C", "A", "A"]),
+    np.array([1, 2, 2, 3, 3, 2, 1]),
+    np.array(["A2", "B1", "A2", "A1", "C1", "A1", "A1"]),
 )
-TOY_DISTANCES = np.array([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]], dtype=np.float32)
+TOY_DISTANCES = np.array([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.05]], dtype=np.float32)
 
 
 def test_standard_by_hand():
-    # Ranking after removing 0: [1 B, 2 A✓, 3 A✓, 4 C, 5 A✓] → correct at positions 1, 2, 4.
+    # Ranking after removing 6, 0: [1 B, 2 A✓, 3 A✓, 4 C, 5 A✓] → correct at positions 1, 2, 4.
     result = both(TOY_DISTANCES, TOY_QUERY, TOY_GALLERY)["standard"]
     assert result.queries == 1 and result.skipped == 0
     assert result.cmc[0] == 0.0 and result.cmc[1] == 1.0 and result.cmc[19] == 1.0
@@ -46,14 +48,32 @@ def test_standard_by_hand():
 
 
 def test_cloth_changing_by_hand():
-    # Remove 0 (same camera) and 3, 5 (same clothes): [1 B, 2 A✓, 4 C] → correct at position 1.
+    # Remove 6, 0 (same camera) and 3, 5 (same clothes): [1 B, 2 A✓, 4 C] → correct at position 1.
+    # Entry 0 wears other clothes, so only the camera rule removes it: were it kept, it would be a
+    # correct match at position 0.
     result = both(TOY_DISTANCES, TOY_QUERY, TOY_GALLERY)["cc"]
+    assert result.queries == 1 and result.skipped == 0
     assert result.cmc[0] == 0.0 and result.cmc[1] == 1.0
     assert result.mAP == pytest.approx(1 / 2)
 
 
+def test_the_camera_rule_alone_removes_a_same_camera_entry_in_other_clothes():
+    # Gallery: 0 = query pid, same camera, other clothes (closest); 1 = other pid; 2 = a valid
+    # cloth-changing match. Only the camera rule keeps entry 0 from counting as a rank-1 hit.
+    query = Labels(np.array(["A"]), np.array([1]), np.array(["A1"]))
+    gallery = Labels(np.array(["A", "B", "A"]), np.array([1, 2, 2]), np.array(["A2", "B1", "A3"]))
+    distances = np.array([[0.1, 0.2, 0.3]], dtype=np.float32)
+    results = both(distances, query, gallery)
+    for setting in ("standard", "cc"):
+        assert results[setting].cmc[0] == 0.0 and results[setting].mAP == 0.5, setting
+    # Moved to another camera, the same entry is the cloth-changing rank-1 match.
+    moved = Labels(gallery.pids, np.array([3, 2, 2]), gallery.clothes)
+    assert both(distances, query, moved)["cc"].cmc[0] == 1.0
+
+
 def test_same_clothes_by_hand():
-    # Remove 0 (same camera) and 2 (other clothes): [1 B, 3 A✓, 4 C, 5 A✓] → positions 1, 3.
+    # Remove 6, 0 (same camera) and 2 (other clothes): [1 B, 3 A✓, 4 C, 5 A✓] → positions 1, 3.
+    # Entry 6 wears the query's clothes, so only the camera rule removes it.
     result = both(TOY_DISTANCES, TOY_QUERY, TOY_GALLERY)["sc"]
     assert result.cmc[0] == 0.0 and result.cmc[1] == 1.0
     assert result.mAP == pytest.approx((1 / 2 + 2 / 4) / 2)
@@ -73,7 +93,7 @@ def test_a_query_without_a_valid_match_is_skipped_and_counted():
         np.append(TOY_GALLERY.pids, "D"), np.append(TOY_GALLERY.cameras, 2),
         np.append(TOY_GALLERY.clothes, "D1"),
     )  # fmt: skip
-    distances = np.array([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.9], [0.5] * 7], dtype=np.float32)
+    distances = np.array([[*TOY_DISTANCES[0], 0.9], [0.5] * 8], dtype=np.float32)
     results = both(distances, query, gallery)
     assert results["cc"].queries == 1 and results["cc"].skipped == 1
     assert results["cc"].mAP == pytest.approx(1 / 2)  # only query A counts, not a zero for D
@@ -171,12 +191,39 @@ def test_feature_path_equals_the_reference_on_the_same_distances():
             assert fast[setting].same_as(reference[setting]), setting
 
 
-def test_scale_of_features_does_not_matter():
+def test_l2_normalise_gives_unit_rows_whatever_their_norms():
+    features = np.array([[3.0, 4.0], [0.0, 0.5], [0.0, 0.0], [-1e-3, 0.0]], dtype=np.float32)
+    np.testing.assert_allclose(
+        l2_normalise(features), [[0.6, 0.8], [0.0, 1.0], [0.0, 0.0], [-1.0, 0.0]], rtol=1e-6
+    )  # a zero row stays zero instead of dividing by zero
+    np.testing.assert_allclose(
+        cosine_distances(features[:2], features[:2] * [[10.0], [0.1]]),
+        [[-1.0, -0.8], [-0.8, -1.0]],
+        rtol=1e-6,
+    )
+
+
+def test_features_of_different_norms_rank_by_angle():
+    # The correct match is 6° off the query with norm 1; the other pid is 45° off with norm 100.
+    # By angle the correct match comes first; by raw dot product it would not.
+    query = Labels(np.array(["A"]), np.array([1]), np.array(["A1"]))
+    gallery = Labels(np.array(["B", "A"]), np.array([2, 2]), np.array(["B1", "A2"]))
+    gallery_features = np.array([[100.0, 100.0], [np.cos(0.1), np.sin(0.1)]], dtype=np.float32)
+    result = evaluate(np.array([[2.0, 0.0]]), gallery_features, query, gallery)
+    assert result["standard"].cmc[0] == 1.0
+
+
+def test_scale_of_each_feature_does_not_matter():
     rng = np.random.default_rng(3)
     qf, gf, query, gallery = random_problem(rng, 20, 100, 5)
     a = evaluate(qf, gf, query, gallery)
-    b = evaluate(qf * 4.0, gf * 0.5, query, gallery)
-    assert all(a[s].mAP == pytest.approx(b[s].mAP) for s in SETTINGS)
+    b = evaluate(  # every row its own scale, over six orders of magnitude
+        qf * 10.0 ** rng.uniform(-3, 3, (20, 1)), gf * 10.0 ** rng.uniform(-3, 3, (100, 1)),
+        query, gallery,
+    )  # fmt: skip
+    assert a["standard"].cmc[0] < 1.0  # random features: the scores are not trivially saturated
+    for s in SETTINGS:
+        assert b[s].mAP == pytest.approx(a[s].mAP, abs=1e-9) and np.allclose(b[s].cmc, a[s].cmc)
 
 
 def test_perfect_features_score_one_hundred():

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from matplotlib.image import imread
 
 from pipeline.config import load_config, save_config
 from pipeline.reporting.orderings import ORDERINGS, check_ordering
@@ -420,8 +421,9 @@ def test_plots_are_written_and_reports_are_byte_identical_twice(tmp_path):
         "ranklist_asgl-demo.png", "skeletons_synthetic.png", "training_asgl-demo-no-gait.png",
         "training_asgl-demo.png",
     ]  # fmt: skip
-    for name in plots:
-        assert (out / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in plots:  # decodable images with content (what they draw: tests/test_plots.py)
+        image = imread(out / "plots" / name)
+        assert image.ndim == 3 and min(image.shape[:2]) >= 100 and image[..., :3].std() > 0.05
     readme = (out / "README.md").read_text()
     assert (
         "(plots/ranklist_asgl-demo.png)" in readme and "(plots/skeletons_synthetic.png)" in readme

@@ -37,12 +37,41 @@ def test_fill_missing_interpolates_and_copies_edges():
         skeleton.fill_missing(seq, np.zeros(5, bool))
 
 
-def test_flip_swaps_sides_and_mirrors_x():
-    joints = np.random.default_rng(0).normal(size=(2, 14, 3)).astype(np.float32)
+def test_left_right_pairs_follow_the_joint_names():
+    # Derived from the names, not from the table: every l_X is paired with r_X, nothing else is.
+    names = skeleton.JOINT_NAMES
+    expected = {
+        (names.index(name), names.index("r_" + name[2:])) for name in names if name.startswith("l_")
+    }
+    assert set(skeleton.LEFT_RIGHT_PAIRS) == expected
+    assert len(skeleton.LEFT_RIGHT_PAIRS) == len(expected) == 6
+    paired = {j for pair in skeleton.LEFT_RIGHT_PAIRS for j in pair}
+    unpaired = [names[j] for j in range(skeleton.NUM_JOINTS) if j not in paired]
+    assert unpaired == ["head", "neck"]
+    assert (names[skeleton.L_HIP], names[skeleton.R_HIP]) == ("l_hip", "r_hip")
+
+
+def test_flip_by_hand():
+    # Joint j sits at x = j + 1, y = 10 (j + 1), z = 100 (j + 1): after the flip, slot j holds its
+    # mirror joint's y and z and the negated x; head (0) and neck (1) stay where they are.
+    joints = np.arange(1, 15, dtype=np.float32)[:, None] * np.array([1, 10, 100], np.float32)
+    mirror = [0, 1, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12]
+    expected = np.array([[-(m + 1), 10 * (m + 1), 100 * (m + 1)] for m in mirror], dtype=np.float32)
+    np.testing.assert_array_equal(expected[:3], [[-1, 10, 100], [-2, 20, 200], [-4, 40, 400]])
+    np.testing.assert_array_equal(skeleton.flip_joints(joints[None])[0], expected)
+    np.testing.assert_array_equal(skeleton.flip_joints(joints[None, None])[0, 0], expected)
+    np.testing.assert_array_equal(joints[0], [1, 10, 100])  # the input is not changed
+
+
+def test_flip_works_on_tensors_and_2d_joints():
+    import torch
+
+    joints = torch.arange(28, dtype=torch.float32).reshape(1, 14, 2)  # joint j: x = 2j, y = 2j + 1
     flipped = skeleton.flip_joints(joints)
-    np.testing.assert_allclose(flipped[:, 2, 0], -joints[:, 3, 0])
-    np.testing.assert_allclose(flipped[:, 2, 1:], joints[:, 3, 1:])
-    np.testing.assert_allclose(skeleton.flip_joints(flipped), joints)
+    assert torch.equal(flipped[0, 4], torch.tensor([-10.0, 11.0]))  # l_elbow slot ← r_elbow (5)
+    assert torch.equal(flipped[0, 0], torch.tensor([-0.0, 1.0]))
+    assert joints[0, 4, 0] == 8.0  # the input is not changed
+    assert torch.equal(skeleton.flip_joints(flipped), joints)
 
 
 def test_graph_helpers():

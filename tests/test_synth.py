@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.config import load_config
-from pipeline.synth.accuracy import pa_mpjpe, similarity_align, swap_sides
+from pipeline.synth.accuracy import pa_mpjpe, similarity_align, summarise, swap_sides
 from pipeline.synth.body import POINT_INDEX, joints14, sample_body_shape, sample_gait, walk
 from pipeline.synth.dataset import camera_from_key, plan_dataset
 from pipeline.synth.outfit import outfits_differ, sample_outfits
@@ -52,9 +52,28 @@ def test_mediapipe_detects_the_person_from_every_viewpoint(tiny_set):
     assert {"frontal", "side", "back"} <= set(views), views.keys()
     for name, view in views.items():
         assert view["detection_rate"] >= 0.85, (name, view)
-    # a real measurement, not a placeholder: aligned errors are finite and below 30 cm
-    assert 0 < check["pa_mpjpe_mm"] < 300
-    assert 0 <= check["left_right_swapped_rate"] <= 1
+    # Measured on this set: 96.9 mm and 14 % of frames left/right swapped (the demo set: 96.9 mm,
+    # 5.5 %); the bounds leave room for MediaPipe's run-to-run jitter, not for a broken check.
+    assert 50 < check["pa_mpjpe_mm"] < 140
+    assert check["left_right_swapped_rate"] < 0.3
+    assert check["pa_rms_mm_per_axis"]["z_depth"] > check["pa_rms_mm_per_axis"]["x"]  # depth worst
+
+
+def test_pose_summary_counts_by_hand():
+    residual = np.zeros((2, 14, 3))
+    residual[:, :, 0] = 0.03  # 30 mm on every joint of both detected frames
+    rows = [
+        {"frames": 3, "detected": 2, "residuals": residual, "swapped": 1},
+        {"frames": 1, "detected": 0, "residuals": np.zeros((0, 14, 3)), "swapped": 0},
+    ]
+    summary = summarise(rows, [0.0, 180.0])
+    assert summary["frames"] == 4 and summary["detected"] == 2
+    assert summary["detection_rate"] == 0.5 and summary["left_right_swapped_rate"] == 0.5
+    assert summary["pa_mpjpe_mm"] == 30.0
+    assert summary["pa_rms_mm_per_axis"] == {"x": 30.0, "y": 0.0, "z_depth": 0.0}
+    assert set(summary["by_view"]) == {"frontal", "back"}  # yaw 0° and 180°
+    assert summary["by_view"]["frontal"]["left_right_swapped_rate"] == 0.5
+    assert summary["by_view"]["back"]["detection_rate"] == 0.0
 
 
 def test_ccvid_layout_and_ground_truth(tiny_set):

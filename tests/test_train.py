@@ -7,17 +7,29 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from run_checks import assert_metrics_are_those_of_the_features
 from tiny_models import TINY_RUN_MODEL
 
-from pipeline.config import load_config
-from pipeline.data import load_splits
+from pipeline import training
+from pipeline.config import eval_stride, load_config, save_config
+from pipeline.data import TrainClips, load_splits
 from pipeline.losses import LossParts, ReIDLoss
-from pipeline.training import LOG_COLUMNS, fit, time_training_steps
+from pipeline.models import build_model
+from pipeline.training import (
+    LOG_COLUMNS,
+    Distributed,
+    extract_features,
+    fit,
+    make_loader,
+    seed_everything,
+    time_training_steps,
+)
 from stages import StageError
 from stages import train as train_stage
 
@@ -75,7 +87,8 @@ def test_run_folder_holds_everything(trained_run):
         state
     )
 
-    written = json.loads((folder / "metrics.json").read_text())
+    splits = load_splits(config, needs_joints=True, splits=("query", "gallery"), log=quiet)
+    written = assert_metrics_are_those_of_the_features(folder, splits)
     assert written == json.loads(json.dumps(metrics))
     for key in ("run", "dataset", "data_root", "profile", "date", "epochs", "backbone_weights"):
         assert key in written
@@ -84,20 +97,15 @@ def test_run_folder_holds_everything(trained_run):
         "use_appearance": True, "use_shape": True, "use_gait": True, "graph": "gat", "pose": "3d"
     }  # fmt: skip
     assert written["selection"]["rule"] == "last"
-    for setting in ("standard", "cc", "sc"):
-        scores = written["settings"][setting]
-        assert {"R-1", "R-5", "R-10", "R-20", "mAP", "queries", "skipped", "cmc"} <= set(scores)
-        assert len(scores["cmc"]) == 20 and 0.0 <= scores["mAP"] <= 100.0
-        assert scores["queries"] + scores["skipped"] == written["tracklets"]["query"]
-
     features = np.load(folder / "features.npz", allow_pickle=False)
-    for prefix in ("query", "gallery"):
-        count = written["tracklets"][prefix]
-        assert features[f"{prefix}_features"].shape == (count, 16)
-        for name in ("pids", "cameras", "clothes", "keys", "paths"):
-            assert len(features[f"{prefix}_{name}"]) == count
-    norms = np.linalg.norm(features["query_features"], axis=1)
-    assert np.allclose(norms, 1.0, atol=1e-5)
+    assert features["query_features"].shape == (written["tracklets"]["query"], 16)
+    # The evaluated weights are the checkpoint's: its model re-extracts the same features.
+    model = build_model(config.model, num_classes=state["num_classes"])
+    model.load_state_dict(state["model"])
+    again = extract_features(
+        model, splits.query, 4, eval_stride(config), 8, 32, 16, torch.device("cpu")
+    )
+    np.testing.assert_allclose(again, features["query_features"], atol=1e-5)
 
 
 def test_resume_ends_with_the_weights_of_an_uninterrupted_run(
@@ -182,12 +190,30 @@ def test_validation_selection_keeps_the_best_epoch(synthetic_root, skeleton_cach
     assert best["score"] == pytest.approx(max(scores), abs=1e-3)
 
 
-def test_training_step_timing_for_the_bench(synthetic_root, skeleton_cache, tmp_path):
+def test_training_step_timing_for_the_bench(synthetic_root, skeleton_cache, tmp_path, monkeypatch):
+    """The timer times the steps it runs: each step made 50 ms slower and each clip read 20 ms
+    slower show up as lower bounds; the in-memory timing reads no clip beyond the held batch."""
     config = tiny_config(synthetic_root, skeleton_cache, tmp_path)
     splits = load_splits(config, needs_joints=True, log=quiet)
-    timing = time_training_steps(config, splits, steps=1, warmup=0)
-    assert timing["in_memory_s_per_step"] > 0 and timing["dataloader_s_per_step"] > 0
+    real_step, real_item = training.train_step, TrainClips.__getitem__
+    reads = []
+
+    def slow_step(*args, **kwargs):
+        time.sleep(0.05)
+        return real_step(*args, **kwargs)
+
+    def slow_item(self, item):
+        reads.append(item)
+        time.sleep(0.02)
+        return real_item(self, item)
+
+    monkeypatch.setattr(training, "train_step", slow_step)
+    monkeypatch.setattr(TrainClips, "__getitem__", slow_item)
+    timing = time_training_steps(config, splits, steps=2, warmup=0)
     assert timing["clips_per_step"] == 4
+    assert len(reads) == 4 + 2 * 4  # the held batch, then one batch per timed loader step
+    assert timing["in_memory_s_per_step"] >= 0.05
+    assert timing["dataloader_s_per_step"] >= 0.05 + 4 * 0.02
 
 
 def free_loopback_port() -> int | None:
@@ -199,42 +225,55 @@ def free_loopback_port() -> int | None:
         return None
 
 
-def test_ddp_smoke_two_cpu_processes_on_gloo(synthetic_root, skeleton_cache, tmp_path):
+def one_process_on_both_ranks_batches(config, splits, world_size: int = 2):
+    """What DDP computes, in one process: each step averages the gradients of the ranks' own
+    batches (each forward sees only its rank's batch, as BatchNorm does under DDP), then one
+    optimiser step. Returns the final parameters."""
+    train = config.train
+    seed_everything(train.seed)
+    model = build_model(config.model, num_classes=len(splits.class_pids)).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, train.lr_step, train.lr_gamma)
+    loss_fn = ReIDLoss.from_config(train)
+    ranks = [
+        make_loader(config, splits, model.needs_frames, Distributed(world_size, rank, rank))
+        for rank in range(world_size)
+    ]
+    steps = 0
+    for epoch in range(train.epochs):
+        for sampler, _ in ranks:
+            sampler.set_epoch(epoch)
+        for batches in zip(*(loader for _, loader in ranks), strict=True):
+            optimizer.zero_grad(set_to_none=True)
+            for frames, joints, labels, *_ in batches:
+                output = model(frames, joints)
+                loss = loss_fn(output.embedding, output.logits, labels).total
+                (loss / world_size).backward()
+            optimizer.step()
+            steps += 1
+        scheduler.step()
+    assert steps == train.epochs  # one global step per epoch on the tiny set
+    return dict(model.named_parameters())
+
+
+def test_ddp_two_gloo_processes_end_with_the_weights_of_one_process(
+    synthetic_root, skeleton_cache, tmp_path
+):
     port = free_loopback_port()
     if port is None:
         pytest.skip("cannot bind a loopback port for the gloo rendezvous")
-    settings = [
-        f"model.{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
-        for k, v in TINY_MODEL.items()
-    ]
-    settings += [f"train.{k}={v}" for k, v in TINY_TRAIN.items()]
-    settings += ["eval.seq_len=4", f"paths.runs_dir={tmp_path}"]
+    # Dropout off: under DDP each process draws its own masks, which one process cannot replay.
+    # Skeleton branches only: the tiny ResNet at 32×16 has many weights whose true gradient is ~0,
+    # and Adam turns their rounding noise into ±lr steps that differ between any two summations.
+    config = tiny_config(synthetic_root, skeleton_cache, tmp_path, run="ddp", epochs=2)
+    model_config = dataclasses.replace(config.model, dropout=0.0, use_appearance=False)
+    config = dataclasses.replace(config, model=model_config)
+    save_config(config, tmp_path / "ddp.toml")
     command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc-per-node",
-        "2",
-        "--master-addr",
-        "127.0.0.1",
-        "--master-port",
-        str(port),
-        "-m",
-        "stages.cli",
-        "train",
-        "--profile",
-        "demo",
-        "--root",
-        str(synthetic_root),
-        "--cache",
-        str(skeleton_cache),
-        "--device",
-        "cpu",
-        "--set",
-        "train.run=ddp",
-    ]  # fmt: skip  (the run name goes through --set: torchrun would take --run for --run-path)
-    for setting in settings:
-        command += ["--set", setting]
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+        "--master-addr", "127.0.0.1", "--master-port", str(port),
+        str(Path(__file__).with_name("ddp_worker.py")), str(tmp_path / "ddp.toml"), str(tmp_path),
+    ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
     done = subprocess.run(
         command, cwd=Path(__file__).parents[1], env=env, capture_output=True, text=True, timeout=300
@@ -242,7 +281,32 @@ def test_ddp_smoke_two_cpu_processes_on_gloo(synthetic_root, skeleton_cache, tmp
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
     assert "world size 2" in output
-    metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
-    assert metrics["epochs"] == 1
-    state = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=True)
-    assert state["epoch"] == 1
+    assert json.loads((tmp_path / "ddp" / "metrics.json").read_text())["epochs"] == 2
+
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    saved = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    splits = load_splits(config, needs_joints=True, log=quiet)
+    expected = one_process_on_both_ranks_batches(config, splits)
+    assert expected.keys() <= rank0.keys()
+    for name in expected:
+        assert torch.equal(rank0[name], rank1[name]), name  # the processes never drift apart
+        assert torch.equal(saved[name], rank0[name]), name
+    # Equal to one process stepping on the mean gradient of both ranks' batches: measured 99.1 %
+    # of the weights within 1e-6; the rest are biases right before a BatchNorm (true gradient 0,
+    # so Adam's step follows rounding noise) and do not change a train-mode output.
+    close = sum(int(((rank0[n] - v.detach()).abs() <= 1e-6).sum()) for n, v in expected.items())
+    assert close / sum(v.numel() for v in expected.values()) > 0.98
+    joints = torch.from_numpy(np.stack([s.joints[:4] for s in splits.train[:4]]))
+
+    def embed(weights):
+        model = build_model(config.model, num_classes=len(splits.class_pids))
+        model.load_state_dict({**rank0, **weights})
+        with torch.no_grad():
+            return model.train()(None, joints).embedding
+
+    seed_everything(config.train.seed)
+    initial = build_model(config.model, num_classes=len(splits.class_pids)).state_dict()
+    ddp_embedding = embed({})
+    assert (ddp_embedding - embed(initial)).abs().max() > 0.1  # training moved the output
+    one_process = embed({n: v.detach() for n, v in expected.items()})
+    assert (ddp_embedding - one_process).abs().max() < 5e-3  # measured 5e-4
