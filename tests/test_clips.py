@@ -1,11 +1,94 @@
-"""The evaluation clips at the edges (CAL's rule, `test_clip_indices`, as the evaluator uses it):
-n mod L = 0, 1 and L − 1, a 1-frame tracklet, n < L — every tracklet gets full clips that use each
-of its frames. CAL equality over n = 1…300 and the training clips are in test_data.py."""
+"""Which frames form a clip (pipeline/data/clips.py): training crops, CAL's dense training chunks,
+and CAL's test clips — equal to a transcription of CAL's loop for n = 1…300, and at the edges
+(n mod L = 0, 1 and L − 1, a 1-frame tracklet, n < L) every tracklet gets full clips that use each
+of its frames."""
 
 import numpy as np
 import pytest
 
+from pipeline.data import clips
 from pipeline.data.clips import loop_pad, test_clip_indices, training_clip
+
+
+def test_training_clip_takes_strided_frames_from_a_random_start():
+    starts = set()
+    for seed in range(30):
+        clip = training_clip(40, seq_len=8, stride=4, rng=np.random.default_rng(seed))
+        assert len(clip) == 8 and np.all(np.diff(clip) == 4) and 0 <= clip[0] and clip[-1] < 40
+        starts.add(clip[0])
+    assert starts == set(range(0, 40 - 32 + 1))  # every start is possible
+    again = training_clip(40, 8, 4, np.random.default_rng(3))
+    assert again == training_clip(40, 8, 4, np.random.default_rng(3))
+
+
+def test_short_training_clip_is_loop_padded():
+    clip = training_clip(10, seq_len=8, stride=4, rng=np.random.default_rng(0))
+    assert clip == [0, 4, 8, 0, 4, 8, 0, 4]
+    assert training_clip(1, seq_len=3, stride=2, rng=np.random.default_rng(0)) == [0, 0, 0]
+
+
+def cal_recombination(num_frames: int, seq_len: int, stride: int) -> list[list[int]]:
+    """CAL's `_recombination_for_testset` for one tracklet, transcribed loop for loop (list
+    slices of the frame list, the in-place loop padding), independently of the product's code."""
+    frames = list(range(num_frames))
+    out = []
+    for i in range(num_frames // (seq_len * stride)):
+        for j in range(stride):
+            begin, end = i * seq_len * stride + j, (i + 1) * seq_len * stride
+            out.append(frames[begin:end:stride])
+    if num_frames % (seq_len * stride) != 0:
+        new_stride = (num_frames % (seq_len * stride)) // seq_len
+        base = num_frames // (seq_len * stride) * (seq_len * stride)
+        for i in range(new_stride):
+            out.append(frames[base + i : base + seq_len * new_stride : new_stride])
+        if num_frames % seq_len != 0:
+            clip = frames[num_frames // seq_len * seq_len :]
+            while len(clip) < seq_len:
+                for index in clip:  # CAL appends while iterating: a cyclic repeat
+                    if len(clip) >= seq_len:
+                        break
+                    clip.append(index)
+            out.append(clip)
+    assert all(len(c) == seq_len for c in out) and len(out) == -(-num_frames // seq_len)
+    return out
+
+
+@pytest.mark.parametrize("seq_len, stride", [(8, 4), (8, 2), (4, 1)])
+def test_test_clips_equal_cals_rule_for_every_length(seq_len, stride):
+    for n in range(1, 301):
+        assert clips.test_clip_indices(n, seq_len, stride) == cal_recombination(
+            n, seq_len, stride
+        ), n
+
+
+def test_test_clips_worked_example():
+    # 29 frames, L = 4, s = 4: one block of 16 → 4 clips; 13 left → 3 clips at stride 3 over
+    # frames 16…27; 29 mod 4 = 1 → the last frame, padded.
+    assert clips.test_clip_indices(29, 4, 4) == [
+        [0, 4, 8, 12], [1, 5, 9, 13], [2, 6, 10, 14], [3, 7, 11, 15],
+        [16, 19, 22, 25], [17, 20, 23, 26], [18, 21, 24, 27],
+        [28, 28, 28, 28],
+    ]  # fmt: skip
+    assert clips.test_clip_indices(3, 8, 4) == [[0, 1, 2, 0, 1, 2, 0, 1]]
+    assert clips.test_clip_indices(0, 8, 4) == []
+    with pytest.raises(ValueError, match="stride"):
+        clips.test_clip_indices(10, 8, 0)
+
+
+@pytest.mark.parametrize(
+    "frames, expected",
+    [
+        (10, [(0, 10)]),
+        (64, [(0, 64)]),
+        (65, [(0, 65)]),  # one whole chunk plus a remainder: the last chunk keeps it
+        (130, [(0, 64), (64, 130)]),
+        (200, [(0, 64), (64, 128), (128, 200)]),
+    ],
+)
+def test_dense_chunks_follow_cals_sampling_step(frames, expected):
+    assert [(c.start, c.stop) for c in clips.dense_chunks(frames, 64)] == expected
+    assert clips.dense_chunks(frames, 0) == [range(0, frames)]  # 0 = off
+
 
 L = 4
 
