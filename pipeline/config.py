@@ -143,6 +143,24 @@ class EvalConfig:
 
 
 @dataclass
+class TrackletsConfig:
+    """`asgl-pipeline tracklets`: people in raw footage → person-crop tracklets (SPEC §11)."""
+
+    out: str = "cache/tracklets"
+    detector: str = "hog"  # hog (OpenCV's bundled people detector) | onnx (--detector-model)
+    detector_model: str = ""  # YOLO-style ONNX person detector file, for detector = "onnx"
+    min_score: float = -1.0  # detection score threshold; < 0 = the detector's own default
+    upscale: float = 1.0  # hog: enlarge frames first (people under ~100 px tall)
+    min_iou: float = 0.3  # tracker: smallest IoU between a track's prediction and a detection
+    max_age: int = 15  # tracker: frames a track outlives its last detection
+    min_frames: int = 8  # tracks with fewer detected frames are dropped (one clip = 8)
+    margin: float = 0.1  # crop margin around the box, fraction of its size per side
+    camera: int = 0  # camera id for every video; 0 = number the videos 1, 2, … in order
+    strict: bool = False
+    overwrite: bool = False
+
+
+@dataclass
 class PathsConfig:
     runs_dir: str = "cache/runs"
     reports_dir: str = "reports"
@@ -157,6 +175,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    tracklets: TrackletsConfig = field(default_factory=TrackletsConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 
 

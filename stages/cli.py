@@ -317,6 +317,36 @@ def search(profile, config_file, assignments, gallery, query, top, exclude_same_
 
 @main.command()
 @config_options
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder: tracklet folders + manifest.csv (default: cache/tracklets).")
+@click.option("--detector", type=click.Choice(["hog", "onnx"]), default=None,
+              help="hog: OpenCV's bundled people detector (default); onnx: your YOLO-style model.")
+@click.option("--detector-model", type=click.Path(dir_okay=False), default=None,
+              help="YOLO-style ONNX person detector file for --detector onnx.")
+@click.option("--min-frames", type=int, default=None,
+              help="Drop tracks with fewer detected frames (default 8, one clip).")
+@click.option("--camera", type=int, default=None,
+              help="Camera id written for every video (default: videos numbered 1, 2, …).")
+@click.option("--strict", is_flag=True, default=None,
+              help="Exit non-zero if a video failed or held no person.")
+@click.option("--overwrite", is_flag=True, default=None,
+              help="Replace an earlier tracklets output in --out.")
+def tracklets(profile, config_file, assignments, inputs, out, detector, detector_model,
+              min_frames, camera, strict, overwrite):
+    """Detect and track people in raw videos (or frame folders) and write one folder of person
+    crops per track plus a manifest for `embed --dataset folder --root OUT`."""
+    config = resolve_config(profile, config_file, assignments, {
+        "out": ("tracklets.out", out), "detector": ("tracklets.detector", detector),
+        "detector_model": ("tracklets.detector_model", detector_model),
+        "min_frames": ("tracklets.min_frames", min_frames), "camera": ("tracklets.camera", camera),
+        "strict": ("tracklets.strict", strict), "overwrite": ("tracklets.overwrite", overwrite),
+    })
+    run_stage("tracklets", config, inputs=inputs)
+
+
+@main.command()
+@config_options
 @run_folder_option
 @click.option("--format", "export_format", type=click.Choice(["torchscript", "onnx"]),
               default="torchscript", show_default=True,

@@ -52,6 +52,24 @@ class Failure:
     key: str = ""  # the tracklet it belongs to, when known
 
 
+FAILURE_COLUMNS = ("reason", "path", "key")
+
+
+def write_failures(path: str | Path, failures: Sequence[Failure]) -> None:
+    """The failures CSV (reason, path, key), written atomically."""
+    import csv
+    import io
+
+    from pipeline.io import atomic_write_text
+
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(FAILURE_COLUMNS)
+    for failure in failures:
+        writer.writerow([failure.reason, failure.path, failure.key])
+    atomic_write_text(path, text.getvalue())
+
+
 def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
