@@ -147,7 +147,7 @@ class TrackletsConfig:
     """`asgl-pipeline tracklets`: people in raw footage → person-crop tracklets (SPEC §11)."""
 
     out: str = "cache/tracklets"
-    detector: str = "hog"  # hog (OpenCV's bundled people detector) | onnx (--detector-model)
+    detector: str = "hog"  # hog (OpenCV's people detector) | mediapipe | onnx (--detector-model)
     detector_model: str = ""  # YOLO-style ONNX person detector file, for detector = "onnx"
     min_score: float = -1.0  # detection score threshold; < 0 = the detector's own default
     upscale: float = 1.0  # hog: enlarge frames first (people under ~100 px tall)

@@ -45,11 +45,12 @@ class BenchSizes:
     paper_batch: int = 2  # clips per step (BatchNorm needs ≥ 2) at the paper's input (8×256×128, ResNet-50)
     preprocess_identities: int = 8  # × 2 outfits × 2 tracklets
     preprocess_frames: int = 24
+    crowd_frames: int = 48  # tracklets section: one 640x360 crowd scene of 3 walkers
 
     @classmethod
     def quick(cls) -> BenchSizes:
         return cls(eval_queries=200, eval_gallery=2000, eval_repeats=1, step_repeats=2,
-                   paper_batch=2, preprocess_identities=4, preprocess_frames=8)
+                   paper_batch=2, preprocess_identities=4, preprocess_frames=8, crowd_frames=8)
 
 
 @dataclass
@@ -371,11 +372,48 @@ def write_report(result: BenchResult, out_dir: Path) -> None:
 # --------------------------------------------------------------------------- stage
 
 
+def bench_tracklets(config, sizes: BenchSizes, result: BenchResult) -> None:
+    """Person detection (OpenCV HOG) vs tracking (norfair) per frame on a rendered crowd scene,
+    and both together as the tracklets stage runs them; tracking figures as context."""
+    from pipeline.footage.detect import HogDetector
+    from pipeline.footage.evaluation import score_scene
+    from pipeline.footage.track import PersonTracker
+    from pipeline.synth.crowd import plan_crowd, render_crowd
+
+    section = "tracklets"
+    frames, truth = render_crowd(plan_crowd(seed=10, people=3, frames=sizes.crowd_frames))
+    detector = HogDetector()
+    found = [detector.detect(frame) for frame in frames]
+
+    def track():
+        tracker = PersonTracker()
+        for detections in found:
+            tracker.update(detections)
+
+    timings = time_interleaved({"detect": lambda: [detector.detect(f) for f in frames],
+                                "track": track}, repeats=1 if sizes == BenchSizes.quick() else 3,
+                               warmup=0)  # fmt: skip
+    score = score_scene(frames, truth, detector)
+    per_frame = {name: 1000 * t.median_s / len(frames) for name, t in timings.items()}
+    note = f"crowd scene seed 10, 3 walkers, {len(frames)} frames of 640x360"
+    result.add(section, "HOG detection per frame", per_frame["detect"], "ms", note)
+    result.add(section, "norfair tracking per frame", per_frame["track"], "ms", note)
+    result.add(section, "detection + tracking per frame (stage loop)",
+               1000 * score.seconds_per_frame, "ms", note)  # fmt: skip
+    result.add(section, "tracking / detection time", per_frame["track"] / per_frame["detect"], "×")
+    result.add(section, "MOTA", score.tracking.mota, "", f"{score.tracking.id_switches} ID switches")
+    result.targets.append(Target(section, "tracking / detection time",
+                                 per_frame["track"] / per_frame["detect"], "≤ 0.1×",
+                                 per_frame["track"] <= 0.1 * per_frame["detect"],
+                                 "the tracker must not be the bottleneck"))  # fmt: skip
+
+
 SECTIONS = {
     "evaluation": bench_evaluation,
     "training": bench_training,
     "preprocess": bench_preprocess,
     "cuda": bench_cuda,
+    "tracklets": bench_tracklets,
 }
 
 

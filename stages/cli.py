@@ -320,8 +320,9 @@ def search(profile, config_file, assignments, gallery, query, top, exclude_same_
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder: tracklet folders + manifest.csv (default: cache/tracklets).")
-@click.option("--detector", type=click.Choice(["hog", "onnx"]), default=None,
-              help="hog: OpenCV's bundled people detector (default); onnx: your YOLO-style model.")
+@click.option("--detector", type=click.Choice(["hog", "mediapipe", "onnx"]), default=None,
+              help="hog: OpenCV's bundled people detector (default); mediapipe: its bundled pose "
+                   "models (finds ~1 person a frame); onnx: your YOLO-style model.")
 @click.option("--detector-model", type=click.Path(dir_okay=False), default=None,
               help="YOLO-style ONNX person detector file for --detector onnx.")
 @click.option("--min-frames", type=int, default=None,

@@ -36,6 +36,7 @@ from pipeline.datasets import (
     write_failures,
 )
 from pipeline.footage.crops import person_crop
+from pipeline.footage.detect import DETECTORS
 from pipeline.footage.inputs import Footage, find_footage
 from pipeline.footage.preview import draw_tracks, preview_indices, preview_strip
 from pipeline.footage.track import PersonTracker, TrackerSettings
@@ -48,6 +49,9 @@ MANIFEST = "manifest.csv"
 FAILURES = "failures.csv"
 PREVIEW = "preview.jpg"
 JPEG = [cv2.IMWRITE_JPEG_QUALITY, 95]
+# Crops keep the model's input aspect (train.height : train.width) but are never shorter than
+# this: `embed` runs MediaPipe on them, which misses whole tracklets at 64x128 (synth's measure).
+MIN_CROP_HEIGHT = 256
 
 
 @dataclass
@@ -84,20 +88,26 @@ class TrackletsSummary:
     records: list[VideoRecord]
 
 
+def crop_size(config: Config) -> tuple[int, int]:
+    """(width, height) of the crops: the model's input aspect, at least MIN_CROP_HEIGHT tall."""
+    height = max(config.train.height, MIN_CROP_HEIGHT)
+    return max(1, round(height * config.train.width / config.train.height)), height
+
+
 def _settings(config: Config) -> dict:
     t = config.tracklets
     model = str(Path(t.detector_model).absolute()) if t.detector_model else ""
     return {"detector": t.detector, "detector_model": model, "min_score": t.min_score,
             "upscale": t.upscale, "min_iou": t.min_iou, "max_age": t.max_age,
             "min_frames": t.min_frames, "margin": t.margin, "camera": t.camera,
-            "crop": [config.train.width, config.train.height]}  # fmt: skip
+            "crop": list(crop_size(config))}  # fmt: skip
 
 
 def _check(config: Config) -> None:
     t = config.tracklets
     problems = []
-    if t.detector not in ("hog", "onnx"):
-        problems.append(f"--detector must be hog or onnx, got {t.detector!r}")
+    if t.detector not in DETECTORS:
+        problems.append(f"--detector must be one of {', '.join(DETECTORS)}, got {t.detector!r}")
     if t.detector == "onnx" and not Path(t.detector_model).is_file():
         problems.append(f"--detector onnx needs --detector-model FILE (got {t.detector_model!r}, "
                         "not a file)")  # fmt: skip
@@ -155,7 +165,7 @@ def _track_video(footage: Footage, record: VideoRecord, config: Config, folder: 
     t = config.tracklets
     detector = _detector(config)
     tracker = PersonTracker(TrackerSettings(min_iou=t.min_iou, max_age=t.max_age))
-    size = (config.train.width, config.train.height)
+    size = crop_size(config)
     tracklet = footage.as_tracklet(record.camera)
     record.expected = estimated_frame_count(tracklet)
     wanted, drawn = preview_indices(record.expected), []

@@ -39,7 +39,7 @@ class Walker:
     outfit: Outfit
     lane: float  # depth of the walking line (world z, metres from the camera)
     start: float  # world x of the pelvis at frame 0
-    heading: int  # +1 walks towards +x (to the right in the image), -1 towards -x
+    heading: int  # +1 walks towards world +x (leftwards in the image), -1 towards -x
     phase: float
 
 
@@ -62,19 +62,23 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, 90, *stream])
 
 
-def plan_crowd(seed: int, people: int = 3, frames: int = 48, size=(640, 360)) -> CrowdScene:
+def plan_crowd(seed: int, people: int = 3, frames: int = 48, size=(640, 360),
+               cast: int | None = None) -> CrowdScene:  # fmt: skip
     """Place `people` walkers (2 or 3) so that neighbours walk in opposite directions and meet
-    near the middle of the clip; lanes 1.4 m apart from 4.5 m away."""
+    near the middle of the clip; lanes 1.4 m apart from 4.5 m away. `cast` seeds who the people
+    are (identity and outfit; default `seed`): two scenes with one cast show the same people,
+    as two cameras would."""
+    cast = seed if cast is None else cast
     if not 1 <= people <= 4:
         raise ValueError(f"a crowd scene holds 1 to 4 people, got {people}")
     rng = _rng(seed, 0)
     walkers = []
     first_lane = float(rng.uniform(4.3, 5.0))
     for i in range(people):
-        look_rng = _rng(seed, 1, i)
+        look_rng = _rng(cast, 1, i)
         identity = Identity(sample_body_shape(look_rng), sample_gait(look_rng),
                             sample_identity_look(look_rng))  # fmt: skip
-        outfit = sample_outfits(_rng(seed, 2, i), 1)[0]
+        outfit = sample_outfits(_rng(cast, 2, i), 1)[0]
         lane = first_lane + i * LANE_GAP
         heading = 1 if i % 2 == 0 else -1
         speed = walk(identity.body, identity.gait, 2, FPS).speed
