@@ -392,7 +392,7 @@ def bench_tracklets(config, sizes: BenchSizes, result: BenchResult) -> None:
 
     timings = time_interleaved({"detect": lambda: [detector.detect(f) for f in frames],
                                 "track": track}, repeats=1 if sizes == BenchSizes.quick() else 3,
-                               warmup=0)  # fmt: skip
+                               warmup=1)  # fmt: skip (warm-up: norfair's first import is slow)
     score = score_scene(frames, truth, detector)
     per_frame = {name: 1000 * t.median_s / len(frames) for name, t in timings.items()}
     note = f"crowd scene seed 10, 3 walkers, {len(frames)} frames of 640x360"
