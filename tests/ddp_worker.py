@@ -9,13 +9,12 @@ import sys
 
 import torch
 
-from pipeline import training
 from pipeline.config import load_config_file
 from stages import train
 
 
 def main(config_path: str, out_dir: str) -> None:
-    real_fit = training.fit
+    real_fit = train.fit
 
     def fit_and_keep_the_weights(*args, **kwargs):
         result = real_fit(*args, **kwargs)
@@ -23,7 +22,7 @@ def main(config_path: str, out_dir: str) -> None:
         torch.save({k: v.detach().cpu() for k, v in result.model.state_dict().items()}, path)
         return result
 
-    training.fit = fit_and_keep_the_weights  # stages.train looks fit up when it runs
+    train.fit = fit_and_keep_the_weights  # the stage calls the name it imported
     train.run(load_config_file(config_path), log=print, progress=False)
 
 

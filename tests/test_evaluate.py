@@ -187,8 +187,12 @@ def test_every_tracklet_gets_a_unit_feature_from_its_own_clips(num_frames):
 
     from pipeline.data import ClipSource
     from pipeline.datasets import Tracklet
-    from pipeline.training import extract_features
+    from pipeline.evaluation import extract_features
 
+    config = load_config(
+        "demo", overrides={"train": {"height": 32, "width": 16}, "eval": {"seq_len": 4,
+                           "stride": 2, "batch_size": 3}},
+    )  # fmt: skip
     torch.manual_seed(0)
     model = build_model(tiny_model_config(use_appearance=False), num_classes=0).eval()
     rng = np.random.default_rng(num_frames)
@@ -203,7 +207,7 @@ def test_every_tracklet_gets_a_unit_feature_from_its_own_clips(num_frames):
         )  # fmt: skip
         for i, n in enumerate([num_frames, 2])
     ]
-    features = extract_features(model, sources, 4, 2, 3, 32, 16, torch.device("cpu"))
+    features = extract_features(model, sources, config, torch.device("cpu"))
     np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
     source = sources[0]
     with torch.no_grad():

@@ -17,19 +17,13 @@ from run_checks import assert_metrics_are_those_of_the_features
 from tiny_models import TINY_RUN_MODEL
 
 from pipeline import training
-from pipeline.config import eval_stride, load_config, save_config
+from pipeline.config import load_config, save_config
 from pipeline.data import TrainClips, load_splits
+from pipeline.evaluation import extract_features
 from pipeline.losses import LossParts, ReIDLoss
 from pipeline.models import build_model
-from pipeline.training import (
-    LOG_COLUMNS,
-    Distributed,
-    extract_features,
-    fit,
-    make_loader,
-    seed_everything,
-    time_training_steps,
-)
+from pipeline.runtime import Distributed, seed_everything
+from pipeline.training import LOG_COLUMNS, fit, make_loader, time_training_steps
 from stages import StageError
 from stages import train as train_stage
 
@@ -102,9 +96,7 @@ def test_run_folder_holds_everything(trained_run):
     # The evaluated weights are the checkpoint's: its model re-extracts the same features.
     model = build_model(config.model, num_classes=state["num_classes"])
     model.load_state_dict(state["model"])
-    again = extract_features(
-        model, splits.query, 4, eval_stride(config), 8, 32, 16, torch.device("cpu")
-    )
+    again = extract_features(model, splits.query, config, torch.device("cpu"))
     np.testing.assert_allclose(again, features["query_features"], atol=1e-5)
 
 
