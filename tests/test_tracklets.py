@@ -102,6 +102,16 @@ def test_no_person_gives_an_empty_manifest(footage, tmp_path):
     assert result.exit_code == 1 and "no person" in result.output
 
 
+def test_truncated_video_is_recorded_and_kept(footage, tmp_path):
+    cut = tmp_path / "cut.avi"
+    data = (footage / "street.avi").read_bytes()
+    cut.write_bytes(data[: len(data) // 2])  # as a copy interrupted halfway
+    summary = stage.run(make_config(tmp_path / "out"), inputs=[str(cut)])
+    reasons = (tmp_path / "out" / "failures.csv").read_text()
+    assert "truncated video (decoded" in reasons
+    assert 0 < summary.frames < 32
+
+
 def test_unfinished_video_is_redone_and_other_runs_are_refused(footage, tmp_path):
     out = tmp_path / "out"
     video = [str(footage / "empty.avi")]
