@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -108,6 +109,8 @@ def _check(config: Config) -> None:
     problems = []
     if t.detector not in DETECTORS:
         problems.append(f"--detector must be one of {', '.join(DETECTORS)}, got {t.detector!r}")
+    if t.detector_model and t.detector != "onnx":
+        problems.append(f"--detector-model is for --detector onnx (got --detector {t.detector})")
     if t.detector == "onnx" and not Path(t.detector_model).is_file():
         problems.append(f"--detector onnx needs --detector-model FILE (got {t.detector_model!r}, "
                         "not a file)")  # fmt: skip
@@ -116,7 +119,7 @@ def _check(config: Config) -> None:
             "need --min-frames ≥ 1, max_age ≥ 1, 0 < min_iou < 1, margin ≥ 0, upscale > 0"
         )
     if problems:
-        raise StageError("tracklets: " + "; ".join(problems))
+        raise StageError("; ".join(problems))
 
 
 def _claim_output(out: Path, run_info: dict, overwrite: bool) -> None:
@@ -249,11 +252,14 @@ def run(config: Config, inputs: tuple[str, ...] | list[str] = ()) -> TrackletsSu
     from tqdm import tqdm
 
     _check(config)
+    # FFmpeg's own lines for a broken file ("moov atom not found") would sit in the progress bar;
+    # the failure is recorded in failures.csv with its reason instead. Read when a video opens.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     t = config.tracklets
     footage, problems = find_footage(list(inputs))
     if not inputs or not footage:
         detail = "; ".join(problems) or "no input given"
-        raise StageError(f"tracklets: nothing to read ({detail}) — pass video files, frame "
+        raise StageError(f"nothing to read ({detail}) — pass video files, frame "
                          "folders or folders of videos")  # fmt: skip
     out = Path(t.out)
     _claim_output(out, {"inputs": [f.source for f in footage], "settings": _settings(config)},
@@ -301,6 +307,9 @@ def _summarise(out: Path, records: list[VideoRecord], fresh: list[VideoRecord], 
 
 def _report(s: TrackletsSummary, strict: bool) -> None:
     for record in s.records:
+        for reason, path in record.failures:
+            if reason == "unreadable video" or reason.startswith("truncated video"):
+                print(f"tracklets: {reason}: {path} — the other videos go on")
         if any(reason == "no person" for reason, _ in record.failures):
             print(f"tracklets: no person found in {record.source} ({record.frames} frames, "
                   f"{record.detections} detections, {record.dropped} track(s) shorter than "

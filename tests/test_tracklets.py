@@ -136,6 +136,8 @@ def test_bad_arguments(tmp_path):
         stage.run(make_config(tmp_path / "o"), inputs=[str(tmp_path / "missing.avi")])
     with pytest.raises(StageError, match="--detector-model"):
         stage.run(make_config(tmp_path / "o", detector="onnx"), inputs=[str(tmp_path)])
+    with pytest.raises(StageError, match="is for --detector onnx"):
+        stage.run(make_config(tmp_path / "o", detector_model="m.onnx"), inputs=[str(tmp_path)])
 
 
 def test_mediapipe_candidate_finds_the_nearest_person(crowd):
