@@ -10,7 +10,8 @@ next run skips every tracklet found in the cache or a part.
 Per tracklet group (name = escaped key): datasets `world33 (T,33,3)`, `image33 (T,33,3)`,
 `visibility (T,33)`, `present (T,)`, `joints14 (T,14,3)`, `joints14_2d (T,14,2)`, and attributes
 pid, clothes, camera, split, source, frames, detection_rate, frame_size (h, w). File attributes:
-schema_version, mediapipe_version, model_complexity, normalisation, dataset, root, fingerprint.
+schema_version, mediapipe_version, model_complexity, normalisation, dataset, root, pose_source
+(mediapipe | groundtruth), fingerprint.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ ARRAY_FIELDS = ("world33", "image33", "visibility", "present", "joints14", "join
 # File attributes whose change makes a cache stale (everything but the fingerprint itself).
 FINGERPRINT_FIELDS = (
     "schema_version", "mediapipe_version", "model_complexity", "normalisation", "dataset", "root",
+    "pose_source",
 )  # fmt: skip
+# Fields added after schema 1 enter the hash only away from their default, so the caches built
+# before they existed keep their fingerprint (and a missing attribute reads as the default).
+LATER_FIELD_DEFAULTS = {"pose_source": "mediapipe"}
 COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 # HDF5 1.10 file format: single-chunk datasets need no B-tree and object headers are compact,
 # which makes a cache of short tracklets ~2.5x smaller than the 1.8 format (readable by HDF5 ≥ 1.10).
@@ -69,7 +74,11 @@ def config_path(cache: str | Path) -> Path:
 
 
 def file_attributes(
-    dataset: str, root: str | Path, normalisation: str, model_complexity: int
+    dataset: str,
+    root: str | Path,
+    normalisation: str,
+    model_complexity: int,
+    pose_source: str = "mediapipe",
 ) -> dict[str, Any]:
     """The file attributes of a cache built from these inputs, fingerprint included."""
     attrs: dict[str, Any] = {
@@ -79,6 +88,7 @@ def file_attributes(
         "normalisation": normalisation,
         "dataset": dataset,
         "root": str(Path(root).absolute()),
+        "pose_source": pose_source,
     }
     attrs["fingerprint"] = fingerprint(attrs)
     return attrs
@@ -86,8 +96,15 @@ def file_attributes(
 
 def fingerprint(attrs: dict[str, Any]) -> str:
     """Short hash of the parameters and inputs a cache depends on."""
-    payload = json.dumps({k: attrs[k] for k in FINGERPRINT_FIELDS}, sort_keys=True, default=str)
+    fields = {k: attribute(attrs, k) for k in FINGERPRINT_FIELDS}
+    fields = {k: v for k, v in fields.items() if LATER_FIELD_DEFAULTS.get(k, object()) != v}
+    payload = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def attribute(attrs: dict[str, Any], name: str) -> Any:
+    """A file attribute, with the default of a field added later when an old cache lacks it."""
+    return attrs.get(name, LATER_FIELD_DEFAULTS.get(name))
 
 
 def _plain(value: Any) -> Any:
@@ -167,9 +184,9 @@ class CacheWriter:
         if attrs.get("fingerprint") == self.file_attrs["fingerprint"]:
             return
         changed = [
-            f"{name} {attrs.get(name)!r} → {self.file_attrs.get(name)!r}"
+            f"{name} {attribute(attrs, name)!r} → {attribute(self.file_attrs, name)!r}"
             for name in FINGERPRINT_FIELDS
-            if attrs.get(name) != self.file_attrs.get(name)
+            if attribute(attrs, name) != attribute(self.file_attrs, name)
         ]
         raise CacheError(
             f"skeleton cache {self.path} was built with other settings ({'; '.join(changed) or 'fingerprint differs'}) "

@@ -62,6 +62,7 @@ class PreprocessConfig:
     scheduler: str = ""  # dask scheduler address, e.g. tcp://127.0.0.1:8786
     model_complexity: int = 1  # only 1 is bundled with mediapipe 0.10.21
     normalisation: str = "paper"  # paper | none
+    pose_source: str = "mediapipe"  # mediapipe | groundtruth (synthetic sets only)
     limit: int = 0  # 0 = all tracklets
     strict: bool = False
     overwrite: bool = False

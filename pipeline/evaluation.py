@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -34,13 +35,25 @@ def model_inputs(model, frames: torch.Tensor, joints: torch.Tensor, device: torc
     return frames, joints
 
 
+@dataclass
+class Embedded:
+    """What `extract_embeddings` returns: per tracklet, the fused feature and each branch's own
+    (the fused embedding a one-hot fusion weight on it would give, `AdaptiveFusion.alone`), all
+    clip-averaged and L2-normalised, plus the mean fusion weight of every branch over the clips."""
+
+    features: np.ndarray  # (N, D)
+    branch_features: dict[str, np.ndarray]  # branch name → (N, D)
+    mean_weights: dict[str, float]
+    clips: int = 0  # clips the means are over
+
+
 @torch.no_grad()
-def extract_features(
+def extract_embeddings(
     model, sources: list[ClipSource], config: Config, device: torch.device, num_workers: int = 0
-) -> np.ndarray:
-    """(N, D) L2-normalised features: each tracklet's test clips by CAL's rule (SPEC §7,
-    `test_clip_indices`) embedded and averaged. Clip length, stride, batch and input size come
-    from `config` (eval / train sections); AMP when the run trains with it on CUDA."""
+) -> Embedded:
+    """Each tracklet's test clips by CAL's rule (SPEC §7, `test_clip_indices`) embedded and
+    averaged (see `Embedded`). Clip length, stride, batch and input size come from `config`
+    (eval / train sections); AMP when the run trains with it on CUDA."""
     core = model.module if hasattr(model, "module") else model
     amp = config.train.amp and device.type == "cuda"
     was_training = core.training
@@ -53,17 +66,38 @@ def extract_features(
         dataset, batch_size=max(1, config.eval.batch_size), shuffle=False,
         num_workers=num_workers, worker_init_fn=seed_worker, pin_memory=device.type == "cuda",
     )  # fmt: skip
-    sums = torch.zeros(len(sources), core.embedding_dim, dtype=torch.float64)
+    names = core.branch_names
+    # slot 0: the fused embedding; slot 1 + k: branch k alone
+    sums = torch.zeros(1 + len(names), len(sources), core.embedding_dim, dtype=torch.float64)
     counts = torch.zeros(len(sources), dtype=torch.float64)
+    weight_sum = torch.zeros(len(names), dtype=torch.float64)
     for frames, joints, index in loader:
         frames, joints = model_inputs(core, frames, joints, device)
         with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            embedding = core(frames, joints).embedding
-        sums.index_add_(0, index, embedding.float().cpu().double())
+            output = core(frames, joints)
+            alone = core.fusion.alone(output.projected)
+        sums[0].index_add_(0, index, output.embedding.float().cpu().double())
+        for k in range(len(names)):
+            sums[1 + k].index_add_(0, index, alone[:, k].float().cpu().double())
         counts.index_add_(0, index, torch.ones(len(index), dtype=torch.float64))
+        weight_sum += output.branch_weights.float().cpu().double().sum(0)
     core.train(was_training)
-    features = (sums / counts.clamp(min=1)[:, None]).float()
-    return torch.nn.functional.normalize(features, dim=1).numpy()
+    means = (sums / counts.clamp(min=1)[None, :, None]).float()
+    features = torch.nn.functional.normalize(means, dim=2).numpy()
+    clips = max(1.0, float(counts.sum()))
+    return Embedded(
+        features[0],
+        {name: features[1 + k] for k, name in enumerate(names)},
+        {name: float(weight_sum[k]) / clips for k, name in enumerate(names)},
+        int(counts.sum()),
+    )
+
+
+def extract_features(
+    model, sources: list[ClipSource], config: Config, device: torch.device, num_workers: int = 0
+) -> np.ndarray:
+    """(N, D) L2-normalised fused features (`extract_embeddings`)."""
+    return extract_embeddings(model, sources, config, device, num_workers).features
 
 
 def clip_rule(config: Config) -> dict:
@@ -123,6 +157,39 @@ def format_table(settings: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def branch_metrics(query: Embedded, gallery: Embedded, query_labels: Labels,
+                   gallery_labels: Labels, config: Config) -> dict:  # fmt: skip
+    """Each branch's own embedding scored alone (the three settings) and its fusion weight
+    averaged over every query and gallery clip: which cue did the work, which collapsed."""
+    ranks = tuple(config.eval.ranks)
+    clips = max(1, query.clips + gallery.clips)
+    branches = {}
+    for name in query.branch_features:
+        results = evaluate(
+            query.branch_features[name], gallery.branch_features[name], query_labels,
+            gallery_labels, chunk_size=config.eval.chunk_size, max_rank=max(20, *ranks),
+        )  # fmt: skip
+        weight = query.mean_weights[name] * query.clips + gallery.mean_weights[name] * gallery.clips
+        branches[name] = {
+            "settings": {setting: results[setting].summary(ranks) for setting in results},
+            "mean_weight": weight / clips,
+        }
+    return branches
+
+
+def format_branch_table(branches: dict[str, dict]) -> str:
+    """Per branch: its mean fusion weight, R-1 / mAP of its own embedding in every setting."""
+    settings = list(next(iter(branches.values()))["settings"]) if branches else []
+    header = f"{'branch':<12}{'weight':>8}" + "".join(f"{s + ' R-1':>13}{'mAP':>7}" for s in settings)
+    lines = [header]
+    for branch, info in branches.items():
+        cells = "".join(
+            f"{info['settings'][s]['R-1']:>13.1f}{info['settings'][s]['mAP']:>7.1f}" for s in settings
+        )
+        lines.append(f"{branch:<12}{info['mean_weight']:>8.3f}{cells}")
+    return "\n".join(lines)
+
+
 def _metrics_record(config: Config, run: RunFolder, splits: DataSplits, epochs: int,
                     selection: dict, settings: dict) -> dict:  # fmt: skip
     model_cfg, ev = config.model, config.eval
@@ -168,8 +235,9 @@ def evaluate_model(
             "tracklets in the cache — evaluation needs both; check the split files and preprocess"
         )
     workers = config.train.num_workers
-    query_features = extract_features(model, splits.query, config, device, workers)
-    gallery_features = extract_features(model, splits.gallery, config, device, workers)
+    query = extract_embeddings(model, splits.query, config, device, workers)
+    gallery = extract_embeddings(model, splits.gallery, config, device, workers)
+    query_features, gallery_features = query.features, gallery.features
     ranks, ev = tuple(config.eval.ranks), config.eval
     query_labels, gallery_labels = source_labels(splits.query), source_labels(splits.gallery)
     results = evaluate(
@@ -186,7 +254,9 @@ def evaluate_model(
         ev.chance_repeats, ev.chunk_size,
     )  # fmt: skip
     metrics = _metrics_record(config, run, splits, epochs, selection, settings)
+    metrics["branches"] = branch_metrics(query, gallery, query_labels, gallery_labels, config)
     run.write_metrics(metrics)
     log(format_table(metrics["settings"]))
+    log(format_branch_table(metrics["branches"]))
     log(f"evaluate: metrics → {run.metrics_file}, features → {run.features_file}")
     return metrics

@@ -1,6 +1,7 @@
 """Per-tracklet pose extraction (SPEC §4): decode frames one at a time → MediaPipe pose in video
 mode (estimator reset per tracklet) → world33 / image33 / visibility / present → 33 → 14 joints →
-gaps filled (linear, edges copied; `present` kept) → normalised (paper Eq. 1 or hip-centred).
+gaps filled (linear, edges copied; `present` kept) → normalised (`skeleton.normalise` modes).
+`extract_groundtruth` is the positive control's source: a synthetic set's rendered joints.
 
 `extract_tracklet` is the unit of work the preprocess workers run and the benchmark times;
 `extract_batch` is one worker's task; `search` extracts a query through it too, so a query's
@@ -18,6 +19,7 @@ import numpy as np
 
 from pipeline import skeleton
 from pipeline.datasets import Failure, FrameReadError, Tracklet, iter_frames
+from pipeline.groundtruth import groundtruth_arrays, read_groundtruth
 from pipeline.pose import PoseEstimator
 
 
@@ -99,10 +101,38 @@ def extract_tracklet(tracklet: Tracklet, estimator, normalisation: str = "paper"
     return Extraction(tracklet.key, arrays, attrs, failures, count, detected)
 
 
+def extract_groundtruth(tracklet: Tracklet, normalisation: str = "paper") -> Extraction:
+    """One synthetic tracklet's ground-truth joints (pipeline/groundtruth.py) → `Extraction`, in
+    the cache schema of MediaPipe's; the first frame is read for the frame size."""
+    try:
+        gt = read_groundtruth(tracklet.source)
+    except (OSError, ValueError):
+        failure = Failure("no ground-truth joints", tracklet.source, tracklet.key)
+        return Extraction(tracklet.key, None, None, [failure])
+    first = next((frame for _, frame in iter_frames(tracklet) if frame is not None), None)
+    count = len(gt)
+    if first is None or (tracklet.frames and len(tracklet.frames) != count):
+        failure = Failure("ground truth does not match the frames", tracklet.source, tracklet.key)
+        return Extraction(tracklet.key, None, None, [failure], count, 0)
+    size = (int(first.shape[0]), int(first.shape[1]))
+    attrs = {
+        "pid": tracklet.pid, "clothes": tracklet.clothes, "camera": int(tracklet.camera),
+        "split": tracklet.split, "source": tracklet.source, "frames": count,
+        "detection_rate": 1.0, "frame_size": np.array(size, dtype=np.int64),
+        "unreadable": np.zeros(0, dtype=np.int64),
+    }  # fmt: skip
+    arrays = groundtruth_arrays(gt, size, normalisation)
+    return Extraction(tracklet.key, arrays, attrs, [], count, count)
+
+
 def extract_batch(
-    tracklets: list[Tracklet], normalisation: str, model_complexity: int
+    tracklets: list[Tracklet], normalisation: str, model_complexity: int,
+    pose_source: str = "mediapipe",
 ) -> list[Extraction]:
-    """A worker's task: one estimator for the batch, reset per tracklet."""
+    """A worker's task: one estimator for the batch, reset per tracklet (or the synthetic set's
+    ground truth with `pose_source = "groundtruth"`)."""
     cv2.setNumThreads(1)  # the workers are the parallelism; no decode threads competing with them
+    if pose_source == "groundtruth":
+        return [extract_groundtruth(t, normalisation) for t in tracklets]
     with PoseEstimator(model_complexity=model_complexity) as estimator:
         return [extract_tracklet(t, estimator, normalisation) for t in tracklets]

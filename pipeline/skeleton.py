@@ -27,8 +27,8 @@ EDGES: tuple[tuple[int, int], ...] = (
 
 # Left/right pairs, used to swap joints when a clip is mirrored.
 LEFT_RIGHT_PAIRS: tuple[tuple[int, int], ...] = ((2, 3), (4, 5), (6, 7), (8, 9), (10, 11), (12, 13))
-L_HIP, R_HIP = 8, 9
-NORMALISATION_MODES = ("paper", "none")
+L_SHOULDER, R_SHOULDER, L_HIP, R_HIP = 2, 3, 8, 9
+NORMALISATION_MODES = ("paper", "none", "unified")
 
 
 def _mapping_matrix() -> np.ndarray:
@@ -52,20 +52,66 @@ def hip_centre(joints14: np.ndarray) -> np.ndarray:
     return (joints14[..., L_HIP : L_HIP + 1, :] + joints14[..., R_HIP : R_HIP + 1, :]) / 2.0
 
 
+def facing_angle(joints14: np.ndarray) -> float:
+    """Yaw (radians, about the vertical y axis) of a tracklet's left-right body axis in the x-z
+    plane, from right to left hip and right to left shoulder summed over all frames: one angle
+    per tracklet, so the sway of the hips within a stride (gait) is kept, and a few frames with
+    left and right swapped only shorten the sum. 0 when the axis is undefined."""
+    joints14 = np.asarray(joints14, dtype=np.float64)
+    lateral = (joints14[..., L_HIP, :] - joints14[..., R_HIP, :]) + (
+        joints14[..., L_SHOULDER, :] - joints14[..., R_SHOULDER, :]
+    )
+    x, z = lateral[..., 0].sum(), lateral[..., 2].sum()
+    return float(np.arctan2(z, x)) if np.hypot(x, z) > 0 else 0.0
+
+
+def rotate_yaw(joints: np.ndarray, angle: float) -> np.ndarray:
+    """Rotate (..., 3) points about the vertical y axis so that direction `angle` maps to +x."""
+    c, s = np.cos(angle), np.sin(angle)
+    out = np.array(joints, dtype=np.float32, copy=True)
+    x, z = joints[..., 0], joints[..., 2]
+    out[..., 0], out[..., 2] = c * x + s * z, -s * x + c * z
+    return out
+
+
 def normalise(joints14: np.ndarray, frame_size: tuple[int, int], mode: str = "paper") -> np.ndarray:
     """Paper Eq. 1: move the root to the origin, then x /= h, y /= w, z /= h·w.
 
     `frame_size` is (h, w) of the input frames. Mode `none` keeps hip-centred units (metres for
-    world landmarks). 2D input (C = 2) scales x and y only.
+    world landmarks). Mode `unified` is the paper's "unified view" (§3.2.1, Fig. 2): hip-centred,
+    then turned about the vertical axis so that every tracklet's left-right axis lies along +x
+    (one canonical facing, whatever the camera saw). 2D input (C = 2) scales x and y only; it has
+    no depth to turn, so `unified` only hip-centres it.
     """
     if mode not in NORMALISATION_MODES:
         raise ValueError(f"unknown normalisation mode {mode!r} (known: {NORMALISATION_MODES})")
     centred = np.asarray(joints14, dtype=np.float32) - hip_centre(joints14)
-    if mode == "none":
+    if mode == "unified" and centred.shape[-1] == 3:
+        return rotate_yaw(centred, facing_angle(centred))
+    if mode in ("none", "unified"):
         return centred.astype(np.float32)
     h, w = frame_size
     scale = np.array([h, w, h * w][: centred.shape[-1]], dtype=np.float32)
     return (centred / scale).astype(np.float32)
+
+
+def joint_statistics(sequences) -> tuple[np.ndarray, np.ndarray]:
+    """Per-(joint, coordinate) mean and std over every frame of `sequences` ((T, 14, C) arrays),
+    for the model's fixed input standardisation (`JointRefinement.set_input_statistics`).
+
+    A nearly constant channel (the hips' height after hip-centring) would have its noise blown up
+    to unit scale, so each std is floored at 5 % of its coordinate's median std over the joints;
+    a coordinate that never varies keeps std 1."""
+    frames = np.concatenate([np.asarray(s, dtype=np.float64).reshape(len(s), -1) for s in sequences])
+    if frames.size == 0:
+        raise ValueError("no joints to compute input statistics from")
+    channels = np.asarray(sequences[0]).shape[-1]
+    mean = frames.mean(axis=0).reshape(-1, channels)
+    std = frames.std(axis=0).reshape(-1, channels)
+    floor = 0.05 * np.median(std, axis=0, keepdims=True)
+    std = np.maximum(std, floor)
+    std[std <= 0] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
 
 
 def fill_missing(sequence: np.ndarray, present: np.ndarray) -> np.ndarray:

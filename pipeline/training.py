@@ -33,6 +33,7 @@ from pipeline.io import atomic_write_text
 from pipeline.losses import ReIDLoss
 from pipeline.metrics import evaluate
 from pipeline.models import build_model
+from pipeline.models.batchnorm import recalibrate
 from pipeline.runs import RunFolder, load_checkpoint, save_checkpoint
 from pipeline.runtime import (
     Distributed,
@@ -42,6 +43,7 @@ from pipeline.runtime import (
     seed_everything,
     seed_worker,
 )
+from pipeline.skeleton import joint_statistics
 
 LOG_COLUMNS = ("epoch", "loss", "ce", "triplet", "acc", "lr", "clips_per_s", "seconds")
 # Settings that may change between an interrupted run and its resumption.
@@ -71,6 +73,28 @@ def config_differences(saved: Config, current: Config) -> list[str]:
             if key not in allowed and old[section].get(key) != value:
                 changes.append(f"{section}.{key}: {old[section].get(key)!r} → {value!r}")
     return changes
+
+
+def build_training_model(config: Config, splits: DataSplits):
+    """The model for `splits.train`, its joint standardisation fixed from the training joints
+    (see pipeline/models/refine.py; a resumed run loads the same values from its checkpoint)."""
+    model = build_model(config.model, num_classes=len(splits.class_pids))
+    if model.refine is not None:
+        model.refine.set_input_statistics(*joint_statistics([s.joints for s in splits.train]))
+    return model
+
+
+def recalibrate_statistics(model, loader, device: torch.device, amp: bool) -> int:
+    """After the last epoch: BatchNorm statistics recomputed on the final weights over one more
+    pass of that epoch's batches (pipeline/models/batchnorm.py `recalibrate`), so eval mode
+    normalises as training did. Part of the last epoch, so a resumed run ends identically."""
+
+    def forward(batch):
+        frames, joints = model_inputs(model, batch[0], batch[1], device)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            model(frames, joints)
+
+    return recalibrate(model, loader, forward)
 
 
 # --------------------------------------------------------------------------- one step
@@ -196,7 +220,7 @@ def build_parts(config: Config, splits: DataSplits, device: torch.device, amp: b
                 dist: Distributed) -> Parts:  # fmt: skip
     """Model, Adam + StepLR, AMP scaler, loss and identity-batch loader (call after seeding)."""
     train = config.train
-    model = build_model(config.model, num_classes=len(splits.class_pids)).to(device)
+    model = build_training_model(config, splits).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=train.lr_step, gamma=train.lr_gamma
@@ -381,6 +405,8 @@ def fit(
         lr = parts.optimizer.param_groups[0]["lr"]
         stats = train_epoch(wrapped, parts, epoch, run, device, amp,
                             progress and dist.is_main, train.epochs)  # fmt: skip
+        if epoch + 1 == train.epochs:
+            recalibrate_statistics(parts.model, parts.loader, device, amp)
         parts.scheduler.step()
         row = stats.row(epoch + 1, lr, dist.world_size)
         if dist.is_main:

@@ -139,19 +139,24 @@ def synth(profile, config_file, assignments, out, identities, outfits, cameras,
 @click.option("--backend", type=click.Choice(["loky", "dask"]), default=None,
               help="joblib backend: local processes (loky) or a Dask cluster.")
 @click.option("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786.")
-@click.option("--normalisation", type=click.Choice(["paper", "none"]), default=None,
-              help="Skeleton normalisation: paper Eq. 1, or hip-centred metres.")
+@click.option("--normalisation", type=click.Choice(["paper", "none", "unified"]), default=None,
+              help="Skeleton normalisation: paper Eq. 1, hip-centred metres, or hip-centred and "
+                   "turned to one facing (the paper's unified view).")
+@click.option("--pose-source", type=click.Choice(["mediapipe", "groundtruth"]), default=None,
+              help="MediaPipe estimates, or a synthetic set's ground-truth joints (the positive "
+                   "control).")
 @click.option("--limit", type=int, default=None, help="Only the first N tracklets (quick looks).")
 @click.option("--strict", is_flag=True, default=None, help="Exit non-zero if any input failed.")
 @click.option("--overwrite", is_flag=True, default=None, help="Rebuild a stale or existing cache.")
 def preprocess(profile, config_file, assignments, dataset, root, manifest, cache, workers,
-               backend, scheduler, normalisation, limit, strict, overwrite):
+               backend, scheduler, normalisation, pose_source, limit, strict, overwrite):
     """Extract MediaPipe 3D skeletons, map 33 → 14 joints, normalise, write the HDF5 cache."""
     config = resolve_config(profile, config_file, assignments, {
         **_data(dataset, root, manifest, cache),
         "workers": ("preprocess.workers", workers), "backend": ("preprocess.backend", backend),
         "scheduler": ("preprocess.scheduler", scheduler),
         "normalisation": ("preprocess.normalisation", normalisation),
+        "pose_source": ("preprocess.pose_source", pose_source),
         "limit": ("preprocess.limit", limit), "strict": ("preprocess.strict", strict),
         "overwrite": ("preprocess.overwrite", overwrite),
     })

@@ -40,6 +40,7 @@ from pipeline.cache import (
 from pipeline.config import save_config
 from pipeline.datasets import Failure, Tracklet, estimated_frame_count, load_tracklets
 from pipeline.extraction import extract_batch
+from pipeline.groundtruth import POSE_SOURCES, check_root
 from pipeline.io import atomic_write_text
 from pipeline.pose import BUNDLED_COMPLEXITY
 from stages import StageError
@@ -99,6 +100,16 @@ def _check(config) -> None:
             f"preprocess.normalisation = {pre.normalisation!r} is unknown — use one of "
             f"{', '.join(skeleton.NORMALISATION_MODES)}"
         )
+    if pre.pose_source not in POSE_SOURCES:
+        raise StageError(
+            f"preprocess.pose_source = {pre.pose_source!r} is unknown — use one of "
+            f"{', '.join(POSE_SOURCES)}"
+        )
+    if pre.pose_source == "groundtruth":
+        try:
+            check_root(config.data.root)
+        except ValueError as error:
+            raise StageError(str(error)) from None
     if pre.model_complexity != BUNDLED_COMPLEXITY:
         raise StageError(
             f"preprocess.model_complexity = {pre.model_complexity}: only {BUNDLED_COMPLEXITY} is "
@@ -118,7 +129,9 @@ def _results(todo: list[Tracklet], sizes: list[int], config, workers: int):
 
     def tasks(slots: int):
         for batch in make_batches(todo, sizes, slots):
-            yield delayed(extract_batch)(batch, pre.normalisation, pre.model_complexity)
+            yield delayed(extract_batch)(
+                batch, pre.normalisation, pre.model_complexity, pre.pose_source
+            )
 
     if pre.backend == "loky":
         parallel = Parallel(
@@ -172,7 +185,9 @@ def run(config) -> PreprocessSummary:
     tracklets, failures = load_tracklets(data.dataset, data.root, data.manifest)
     if pre.limit:
         tracklets = tracklets[: pre.limit]
-    attrs = file_attributes(data.dataset, data.root, pre.normalisation, pre.model_complexity)
+    attrs = file_attributes(
+        data.dataset, data.root, pre.normalisation, pre.model_complexity, pre.pose_source
+    )
     workers = _worker_count(pre.workers)
     cache_path = Path(data.cache)
 

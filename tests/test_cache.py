@@ -206,3 +206,13 @@ def test_unreadable_file_is_a_clear_error(tmp_path):
     with CacheWriter(path, ATTRS, overwrite=True) as writer:
         writer.write(KEYS[0], tracklet_arrays(0), tracklet_attrs(0))
     assert SkeletonCache(path).keys() == [KEYS[0]]
+
+
+def test_pose_source_enters_the_fingerprint_but_older_caches_keep_theirs():
+    from pipeline.cache import FINGERPRINT_FIELDS, file_attributes, fingerprint
+
+    estimated = file_attributes("ccvid", "/data", "paper", 1, "mediapipe")
+    truth = file_attributes("ccvid", "/data", "paper", 1, "groundtruth")
+    assert estimated["fingerprint"] != truth["fingerprint"]
+    before_pose_source = {k: estimated[k] for k in FINGERPRINT_FIELDS if k != "pose_source"}
+    assert fingerprint(before_pose_source) == estimated["fingerprint"]

@@ -357,3 +357,48 @@ def test_cli_two_local_workers_and_wrong_root(synthetic_root, skeleton_cache, tm
     )
     assert wrong.exit_code == 1 and "Traceback" not in wrong.output
     assert "expected a CCVID root" in wrong.output and "train.txt" in wrong.output
+
+
+@pytest.mark.parametrize("mode", ["paper", "unified"])
+def test_groundtruth_source_writes_the_rendered_joints_in_the_cache_schema(
+    synthetic_root, preprocess_config, skeleton_cache, tmp_path, mode
+):
+    from pipeline.synth.dataset import GT_FILE
+
+    cache = tmp_path / "gt.h5"
+    config = preprocess_config(synthetic_root, cache, pose_source="groundtruth", normalisation=mode)
+    summary = preprocess.run(config)
+    assert summary.failed == 0 and summary.detection_rate == 1.0
+    with SkeletonCache(cache) as gt, SkeletonCache(skeleton_cache) as estimated:
+        assert gt.attrs["pose_source"] == "groundtruth" and gt.attrs["normalisation"] == mode
+        assert gt.attrs["fingerprint"] != estimated.attrs["fingerprint"]
+        assert gt.keys() == estimated.keys()
+        for key in gt.keys():
+            arrays = gt.read(key, ARRAY_FIELDS)
+            frames = estimated.read(key, ("joints14",))["joints14"]
+            truth = np.load(synthetic_root / key / GT_FILE)
+            meta = gt.meta(key)
+            np.testing.assert_allclose(
+                arrays["joints14"], skeleton.normalise(truth, tuple(meta["frame_size"]), mode)
+            )
+            assert arrays["joints14"].shape == frames.shape and arrays["present"].all()
+            assert arrays["joints14_2d"].shape == (len(truth), 14, 2)
+            assert meta["frame_size"] == estimated.meta(key)["frame_size"]
+
+
+def test_groundtruth_source_refuses_a_root_that_is_not_synthetic(
+    synthetic_root, preprocess_config, tmp_path
+):
+    root = tmp_path / "real"
+    shutil.copytree(synthetic_root, root)
+    (root / "synth_meta.json").unlink()
+    cache = tmp_path / "gt.h5"
+    with pytest.raises(StageError, match="not one .*use --pose-source mediapipe"):
+        preprocess.run(preprocess_config(root, cache, pose_source="groundtruth"))
+    assert not cache.exists() and not parts_dir(cache).exists()
+    result = CliRunner().invoke(main, [
+        "preprocess", "--profile", "demo", "--root", str(root), "--cache", str(cache),
+        "--pose-source", "groundtruth",
+    ])  # fmt: skip
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "--pose-source mediapipe" in result.output

@@ -79,3 +79,46 @@ def test_graph_helpers():
     assert hops[0, 1] == 1 and hops[6, 7] == 6 and np.isfinite(hops).all()
     adj = skeleton.adjacency()
     assert adj.sum() == 14 + 2 * len(skeleton.EDGES)
+
+
+def _walker(seed=0, frames=6):
+    """A plausible hip-centred skeleton sequence (metres, y down) facing an arbitrary way."""
+    rng = np.random.default_rng(seed)
+    base = np.array([
+        [0, -0.65, 0], [0, -0.45, 0], [0.18, -0.45, 0], [-0.18, -0.45, 0], [0.2, -0.2, 0],
+        [-0.2, -0.2, 0], [0.21, 0.05, 0], [-0.21, 0.05, 0], [0.1, 0, 0], [-0.1, 0, 0],
+        [0.1, 0.45, 0], [-0.1, 0.45, 0], [0.1, 0.85, 0], [-0.1, 0.85, 0],
+    ], dtype=np.float32)  # fmt: skip
+    sequence = base + rng.normal(0, 0.03, size=(frames, 14, 3)).astype(np.float32)
+    return skeleton.rotate_yaw(sequence + np.array([0.5, 0.1, 2.0], np.float32), 0.7)
+
+
+@pytest.mark.parametrize("angle", [0.4, 2.0, -2.9])
+def test_unified_view_is_the_same_from_every_side(angle):
+    walker = _walker()
+    turned = skeleton.rotate_yaw(walker, angle)
+    assert not np.allclose(
+        skeleton.normalise(walker, (256, 128), "none"), skeleton.normalise(turned, (256, 128), "none"), atol=1e-3
+    )
+    unified = skeleton.normalise(walker, (256, 128), "unified")
+    np.testing.assert_allclose(skeleton.normalise(turned, (256, 128), "unified"), unified, atol=1e-5)
+    # canonical facing: left hip on +x, on the x axis; vertical axis and bone lengths untouched
+    lateral = unified[:, skeleton.L_HIP] - unified[:, skeleton.R_HIP]
+    assert lateral[:, 0].mean() > 0 and abs(lateral[:, 2].mean()) < 0.02
+    np.testing.assert_allclose(unified[..., 1], skeleton.normalise(walker, (1, 1), "none")[..., 1], atol=1e-6)
+
+
+def test_unified_view_of_2d_joints_only_centres():
+    joints = _walker()[..., :2]
+    np.testing.assert_allclose(
+        skeleton.normalise(joints, (256, 128), "unified"), joints - skeleton.hip_centre(joints)
+    )
+
+
+def test_joint_statistics_floor_near_constant_channels():
+    walker = _walker(frames=50)
+    walker[:, 5, 1] = 0.25  # a joint that never moves vertically
+    mean, std = skeleton.joint_statistics([walker[:20], walker[20:]])
+    np.testing.assert_allclose(mean, walker.mean(axis=0), atol=1e-5)
+    assert std[5, 1] > 0 and std[5, 1] >= 0.05 * np.median(std[:, 1]) - 1e-9
+    np.testing.assert_allclose(std[0, 0], walker[:, 0, 0].std(), rtol=1e-4)

@@ -23,7 +23,13 @@ from pipeline.evaluation import extract_features
 from pipeline.losses import LossParts, ReIDLoss
 from pipeline.models import build_model
 from pipeline.runtime import Distributed, seed_everything
-from pipeline.training import LOG_COLUMNS, fit, make_loader, time_training_steps
+from pipeline.training import (
+    LOG_COLUMNS,
+    build_training_model,
+    fit,
+    make_loader,
+    time_training_steps,
+)
 from stages import StageError
 from stages import train as train_stage
 
@@ -223,7 +229,7 @@ def one_process_on_both_ranks_batches(config, splits, world_size: int = 2):
     optimiser step. Returns the final parameters."""
     train = config.train
     seed_everything(train.seed)
-    model = build_model(config.model, num_classes=len(splits.class_pids)).train()
+    model = build_training_model(config, splits).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, train.lr_step, train.lr_gamma)
     loss_fn = ReIDLoss.from_config(train)
@@ -302,3 +308,52 @@ def test_ddp_two_gloo_processes_end_with_the_weights_of_one_process(
     assert (ddp_embedding - embed(initial)).abs().max() > 0.1  # training moved the output
     one_process = embed({n: v.detach() for n, v in expected.items()})
     assert (ddp_embedding - one_process).abs().max() < 5e-3  # measured 5e-4
+
+
+
+def test_eval_mode_keeps_each_branch_at_its_training_spread(synthetic_root, skeleton_cache, tmp_path):
+    """BatchNorm running statistics must have caught up after a short training: each branch's
+    projected feature spreads across clips as much in eval mode as in training mode (within 3×),
+    otherwise the fused embedding at test time is not the one that was trained."""
+    config = tiny_config(synthetic_root, skeleton_cache, tmp_path, run="spread", epochs=3)
+    splits = load_splits(config, needs_joints=True, log=quiet)
+    result = fit(config, splits, tmp_path / "spread", log=quiet, progress=False)
+    from pipeline.data import TrainClips
+
+    clips = TrainClips(splits.train, 4, 2, 32, 16, flip=False, load_frames=True)
+    batch = [clips[(i, i)] for i in range(len(clips))]
+    frames = torch.stack([b[0] for b in batch])
+    joints = torch.stack([b[1] for b in batch])
+    model = result.model
+    spreads = {}
+    for mode in ("train", "eval"):
+        model.train(mode == "train")
+        with torch.no_grad():
+            state = {k: v.clone() for k, v in model.state_dict().items()}
+            projected = model(frames, joints).projected  # (B, K, D)
+            model.load_state_dict(state)  # the training-mode pass must not move the statistics
+        spreads[mode] = projected.std(dim=0).mean(dim=1)
+    ratio = spreads["eval"] / spreads["train"]
+    assert torch.all(ratio > 1 / 3) and torch.all(ratio < 3), dict(
+        zip(model.branch_names, ratio.tolist(), strict=True)
+    )
+
+
+def test_each_branch_is_scored_alone_and_one_branch_scores_as_the_fusion(
+    synthetic_root, skeleton_cache, tmp_path, trained_run
+):
+    _config, _run_dir, full = trained_run
+    assert set(full["branches"]) == {"appearance", "shape", "gait"}
+    assert sum(b["mean_weight"] for b in full["branches"].values()) == pytest.approx(1.0)
+    for branch in full["branches"].values():
+        assert set(branch["settings"]) == set(full["settings"])
+    config = tiny_config(synthetic_root, skeleton_cache, tmp_path, run="shape")
+    config = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, use_appearance=False, use_gait=False)
+    )
+    metrics = train_stage.run(config, log=quiet, progress=False)
+    assert list(metrics["branches"]) == ["shape"]
+    assert metrics["branches"]["shape"]["mean_weight"] == 1.0
+    for setting, fused in metrics["settings"].items():
+        alone = metrics["branches"]["shape"]["settings"][setting]
+        assert alone["R-1"] == pytest.approx(fused["R-1"]) and alone["mAP"] == pytest.approx(fused["mAP"])

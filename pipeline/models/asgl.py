@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from pipeline.config import GRAPHS, ModelConfig
+from pipeline.models.batchnorm import warm_start
 from pipeline.models.fusion import AdaptiveFusion
 from pipeline.models.gat import GATShapeBranch
 from pipeline.models.gcn import GCNShapeBranch, STGCNGaitBranch
@@ -27,6 +28,7 @@ class ASGLOutput(NamedTuple):
     embedding: torch.Tensor  # (B, fusion_dim): the fused f after the fusion BN, used for retrieval
     logits: torch.Tensor | None  # (B, num_classes), None when num_classes == 0
     branch_weights: torch.Tensor  # (B, n_active_branches), columns in `model.branch_names` order
+    projected: torch.Tensor | None = None  # (B, n_active_branches, fusion_dim) before weighting
 
 
 class AppearanceBranch(nn.Module):
@@ -91,6 +93,7 @@ class ASGL(nn.Module):
         )
         if self.classifier is not None:
             nn.init.normal_(self.classifier.weight, std=0.001)
+        warm_start(self)  # eval-mode statistics right after a few batches (models/batchnorm.py)
 
     @property
     def needs_frames(self) -> bool:
@@ -133,9 +136,10 @@ class ASGL(nn.Module):
                 embeddings.append(self.shape(nodes))
             if self.gait is not None:
                 embeddings.append(self.gait(nodes))
-        embedding, weights = self.fusion(embeddings)
+        projected = self.fusion.project(embeddings)
+        embedding, weights = self.fusion.combine(projected)
         logits = self.classifier(embedding) if self.classifier is not None else None
-        return ASGLOutput(embedding, logits, weights)
+        return ASGLOutput(embedding, logits, weights, projected)
 
 
 def _graph_branches(cfg: ModelConfig, nodes: int) -> tuple[nn.Module | None, nn.Module | None]:

@@ -6,6 +6,7 @@ concatenate, a 1×1 convolution over the stacked embeddings estimates per-sample
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -37,12 +38,28 @@ class AdaptiveFusion(nn.Module):
             nn.init.zeros_(self.weighting.bias)
         self.bn = nn.BatchNorm1d(dim)
 
-    def forward(self, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def project(self, embeddings: list[torch.Tensor]) -> torch.Tensor:
+        """[(B, in_k)] × K → (B, K, dim): every branch in the common latent space."""
         if len(embeddings) != self.branches:
             raise ValueError(f"expected {self.branches} branch embeddings, got {len(embeddings)}")
-        projected = torch.stack(
-            [p(e) for p, e in zip(self.projections, embeddings, strict=True)], 1
-        )
+        return torch.stack([p(e) for p, e in zip(self.projections, embeddings, strict=True)], 1)
+
+    def alone(self, projected: torch.Tensor) -> torch.Tensor:
+        """(B, K, dim) → (B, K, dim): for each branch, the fused embedding f that a one-hot
+        weight on that branch would give (the output BN with its running statistics, whatever
+        the mode, so nothing is updated). With one branch it is exactly f in eval mode, so each
+        branch can be scored on its own on the same footing as the fusion."""
+        bn = self.bn
+        flat = projected.reshape(-1, projected.shape[-1])
+        alone = F.batch_norm(flat, bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                             training=False, eps=bn.eps)  # fmt: skip
+        return alone.view_as(projected)
+
+    def forward(self, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.combine(self.project(embeddings))
+
+    def combine(self, projected: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, K, dim) projections → (fused (B, dim), weights (B, K))."""
         b = projected.shape[0]
         if self.weighting is None:
             weights = projected.new_ones(b, 1)
