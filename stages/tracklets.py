@@ -8,6 +8,7 @@ person tracklets that `embed` and `search` read with `--dataset folder --root DI
                            people), clothes "unknown", camera per video or --camera, split gallery
     DIR/<video>/preview.jpg  a few frames with the tracks drawn
     DIR/<video>/video.json   what was found (frames, detections, tracks kept and dropped)
+    DIR/<video>/boxes.csv    frame,track,x0,y0,x1,y1,score: the box of every crop kept
     DIR/failures.csv       reason,path,key — unreadable or truncated videos, videos with no person
     DIR/tracklets.json     the inputs and settings of the run that owns DIR
 
@@ -49,6 +50,8 @@ VIDEO_FILE = "video.json"
 MANIFEST = "manifest.csv"
 FAILURES = "failures.csv"
 PREVIEW = "preview.jpg"
+BOXES = "boxes.csv"
+BOX_COLUMNS = ("frame", "track", "x0", "y0", "x1", "y1", "score")
 JPEG = [cv2.IMWRITE_JPEG_QUALITY, 95]
 # Crops keep the model's input aspect (train.height : train.width) but are never shorter than
 # this: `embed` runs MediaPipe on them, which misses whole tracklets at 64x128 (synth's measure).
@@ -163,15 +166,16 @@ def _detector(config: Config):
         ) from None
 
 
-def _track_video(footage: Footage, record: VideoRecord, config: Config, folder: Path, bar) -> None:
-    """Detect, track and write crops of one video into `folder` (filled in `record`)."""
+def _track_video(footage: Footage, record: VideoRecord, config: Config, folder: Path, bar) -> list:
+    """Detect, track and write crops of one video into `folder` (filled in `record`); returns
+    the box rows [frame, track, x0, y0, x1, y1, score] of every crop."""
     t = config.tracklets
     detector = _detector(config)
     tracker = PersonTracker(TrackerSettings(min_iou=t.min_iou, max_age=t.max_age))
     size = crop_size(config)
     tracklet = footage.as_tracklet(record.camera)
     record.expected = estimated_frame_count(tracklet)
-    wanted, drawn = preview_indices(record.expected), []
+    wanted, drawn, rows = preview_indices(record.expected), [], []
     for index, (where, frame) in enumerate(iter_frames(tracklet)):
         bar.update(1)
         if frame is None:
@@ -188,10 +192,24 @@ def _track_video(footage: Footage, record: VideoRecord, config: Config, folder: 
             crop = person_crop(frame, obs.box, size, t.margin)
             cv2.imwrite(str(folder / name / f"{index + 1:06d}.jpg"), crop, JPEG)
             record.tracks[name] = record.tracks.get(name, 0) + 1
+            rows.append(
+                [index + 1, name, *(round(float(v), 1) for v in obs.box), round(obs.score, 3)]
+            )
         if index in wanted:
             drawn.append(draw_tracks(frame, observations))
     if drawn:
         cv2.imwrite(str(folder / PREVIEW), preview_strip(drawn), JPEG)
+    return rows
+
+
+def _write_boxes(path: Path, rows: list, kept: dict[str, int]) -> None:
+    """One row per crop of a kept track: frame number (1-based, the crop's file name), track,
+    box in frame pixels and detection score — the tracks in MOT Challenge's spirit."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(BOX_COLUMNS)
+    writer.writerows(row for row in rows if row[1] in kept)
+    atomic_write_text(path, text.getvalue())
 
 
 def _finish_tracks(record: VideoRecord, folder: Path, min_frames: int) -> None:
@@ -215,13 +233,14 @@ def _process(footage: Footage, camera: int, config: Config, out: Path, bar) -> V
     partial.mkdir()
     started = time.perf_counter()
     try:
-        _track_video(footage, record, config, partial, bar)
+        rows = _track_video(footage, record, config, partial, bar)
     except FrameReadError as error:
         shutil.rmtree(partial)
         record.failures.append(["unreadable video", f"{footage.source} ({error})"])
         return record
     record.seconds = time.perf_counter() - started
     _finish_tracks(record, partial, config.tracklets.min_frames)
+    _write_boxes(partial / BOXES, rows, record.tracks)
     atomic_write_json(partial / VIDEO_FILE, asdict(record))
     final = out / footage.name
     if final.exists():
