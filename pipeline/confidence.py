@@ -200,6 +200,7 @@ def summary_with_intervals(
         raise ValueError("this result carries no per-query scores to resample")
     intervals = bootstrap_intervals(result.per_query, identities, ranks, resamples, seed)
     summary["intervals"] = {m: [lo, hi] for m, (lo, hi) in intervals.items()}
+    summary["identities"] = len(np.unique(np.asarray(identities)[result.per_query.valid]))
     return summary
 
 

@@ -18,7 +18,7 @@ from matplotlib.image import imread
 from pipeline.config import load_config, save_config
 from pipeline.reporting.orderings import ORDERINGS, check_ordering
 from pipeline.reporting.paper_results import PAPER_TABLES
-from pipeline.reporting.ranklist import cc_rank_lists, chance_cc_rank1
+from pipeline.reporting.ranklist import cc_rank_lists
 from pipeline.reporting.runs import dataset_label, discover_runs
 from pipeline.reporting.tables import build_tables, format_value
 from pipeline.reporting.variants import (
@@ -48,8 +48,13 @@ def write_run(
     date: str = "2026-11-23",
     queries: int = 20,
     with_extras: bool = True,
+    half_width: float | None = None,
+    chance: float | None = None,
+    features: dict | None = None,
 ) -> Path:
-    """A run folder exactly as docs/ARCHITECTURE.md specifies it (numbers chosen by the test)."""
+    """A run folder exactly as docs/ARCHITECTURE.md specifies it (numbers chosen by the test):
+    `half_width` adds intervals value ± half_width, `chance` a measured chance level, `features`
+    the features.npz to write (fake_features() by default, and even without the extras)."""
     folder = runs_dir / name
     folder.mkdir(parents=True)
     settings = {}
@@ -60,12 +65,21 @@ def write_run(
             "R-1": r1, "R-5": cmc[4], "R-10": cmc[9], "R-20": cmc[19], "mAP": m_ap,
             "queries": queries, "skipped": 0, "cmc": cmc,
         }  # fmt: skip
+        if half_width is not None:
+            settings[setting]["intervals"] = {
+                m: [settings[setting][m] - half_width, settings[setting][m] + half_width]
+                for m in ("R-1", "R-5", "R-10", "R-20", "mAP")
+            }
+        if chance is not None:
+            settings[setting]["chance"] = {m: chance for m in ("R-1", "R-5", "R-10", "R-20", "mAP")}
     metrics = {
         "run": name, "dataset": dataset, "data_root": data_root, "profile": "demo", "date": date,
         "epochs": 12, "backbone_weights": None, "variant": dataclasses.asdict(variant),
         "settings": settings,
     }  # fmt: skip
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    if features is not None:
+        np.savez(folder / "features.npz", **features)
     if not with_extras:
         return folder
     config = load_config("demo")
@@ -85,21 +99,24 @@ def write_run(
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    np.savez(folder / "features.npz", **fake_features())
+    if features is None:
+        np.savez(folder / "features.npz", **fake_features())
     return folder
 
 
-def fake_features() -> dict[str, np.ndarray]:
-    """3 people, 2 outfits, 2 cameras; keys in the CCVID layout of `make_ccvid_root`."""
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(3, 8))
+def fake_features(people: int = 3, noise: float = 0.1, seed: int = 0) -> dict[str, np.ndarray]:
+    """`people` identities, 2 outfits, 2 cameras; keys in the CCVID layout of `make_ccvid_root`.
+    Each query has one CC match; `noise` (around fixed identity centres) sets how well a run
+    separates people."""
+    centres = np.random.default_rng(0).normal(size=(people, 8))
+    rng = np.random.default_rng(seed)
     arrays: dict[str, list] = {f"{split}_{f}": [] for split in ("query", "gallery")
                                for f in ("features", "pids", "cameras", "clothes", "keys")}  # fmt: skip
-    for pid in range(3):
+    for pid in range(people):
         for outfit in range(2):
             for camera in (1, 2):
                 split = "query" if camera == 1 and outfit == 0 else "gallery"
-                arrays[f"{split}_features"].append(centres[pid] + 0.1 * rng.normal(size=8))
+                arrays[f"{split}_features"].append(centres[pid] + noise * rng.normal(size=8))
                 arrays[f"{split}_pids"].append(f"{pid:03d}")
                 arrays[f"{split}_cameras"].append(camera)
                 arrays[f"{split}_clothes"].append(f"{pid:03d}/c{outfit}")
@@ -321,30 +338,52 @@ def test_broken_run_folders_are_noted_not_fatal(tmp_path):
     assert any("unfinished" in n and "no metrics.json" in n for n in notes)
 
 
-def test_orderings_are_stated_from_the_numbers(tmp_path):
+def test_orderings_are_judged_from_paired_bootstraps(tmp_path):
     runs_dir = tmp_path / "runs"
-    write_run(runs_dir, "full", FULL, cc=(60.0, 50.0), queries=20)
-    write_run(runs_dir, "ag", APPEARANCE_GAIT, cc=(40.0, 35.0), queries=20, with_extras=False)
-    write_run(runs_dir, "as", APPEARANCE_SHAPE, cc=(30.0, 31.0), queries=20, with_extras=False)
-    write_run(runs_dir, "a", APPEARANCE_ONLY, cc=(35.0, 30.0), queries=20, with_extras=False)
-    write_run(runs_dir, "2d", POSE_2D, cc=(80.0, 70.0), queries=20, with_extras=False)
+    good, poor = fake_features(80, noise=0.5, seed=1), fake_features(80, noise=3.0, seed=2)
+    write_run(runs_dir, "full", FULL, cc=(45.0, 59.3), queries=80, features=good)
+    write_run(runs_dir, "ag", APPEARANCE_GAIT, cc=(10.0, 20.0), queries=80, with_extras=False,
+              features=poor)  # fmt: skip
+    # Appearance + shape and appearance only: the same features, so no difference at all.
+    for name, variant in (("as", APPEARANCE_SHAPE), ("a", APPEARANCE_ONLY)):
+        write_run(runs_dir, name, variant, cc=(10.0, 20.0), queries=80, with_extras=False,
+                  features=poor)  # fmt: skip
+    write_run(runs_dir, "2d", POSE_2D, cc=(100.0, 100.0), with_extras=False,
+              features=fake_features(80, noise=0.1, seed=3))  # fmt: skip
     runs, _ = discover_runs(runs_dir)
     joint, shape, gat, pose = (check_ordering(o, runs) for o in ORDERINGS)
-    assert "**holds**" in joint and "R-1 60.0 > 40.0" in joint and "mAP 50.0 > 35.0" in joint
-    assert "**holds on mAP only**" in shape  # 30 < 35 on R-1 (1 query of 20), 31 > 30 on mAP
-    assert "within the 2-query noise" in shape
+    assert "**holds**" in joint and "R-1 45.0 vs 10.0, Δ +" in joint and "paired bootstrap" in joint
+    assert "**within noise**" in shape and "Δ +0.0 [+0.0, +0.0]" in shape
+    assert "does not separate the two models" in shape
     assert "**not measured**" in gat and "ablate --graph gcn" in gat
-    assert "**does not hold**" in pose and "Likely cause (not verified)" in pose
+    assert "**reversed**" in pose and "Likely cause (not verified)" in pose
+
+
+def test_orderings_without_paired_queries_are_not_compared(tmp_path):
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, "full", FULL, features=fake_features(10))
+    write_run(runs_dir, "ag", APPEARANCE_GAIT, with_extras=False)  # no features.npz
+    write_run(runs_dir, "as", APPEARANCE_SHAPE, with_extras=False, features=fake_features(12))
+    write_run(runs_dir, "a", APPEARANCE_ONLY, with_extras=False, features=fake_features(10))
+    runs, _ = discover_runs(runs_dir)
+    joint, shape, _gat, _pose = (check_ordering(o, runs) for o in ORDERINGS)
+    assert "**not compared**" in joint and "`ag` has no usable features.npz" in joint
+    assert "**not compared**" in shape and "not scored on one test set" in shape
 
 
 def test_chance_level_is_stated_and_near_chance_runs_are_flagged(tmp_path):
-    assert chance_cc_rank1(fake_features()) == pytest.approx(100.0 / 7)  # 1 match among 7 kept
-    write_run(tmp_path / "runs", "weak", FULL, cc=(20.0, 15.0), queries=20)
+    write_run(tmp_path / "runs", "weak", FULL, cc=(20.0, 15.0), half_width=8.0, chance=14.3)
     run_report(tmp_path)
     readme = (tmp_path / "reports" / "README.md").read_text()
     assert "A random ranking scores CC R-1 ≈ 14.3 %" in readme
-    assert "**Every run here is within 2 queries of that chance level" in readme
-    write_run(tmp_path / "runs", "strong", FULL, cc=(55.0, 45.0), queries=20, date="2026-11-24")
+    assert "**Every run here has the chance level inside its CC R-1 95 % interval**" in readme
+    assert "**This test set is too small to compare variants** (20 CC queries" in readme
+    assert "`make benchmark`" in readme
+    table3 = (tmp_path / "reports" / "table3.md").read_text()
+    assert "| chance level (random ranking) |" in table3 and "14.3" in table3
+    assert "20.0 [12.0, 28.0]" in table3  # a measured cell with its interval
+    write_run(tmp_path / "runs", "strong", FULL, cc=(55.0, 45.0), queries=20, date="2026-11-24",
+              half_width=8.0, chance=14.3)  # fmt: skip
     run_report(tmp_path)
     readme = (tmp_path / "reports" / "README.md").read_text()
     assert "≈ 14.3 %" in readme and "Every run here" not in readme

@@ -24,20 +24,6 @@ def _cc_masks(features: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarra
     return setting_masks("cc", same("pids"), same("cameras"), same("clothes"))
 
 
-def chance_cc_rank1(features: Mapping[str, np.ndarray]) -> float | None:
-    """CC R-1 (%) a random ranking scores on this test set: the mean, over queries with a CC
-    match, of the share of correct entries among the gallery left after CC removal."""
-    try:
-        correct, removed = _cc_masks(features)
-    except KeyError:
-        return None
-    matches, kept = correct.sum(axis=1), (~removed).sum(axis=1)
-    scorable = matches > 0
-    if not scorable.any():
-        return None
-    return float(np.mean(matches[scorable] / kept[scorable]) * 100.0)
-
-
 def cc_rank_lists(
     features: Mapping[str, np.ndarray], num_queries: int = 4, top_k: int = 10
 ) -> list[RankedQuery]:

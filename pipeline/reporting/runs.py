@@ -50,6 +50,19 @@ class MeasuredRun:
         value = (self.metrics.get("settings", {}).get(setting) or {}).get(metric)
         return None if value is None else float(value)
 
+    def interval(self, setting: str, metric: str) -> list[float] | None:
+        """The 95 % bootstrap interval [low, high] from metrics.json (None for older runs)."""
+        setting_metrics = self.metrics.get("settings", {}).get(setting) or {}
+        interval = (setting_metrics.get("intervals") or {}).get(metric)
+        return [float(v) for v in interval] if interval else None
+
+    def chance(self, setting: str, metric: str) -> float | None:
+        """The measured chance level of the run's test set (None for older runs)."""
+        value = ((self.metrics.get("settings", {}).get(setting) or {}).get("chance") or {}).get(
+            metric
+        )
+        return None if value is None else float(value)
+
     def queries(self, setting: str) -> int:
         return int((self.metrics.get("settings", {}).get(setting) or {}).get("queries") or 0)
 

@@ -13,6 +13,7 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipeline.confidence import format_cell
 from pipeline.reporting.paper_results import METRICS, PAPER_TABLES, SETTING_TITLES, PaperTable
 from pipeline.reporting.runs import MeasuredRun
 from pipeline.reporting.variants import (
@@ -30,6 +31,7 @@ PAPER_SOURCE = "reported in paper"
 NOT_MEASURED = "not measured"
 NOT_IN_PAPER = "not in paper"
 NOT_REPORTED = "-"  # the paper's own mark for a cell it does not report
+CHANCE_LABEL = "chance level (random ranking)"
 
 
 @dataclass(frozen=True)
@@ -143,14 +145,18 @@ def build_table(paper: PaperTable, runs: Sequence[MeasuredRun]) -> Table:
             cells = []
             for g, s, m in value_keys:
                 value = run.value(s, m) if g == run.dataset else None
-                cells.append(NOT_MEASURED if value is None else format_value(value))
+                cells.append(format_cell(value, run.interval(s, m)))
             rows.append((*spec.labels, *cells, run.source))
+    rows += _chance_rows(paper, placed, value_keys)
 
     notes = [
         f"Rows with source '{PAPER_SOURCE}' are the paper's published numbers "
         f"('{NOT_REPORTED}': not reported in the paper).",
         "Rows with source 'measured: …' come from this pipeline's run folders (metrics.json); "
-        f"'{NOT_MEASURED}' marks a cell this pipeline has not measured. Numbers are percentages.",
+        f"'{NOT_MEASURED}' marks a cell this pipeline has not measured. Numbers are percentages; "
+        "a measured cell reads `value [low, high]`, its 95 % bootstrap interval over query "
+        f"identities. The '{CHANCE_LABEL}' row is what random gallery rankings score on the "
+        "same test set (measured, not assumed).",
     ]
     for group in extra_groups:
         notes.append(
@@ -159,6 +165,24 @@ def build_table(paper: PaperTable, runs: Sequence[MeasuredRun]) -> Table:
             f"CCVID); '{NOT_IN_PAPER}' marks the paper's rows there."
         )
     return Table(paper.number, paper.caption, tuple(columns), tuple(rows), tuple(notes))
+
+
+def _chance_rows(paper: PaperTable, placed, value_keys) -> list[tuple[str, ...]]:
+    """One row per measured dataset: what a random ranking scores on its test set (measured)."""
+    by_dataset: dict[str, MeasuredRun] = {}
+    for run in sorted((r for rows in placed.values() for r in rows), key=lambda r: r.name):
+        if run.chance("cc", "R-1") is not None:
+            by_dataset.setdefault(run.dataset, run)
+    rows = []
+    for dataset, run in sorted(by_dataset.items()):
+        cells = [
+            format_value(run.chance(s, m)) if g == dataset else NOT_MEASURED
+            for g, s, m in value_keys
+        ]
+        labels = (CHANCE_LABEL, *[""] * (len(paper.label_columns) - 1))
+        source = f"measured: {dataset} test set / mean of random gallery rankings (run {run.name})"
+        rows.append((*labels, *cells, source))
+    return rows
 
 
 def build_tables(runs: Sequence[MeasuredRun]) -> list[Table]:
