@@ -19,7 +19,13 @@ from pipeline.reporting.frames import TrackletFrames, open_frames, skeleton_pane
 from pipeline.reporting.ranklist import cc_rank_lists
 from pipeline.reporting.readme import compose_readme
 from pipeline.reporting.runs import MeasuredRun, discover_runs
-from pipeline.reporting.tables import build_tables
+from pipeline.reporting.tables import (
+    ABLATION_PANELS,
+    ABLATION_TABLES,
+    ablation_bars,
+    build_tables,
+    panel_name,
+)
 from pipeline.runs import RunFolder
 from stages import StageError
 
@@ -135,6 +141,27 @@ def _skeleton_strips(
     return strips
 
 
+def _ablation_plots(runs, folder: Path, notes: list[str]) -> dict[str, Path]:
+    """One bar plot per ablation table (3–5) and measured (dataset, profile)."""
+    made: dict[str, Path] = {}
+    panels = [panel_name(s, m) for s, m in ABLATION_PANELS]
+    for dataset, profile in sorted({(r.dataset, r.profile) for r in runs}):
+        members = [r for r in runs if (r.dataset, r.profile) == (dataset, profile)]
+        for number in ABLATION_TABLES:
+            bars, chance = ablation_bars(number, members)
+            if len(bars) < 2:
+                notes.append(
+                    f"Table {number} plot for {dataset} / {profile}: fewer than two of its "
+                    "variants measured; skipped"
+                )
+                continue
+            label = f"Table {number} variants, {dataset} / profile {profile}"
+            title = f"{label} (bars: 95 % intervals; dashed: chance)"
+            path = folder / f"ablation_table{number}_{_slug(dataset)}_{_slug(profile)}.png"
+            made[label] = plots.ablation_plot(title, bars, chance, panels, path)
+    return made
+
+
 def run(config, log: Callable[[str], None] = print) -> ReportResult:
     runs_dir = Path(config.paths.runs_dir)
     out = Path(config.paths.reports_dir)
@@ -160,6 +187,8 @@ def run(config, log: Callable[[str], None] = print) -> ReportResult:
             ]
     strips = _skeleton_strips(runs, plot_folder, frames, notes)
     plot_files += strips.values()
+    ablations = _ablation_plots(runs, plot_folder, notes)
+    plot_files += ablations.values()
     # Plots of runs that no longer exist would otherwise linger and contradict the tables.
     if plot_folder.is_dir():
         for stale in sorted(set(plot_folder.glob("*.png")) - set(plot_files)):
@@ -168,6 +197,7 @@ def run(config, log: Callable[[str], None] = print) -> ReportResult:
     readme = compose_readme(
         runs, tables, str(runs_dir), run_plots,
         {d: p.relative_to(out).as_posix() for d, p in strips.items()}, notes,
+        {label: p.relative_to(out).as_posix() for label, p in ablations.items()},
     )  # fmt: skip
     written.append(atomic_write_text(out / "README.md", readme))
     written += plot_files

@@ -456,6 +456,7 @@ def test_plots_are_written_and_reports_are_byte_identical_twice(tmp_path):
     out = tmp_path / "reports"
     plots = sorted(p.name for p in (out / "plots").iterdir())
     assert plots == [
+        "ablation_table3_synthetic_demo.png",  # two Table 3 variants; Tables 4 and 5 have one
         "cmc_asgl-demo-no-gait.png", "cmc_asgl-demo.png", "ranklist_asgl-demo-no-gait.png",
         "ranklist_asgl-demo.png", "skeletons_synthetic.png", "training_asgl-demo-no-gait.png",
         "training_asgl-demo.png",
@@ -467,6 +468,8 @@ def test_plots_are_written_and_reports_are_byte_identical_twice(tmp_path):
     assert (
         "(plots/ranklist_asgl-demo.png)" in readme and "(plots/skeletons_synthetic.png)" in readme
     )
+    assert "Table 3 variants, synthetic / profile demo: [bars with intervals and chance]" in readme
+    assert "Table 4 plot for synthetic / demo: fewer than two of its variants" in readme
 
     first = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     run_report(tmp_path)

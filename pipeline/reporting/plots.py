@@ -160,3 +160,52 @@ def skeleton_strip(title: str, panels: Sequence[SkeletonPanel], path: str | Path
         figure.suptitle(title)
         figure.tight_layout()
         return save_png(figure, path)
+
+
+@dataclass(frozen=True)
+class AblationBar:
+    """One measured variant of an ablation table: per panel (e.g. "CC R-1") its value and 95 %
+    interval (None when not measured)."""
+
+    label: str
+    values: Mapping[str, tuple[float, float, float] | None]  # panel → (value, low, high)
+
+
+def ablation_plot(
+    title: str,
+    bars: Sequence[AblationBar],
+    chance: Mapping[str, float],
+    panels: Sequence[str],
+    path: str | Path,
+) -> Path:
+    """One panel per metric (CC / Standard R-1 and mAP): a bar per variant with its 95 % interval
+    as an error bar, and the test set's measured chance level as a dashed line."""
+    with matplotlib.rc_context(STYLE):
+        figure = _figure(2.2 * len(panels) + 1.0, 3.6)
+        axes_row = figure.subplots(1, len(panels), squeeze=False)[0]
+        colours = matplotlib.colormaps["tab10"].colors
+        handles = [
+            Rectangle((0, 0), 1, 1, color=colours[i % len(colours)]) for i in range(len(bars))
+        ]
+        for axes, panel in zip(axes_row, panels, strict=True):
+            for i, bar in enumerate(bars):
+                measured = bar.values.get(panel)
+                if measured is None:
+                    axes.text(i, 1, "not\nmeasured", ha="center", va="bottom", fontsize=6)
+                    continue
+                value, low, high = measured
+                axes.bar(i, value, color=colours[i % len(colours)], width=0.7)
+                axes.errorbar(i, value, yerr=[[value - low], [high - value]], color="black",
+                              capsize=3, linewidth=1)  # fmt: skip
+            if panel in chance:
+                axes.axhline(chance[panel], color="grey", linestyle="--", linewidth=1,
+                             label=f"chance {chance[panel]:.1f}")  # fmt: skip
+                axes.legend(loc="upper right", fontsize=6)
+            axes.set_xticks([])  # the variants are named once, in the legend below
+            axes.set(title=panel, ylim=(0, 100), ylabel="%" if panel == panels[0] else None)
+            axes.grid(axis="y", alpha=0.3)
+        figure.suptitle(title)
+        figure.legend(handles, [b.label for b in bars], loc="lower center", ncol=min(len(bars), 3),
+                      frameon=False)  # fmt: skip
+        figure.tight_layout(rect=(0, 0.16, 1, 1))
+        return save_png(figure, path)

@@ -44,6 +44,7 @@ def compose_readme(
     run_plots: Mapping[str, Sequence[tuple[str, str]]],
     dataset_plots: Mapping[str, str],
     notes: Sequence[str],
+    ablation_plots: Mapping[str, str] | None = None,
 ) -> str:
     """`run_plots`: run name → [(label, path relative to the report folder)];
     `dataset_plots`: dataset label → skeleton strip path."""
@@ -108,6 +109,8 @@ def compose_readme(
     lines += ["", "## Plots", ""]
     if not run_plots and not dataset_plots:
         lines.append("- No plots (no run data); see the notes below.")
+    for label, path in sorted((ablation_plots or {}).items()):
+        lines.append(f"- {label}: [bars with intervals and chance]({path})")
     for name in sorted(run_plots):
         links = ", ".join(f"[{label}]({path})" for label, path in run_plots[name])
         lines.append(f"- run `{name}`: {links}")

@@ -187,3 +187,37 @@ def _chance_rows(paper: PaperTable, placed, value_keys) -> list[tuple[str, ...]]
 
 def build_tables(runs: Sequence[MeasuredRun]) -> list[Table]:
     return [build_table(paper, runs) for paper in PAPER_TABLES]
+
+
+ABLATION_TABLES = (3, 4, 5)
+ABLATION_PANELS = (("cc", "R-1"), ("cc", "mAP"), ("standard", "R-1"), ("standard", "mAP"))
+
+
+def panel_name(setting: str, metric: str) -> str:
+    return f"{SETTING_TITLES[setting]} {metric}"
+
+
+def ablation_bars(number: int, runs: Sequence[MeasuredRun]) -> tuple[list, dict[str, float]]:
+    """The bars of table `number`'s plot for runs of one dataset and profile: one per measured row
+    (its most recent run), and the test set's measured chance level per panel."""
+    from pipeline.reporting.plots import AblationBar
+
+    bars, chance = [], {}
+    for spec in MEASURED_ROWS[number]:
+        matching = sorted(
+            (r for r in runs if r.variant == spec.variant), key=lambda r: (r.date, r.name)
+        )
+        if not matching:
+            continue
+        run = matching[-1]
+        values = {}
+        for setting, metric in ABLATION_PANELS:
+            value, interval = run.value(setting, metric), run.interval(setting, metric)
+            values[panel_name(setting, metric)] = (
+                None if value is None else (value, *(interval or (value, value)))
+            )
+            level = run.chance(setting, metric)
+            if level is not None:
+                chance.setdefault(panel_name(setting, metric), level)
+        bars.append(AblationBar(spec.labels[0], values))
+    return bars, chance
