@@ -209,6 +209,35 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         },
         "eval": {"batch_size": 8},
     },
+    # `make benchmark`: a synthetic set big enough to separate variants (100 training identities;
+    # 200 cloth-changing queries over 100 test identities) and a recipe sized so that the full
+    # model and every Table 3–5 variant train within 90 minutes on 2 CPU cores. Sized from
+    # measured CPU time per training step (batch 32 × 8 frames: 4.4–6.5 s at 64×32 for the six
+    # appearance variants, 0.7 s for shape + gait; 128×64 costs ~2×, leaving ~6 epochs); the
+    # README has the whole budget. On CUDA, `make benchmark` trains at the paper's 256×128.
+    "benchmark": {
+        "synth": {"identities": 200, "frames": 32},
+        "model": {
+            "backbone_depth": 18,
+            "refine_widths": (32, 64, 128),
+            "gat_channels": 128,
+            "gat_heads": 2,
+            "stgat_channels": (32, 64),
+            "stgat_heads": 2,
+            "fusion_dim": 128,
+        },
+        "train": {
+            "epochs": 12,
+            "lr": 1e-3,
+            "lr_step": 10,
+            "height": 64,
+            "width": 32,
+            "ids_per_batch": 8,
+            "clips_per_id": 4,
+            "num_workers": 0,
+        },
+        "eval": {"batch_size": 16},
+    },
 }
 
 

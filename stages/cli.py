@@ -10,7 +10,7 @@ import sys
 import click
 
 from pipeline import __version__
-from pipeline.config import ConfigError, load_config, parse_assignments
+from pipeline.config import PROFILES, ConfigError, load_config, parse_assignments
 from stages import StageError
 
 # `--run` means the same in every command (pipeline.runs.RunFolder.resolve).
@@ -21,8 +21,9 @@ RUN_HELP = ("Run: a NAME (the folder cache/runs/NAME, or under --set paths.runs_
 def config_options(command):
     """Options every stage shares: profile, TOML file, and generic SECTION.FIELD=VALUE overrides."""
 
-    @click.option("--profile", type=click.Choice(["paper", "demo"]), default=None,
-                  help="Preset on top of the paper's defaults ('demo' = small, CPU-friendly).")
+    @click.option("--profile", type=click.Choice(list(PROFILES)), default=None,
+                  help="Preset on top of the paper's defaults ('demo' = small, CPU-friendly; "
+                       "'benchmark' = the synthetic set and recipe of `make benchmark`).")
     @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
                   help="TOML file with [section] tables overriding the profile.")
     @click.option("--set", "assignments", multiple=True, metavar="SECTION.FIELD=VALUE",

@@ -77,3 +77,23 @@ def test_saved_config_round_trips(tmp_path):
     config = load_config("demo", None, parse_assignments(["data.root=/data/my ccvid", "train.lr=1e-4"]))
     path = save_config(config, tmp_path / "config.toml")
     assert load_config_file(path) == config
+
+
+def test_benchmark_profile_is_big_enough_to_compare_variants():
+    """Issue 14's floor: ≥ 100 training identities, ≥ 150 CC queries over ≥ 75 test identities
+    (a CC query has a gallery match on another camera in other clothes)."""
+    from pipeline.synth.dataset import plan_dataset
+
+    config = load_config("benchmark")
+    s = config.synth
+    plan = plan_dataset(s.identities, s.outfits, s.cameras, s.tracklets_per_outfit, s.frames,
+                        (s.width, s.height), s.seed, s.occlusion)  # fmt: skip
+    gallery = [t for t in plan.tracklets if t.split == "gallery"]
+    cc_queries = [
+        q for q in plan.tracklets if q.split == "query"
+        and any(g.pid == q.pid and g.camera != q.camera and g.outfit != q.outfit for g in gallery)
+    ]  # fmt: skip
+    assert len(plan.train_pids) >= 100
+    assert len(cc_queries) >= 150 and len({q.pid for q in cc_queries}) >= 75
+    assert (config.train.ids_per_batch, config.train.clips_per_id) == (8, 4)  # the paper's batch
+    assert load_config("demo").synth.identities < s.identities  # the demo stays small
