@@ -19,7 +19,7 @@ BENCH_RUN ?= asgl-benchmark
 # On a CUDA host the same target trains at the paper's input size (256×128).
 BENCH_SIZE = $(shell $(BIN)/python -c "import torch; print('--set train.height=256 --set train.width=128' if torch.cuda.is_available() else '')" 2>/dev/null)
 
-.PHONY: install demo benchmark synth preprocess train evaluate report ablate bench test lint clean
+.PHONY: install demo benchmark synth preprocess train evaluate report ablate bench test lint mutation clean
 
 install: $(STAMP)
 
@@ -78,5 +78,14 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 
+# Mutation testing of the core modules, not part of `make test` or CI: mutmut mutates the modules
+# and runs the test files named in [tool.mutmut] (pyproject.toml), then the kill rate per module.
+MUTATION_JOBS ?= 2
+mutation: install
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[mutation]"
+	rm -rf mutants
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/mutmut run --max-children $(MUTATION_JOBS)
+	$(BIN)/python tools/mutation_report.py $(BIN)/mutmut
+
 clean:
-	rm -rf cache/* reports/* && touch cache/.gitkeep reports/.gitkeep
+	rm -rf cache/* reports/* mutants && touch cache/.gitkeep reports/.gitkeep

@@ -88,6 +88,8 @@ def test_test_clips_worked_example():
 def test_dense_chunks_follow_cals_sampling_step(frames, expected):
     assert [(c.start, c.stop) for c in clips.dense_chunks(frames, 64)] == expected
     assert clips.dense_chunks(frames, 0) == [range(0, frames)]  # 0 = off
+    with pytest.raises(ValueError, match=r"^sampling_step must be ≥ 0 \(got -1\)$"):
+        clips.dense_chunks(frames, -1)
 
 
 L = 4
@@ -120,7 +122,7 @@ def test_edges_by_hand():
 
 
 def test_a_tracklet_without_frames_has_no_clip_and_bad_settings_are_refused():
-    assert test_clip_indices(0, L, 4) == []
+    assert test_clip_indices(0, L, 4) == [] and test_clip_indices(0, 1, 1) == []
     for seq_len, stride in ((0, 4), (4, 0)):
         with pytest.raises(ValueError, match="seq_len and stride"):
             test_clip_indices(5, seq_len, stride)
@@ -130,11 +132,11 @@ def test_loop_pad_repeats_from_the_start_and_refuses_an_empty_clip():
     assert loop_pad([3, 4, 5], 7) == [3, 4, 5, 3, 4, 5, 3]
     assert loop_pad([3, 4], 2) == [3, 4]
     assert loop_pad([3, 4, 5], 2) == [3, 4, 5]  # never shortens
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="^cannot pad an empty clip$"):
         loop_pad([], 4)
 
 
 def test_training_clip_of_a_tracklet_without_frames_is_an_error():
-    with pytest.raises(ValueError, match="no frames"):
+    with pytest.raises(ValueError, match="^a tracklet with no frames has no clip$"):
         training_clip(0, 4, 2, np.random.default_rng(0))
     assert training_clip(4, 4, 0, np.random.default_rng(0)) == [0, 1, 2, 3]  # stride < 1 → 1

@@ -1,9 +1,12 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
 from pipeline.metrics import (
     SETTINGS,
     Labels,
+    QueryScores,
     cosine_distances,
     evaluate,
     evaluate_distances,
@@ -99,12 +102,47 @@ def test_a_query_without_a_valid_match_is_skipped_and_counted():
     assert results["cc"].mAP == pytest.approx(1 / 2)  # only query A counts, not a zero for D
     assert results["standard"].queries == 2 and results["standard"].skipped == 0
     assert results["sc"].queries == 2
+    per_query = results["cc"].per_query  # query order; D has no correct entry
+    assert per_query.first.tolist() == [1, -1] and per_query.first.dtype == np.int64
+    assert per_query.ap[0] == 0.5 and np.isnan(per_query.ap[1])
+    assert per_query.valid.tolist() == [True, False]
+    assert per_query.values("mAP").tolist() == [0.5]
+    assert per_query.values("R-1").tolist() == [0.0] and per_query.values("R-2").tolist() == [1.0]
+    with pytest.raises(ValueError, match=r"^unknown metric 'R-0' \(expected R-k or mAP\)$"):
+        per_query.values("R-0")
 
 
 def test_no_query_with_a_match_gives_zeros_not_a_division_error():
     query = Labels(np.array(["Z"]), np.array([1]), np.array(["Z1"]))
     result = both(TOY_DISTANCES, query, TOY_GALLERY)["standard"]
     assert result.queries == 0 and result.skipped == 1 and result.mAP == 0.0
+    assert result.cmc.tolist() == [0.0] * 20
+    assert result.per_query.first.tolist() == [-1] and np.isnan(result.per_query.ap).all()
+
+
+def test_a_first_match_just_past_the_last_rank_is_not_counted():
+    # The only correct entry sits at position 2 (after B and C): with max_rank 2 it is no hit.
+    query = Labels(np.array(["A"]), np.array([1]), np.array(["A1"]))
+    gallery = Labels(np.array(["B", "C", "A"]), np.array([2, 2, 2]), np.array(["B1", "C1", "A2"]))
+    distances = np.array([[0.1, 0.2, 0.3]], dtype=np.float32)
+    result = both(distances, query, gallery, max_rank=2)["standard"]
+    assert result.cmc.tolist() == [0.0, 0.0] and result.mAP == pytest.approx(1 / 3)
+    assert both(distances, query, gallery, max_rank=3)["standard"].cmc.tolist() == [0, 0, 1]
+
+
+def test_same_as_compares_every_field():
+    result = both(TOY_DISTANCES, TOY_QUERY, TOY_GALLERY)["standard"]
+    assert result.same_as(result)
+    per_query = result.per_query
+    changes = {
+        "queries": 2, "skipped": 1, "mAP": 0.5, "cmc": np.zeros(20),
+        "per_query": None,
+        "per_query ap": QueryScores(per_query.first, per_query.ap + 0.1),
+        "per_query first": QueryScores(per_query.first + 1, per_query.ap),
+    }  # fmt: skip
+    for name, value in changes.items():
+        other = dataclasses.replace(result, **{name.split()[0]: value})
+        assert not result.same_as(other) and not other.same_as(result), name
 
 
 def test_ties_rank_the_earlier_gallery_index_first():
@@ -125,12 +163,14 @@ def test_negative_zero_ties_with_zero():
     assert both(distances, query, gallery)["standard"].cmc[0] == 0.0
 
 
-def test_non_finite_distances_are_rejected():
+@pytest.mark.parametrize("bad", [np.nan, -np.inf, np.inf])
+def test_non_finite_distances_are_rejected(bad):
     distances = TOY_DISTANCES.copy()
-    distances[0, 2] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
+    distances[0, 2] = bad
+    message = "^distances contain NaN or inf; check the features$"
+    with pytest.raises(ValueError, match=message):
         evaluate_distances(distances, TOY_QUERY, TOY_GALLERY)
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match=message):
         evaluate_reference(distances, TOY_QUERY, TOY_GALLERY)
 
 
@@ -147,8 +187,19 @@ def test_setting_table():
         got_correct, got_removed = setting_masks(setting, same_pid, same_cam, same_clo)
         assert got_correct.tolist() == [bool(v) for v in correct], setting
         assert got_removed.tolist() == [bool(v) for v in removed], setting
-    with pytest.raises(ValueError, match="unknown setting"):
+    with pytest.raises(ValueError, match=r"^unknown setting 'xx' \(known: standard, cc, sc\)$"):
         setting_masks("xx", same_pid, same_cam, same_clo)
+
+
+def test_bad_inputs_are_refused_with_what_is_wrong():
+    with pytest.raises(ValueError, match=r"^pids, cameras and clothes differ in length: \[1, 2\]$"):
+        Labels(np.array(["A"]), np.array([1, 2]), np.array(["A1", "A2"]))
+    with pytest.raises(ValueError, match=r"^distances \(1, 5\) do not match 1 × 7$"):
+        evaluate_distances(TOY_DISTANCES[:, :5], TOY_QUERY, TOY_GALLERY)
+    for query_features, gallery_features in ((np.ones((2, 3)), np.ones((7, 3))),
+                                             (np.ones((1, 3)), np.ones((6, 3)))):  # fmt: skip
+        with pytest.raises(ValueError, match="^features and labels differ in length$"):
+            evaluate(query_features, gallery_features, TOY_QUERY, TOY_GALLERY)
 
 
 def random_problem(rng, num_query, num_gallery, num_pids, dim=8, duplicates=False):
@@ -213,6 +264,12 @@ def test_features_of_different_norms_rank_by_angle():
     assert result["standard"].cmc[0] == 1.0
 
 
+def test_normalised_and_distance_outputs_are_float32():
+    features = np.array([[3.0, 4.0]], dtype=np.float64)
+    assert l2_normalise(features).dtype == np.float32
+    assert cosine_distances(features, features).dtype == np.float32
+
+
 def test_scale_of_each_feature_does_not_matter():
     rng = np.random.default_rng(3)
     qf, gf, query, gallery = random_problem(rng, 20, 100, 5)
@@ -244,7 +301,37 @@ def test_empty_gallery_skips_every_query():
     query = Labels(np.array(["A"]), np.array([1]), np.array(["A1"]))
     empty = Labels(np.array([], dtype=str), np.array([], dtype=int), np.array([], dtype=str))
     result = evaluate(np.ones((1, 4)), np.zeros((0, 4)), query, empty)
-    assert result["standard"].skipped == 1 and result["standard"].queries == 0
+    for setting in SETTINGS:
+        scores = result[setting]
+        assert scores.skipped == 1 and scores.queries == 0 and scores.cmc.tolist() == [0.0] * 20
+        assert scores.per_query.first.tolist() == [-1] and np.isnan(scores.per_query.ap).all()
+
+
+def test_an_empty_query_set_scores_nothing():
+    empty = Labels(np.array([], dtype=str), np.array([], dtype=int), np.array([], dtype=str))
+    result = evaluate(np.zeros((0, 4)), np.ones((7, 4)), empty, TOY_GALLERY)
+    assert all(result[s].queries == result[s].skipped == 0 for s in SETTINGS)
+
+
+def test_zero_distances_rank_before_small_positive_ones():
+    # Exact zeros among tiny positive distances in the same histogram bins: the vectorised
+    # ordering of float bit patterns must put +0.0 first, as the reference sort does.
+    rng = np.random.default_rng(11)
+    _, _, query, gallery = random_problem(rng, 30, 200, 4)
+    distances = (rng.integers(0, 3, (30, 200)) * 1e-30).astype(np.float32)
+    distances[:, ::7] = 0.5
+    both(distances, query, gallery)
+
+
+def test_float64_distances_are_ranked_as_float32_in_both_implementations():
+    # Differences below float32 resolution are ties, broken by gallery index in both paths.
+    rng = np.random.default_rng(5)
+    _, _, query, gallery = random_problem(rng, 25, 150, 4)
+    distances = 0.5 + rng.integers(0, 4, (25, 150)) * 1e-12
+    both(distances, query, gallery)
+    reference = evaluate_reference(distances.astype(np.float32), query, gallery)
+    fast = evaluate_distances(distances, query, gallery)
+    assert all(fast[s].same_as(reference[s]) for s in SETTINGS)
 
 
 def test_distances_spanning_the_whole_float32_range_still_rank_exactly():

@@ -86,6 +86,17 @@ def test_every_branch_changes_the_fused_embedding(mode):
             assert (module(changed)[0] - fused).abs().max() > 1e-2, k
 
 
+def test_two_branches_are_weighted_too():
+    torch.manual_seed(0)
+    module = AdaptiveFusion((5, 3)).eval()
+    assert module.bn.num_features == 512  # the default common dimension
+    inputs = branch_inputs()[:2]
+    fused, weights = module(inputs)
+    torch.testing.assert_close(weights, torch.full((6, 2), 0.5))
+    projected = torch.stack([p(e) for p, e in zip(module.projections, inputs, strict=True)], 1)
+    torch.testing.assert_close(fused, module.bn(projected.mean(1)))
+
+
 def test_one_branch_needs_no_weighting():
     torch.manual_seed(0)
     module = AdaptiveFusion((5,), dim=4).eval()
@@ -97,7 +108,7 @@ def test_one_branch_needs_no_weighting():
 
 
 def test_wrong_branch_counts_fail_clearly():
-    with pytest.raises(ValueError, match="at least one branch"):
+    with pytest.raises(ValueError, match="^the fusion module needs at least one branch$"):
         AdaptiveFusion(())
     with pytest.raises(ValueError, match="expected 3 branch embeddings, got 2"):
         fusion()(branch_inputs()[:2])

@@ -4,6 +4,13 @@ import pytest
 from pipeline import skeleton
 
 
+def test_mapping_needs_33_landmarks():
+    with pytest.raises(
+        ValueError, match=r"^expected 33 landmarks on axis -2, got shape \(1, 14, 3\)$"
+    ):
+        skeleton.map_33_to_14(np.zeros((1, 14, 3)))
+
+
 def test_mapping_by_hand():
     landmarks = np.zeros((1, 33, 3), dtype=np.float32)
     landmarks[0, :, 0] = np.arange(33)  # x = landmark index, so each joint's x is a mean of indices
@@ -25,6 +32,24 @@ def test_normalisation_paper_eq1():
     np.testing.assert_allclose(plain[0, 0], [256, 128, 256 * 128])
     with pytest.raises(ValueError, match="unknown normalisation"):
         skeleton.normalise(joints, (1, 1), mode="zscore")
+    np.testing.assert_array_equal(skeleton.normalise(joints, (256, 128)), out)  # paper by default
+
+
+def test_normalisation_of_2d_joints_scales_x_and_y_only():
+    joints = np.zeros((2, 14, 2))
+    joints[:, 0] = [256.0, 128.0]  # hips at the origin
+    out = skeleton.normalise(joints, frame_size=(256, 128))
+    assert out.shape == (2, 14, 2)
+    np.testing.assert_allclose(out[:, 0], [[1.0, 1.0], [1.0, 1.0]])
+
+
+def test_outputs_are_float32_whatever_the_input():
+    joints = np.random.default_rng(0).normal(size=(3, 14, 3))  # float64
+    for mode in ("paper", "none"):
+        assert skeleton.normalise(joints, (256, 128), mode).dtype == np.float32, mode
+    assert skeleton.map_33_to_14(np.zeros((2, 33, 3))).dtype == np.float32
+    assert skeleton.fill_missing(joints, np.array([True, False, True])).dtype == np.float32
+    assert skeleton.adjacency().dtype == np.float32
 
 
 def test_fill_missing_interpolates_and_copies_edges():
@@ -33,8 +58,13 @@ def test_fill_missing_interpolates_and_copies_edges():
     present = np.array([False, True, False, True, False])
     filled = skeleton.fill_missing(seq, present)
     np.testing.assert_allclose(filled[:, 0, 0], [2.0, 2.0, 4.0, 6.0, 6.0])
-    with pytest.raises(ValueError, match="no frame"):
+    with pytest.raises(ValueError, match="^no frame has a detection; nothing to interpolate from$"):
         skeleton.fill_missing(seq, np.zeros(5, bool))
+    # every joint and coordinate on its own; `present` may be 0/1 rather than bool
+    wide = np.arange(5 * 14 * 3, dtype=np.float32).reshape(5, 14, 3)
+    filled = skeleton.fill_missing(wide, np.array([1, 0, 0, 0, 1]))
+    np.testing.assert_allclose(filled[2], (wide[0] + wide[4]) / 2)
+    np.testing.assert_array_equal(filled[[0, 4]], wide[[0, 4]])
 
 
 def test_left_right_pairs_follow_the_joint_names():
@@ -77,6 +107,9 @@ def test_flip_works_on_tensors_and_2d_joints():
 def test_graph_helpers():
     hops = skeleton.hop_distances()
     assert hops[0, 1] == 1 and hops[6, 7] == 6 and np.isfinite(hops).all()
+    # from the head: neck 1, shoulders 2, elbows and hips 3, hands and knees 4, feet 5
+    assert hops[0].tolist() == [0, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4, 5, 5]
+    assert (np.diag(hops) == 0).all() and (hops == hops.T).all()
     adj = skeleton.adjacency()
     assert adj.sum() == 14 + 2 * len(skeleton.EDGES)
 
