@@ -215,12 +215,18 @@ def summaries_with_confidence(
     chunk_size: int = 256,
 ) -> dict[str, dict]:
     """Per setting: the summary, its `"intervals"` and the test set's measured `"chance"` level —
-    the `settings` object of metrics.json (also what per-branch evaluation reports)."""
-    chance = chance_levels(query, gallery, tuple(results), ranks, chance_repeats, seed, chunk_size)
+    the `settings` object of metrics.json (also what per-branch evaluation reports).
+    `chance_repeats` = 0 leaves the chance level out (it belongs to the test set, not a model)."""
+    chance = (
+        chance_levels(query, gallery, tuple(results), ranks, chance_repeats, seed, chunk_size)
+        if chance_repeats > 0
+        else {}
+    )
     out = {}
     for setting, result in results.items():
         out[setting] = summary_with_intervals(result, query.pids, ranks, resamples, seed)
-        out[setting]["chance"] = chance[setting]
+        if setting in chance:
+            out[setting]["chance"] = chance[setting]
     return out
 
 

@@ -171,7 +171,11 @@ def branch_metrics(query: Embedded, gallery: Embedded, query_labels: Labels,
         )  # fmt: skip
         weight = query.mean_weights[name] * query.clips + gallery.mean_weights[name] * gallery.clips
         branches[name] = {
-            "settings": {setting: results[setting].summary(ranks) for setting in results},
+            # with 95 % intervals like the fused numbers; the chance level is the test set's, above
+            "settings": summaries_with_confidence(
+                results, query_labels, gallery_labels, ranks, config.eval.bootstrap,
+                config.eval.bootstrap_seed, chance_repeats=0,
+            ),  # fmt: skip
             "mean_weight": weight / clips,
         }
     return branches

@@ -69,6 +69,10 @@ def test_metrics_json_is_the_evaluation_of_features_npz(run_folder):
             low, high = setting["intervals"][metric]
             assert low <= setting[metric] <= high, (name, metric)
             assert 0 <= setting["chance"][metric] <= 100
+    for branch in metrics["branches"].values():  # each branch alone: intervals, no own chance
+        cc = branch["settings"]["cc"]
+        assert cc["intervals"]["R-1"][0] <= cc["R-1"] <= cc["intervals"]["R-1"][1]
+        assert "chance" not in cc
     # The comparison can fail: the same features with the gallery labels in another order score
     # differently (this untrained model's features are not constant).
     with np.load(folder / "features.npz", allow_pickle=False) as features:
