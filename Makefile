@@ -28,6 +28,13 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
+	# mediapipe needs opencv-contrib-python; an older install also has opencv-python, a second
+	# copy of the same cv2 files: remove it, then restore the files the two shared.
+	if $(BIN)/pip show --quiet opencv-python >/dev/null 2>&1; then \
+	  $(BIN)/pip uninstall --quiet --disable-pip-version-check -y opencv-python && \
+	  $(BIN)/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+	    "$$($(BIN)/pip show opencv-contrib-python | sed -n 's/^Version: /opencv-contrib-python==/p')"; \
+	fi
 	touch $(STAMP)
 
 # The demo always starts from a fresh run folder so that it can be repeated; the synthetic set and

@@ -66,6 +66,7 @@ class PreprocessConfig:
     limit: int = 0  # 0 = all tracklets
     strict: bool = False
     overwrite: bool = False
+    verbose: bool = False  # let MediaPipe / TensorFlow Lite print their own log lines (--verbose)
 
 
 GRAPHS = ("gat", "gcn")  # model.graph: the paper's attention networks, or Table 4's GCNs
@@ -385,8 +386,14 @@ def save_config(config: Config, path: str | Path) -> Path:
     return atomic_write_text(Path(path), to_toml(config))
 
 
-def load_config_file(path: str | Path) -> Config:
-    """Read a configuration written by `save_config` (no profile re-applied)."""
-    data = read_toml(path)
+def parse_config(data: dict[str, Any], origin: str) -> Config:
+    """A resolved configuration from its TOML tables, as `save_config` wrote them (no profile
+    re-applied); `origin` names where it came from in error messages."""
+    data = dict(data)
     profile = data.pop("profile", "paper")
-    return apply_overrides(Config(profile=profile), data, str(path))
+    return apply_overrides(Config(profile=profile), data, origin)
+
+
+def load_config_file(path: str | Path) -> Config:
+    """Read a configuration written by `save_config`."""
+    return parse_config(read_toml(path), str(path))

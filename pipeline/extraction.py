@@ -127,12 +127,13 @@ def extract_groundtruth(tracklet: Tracklet, normalisation: str = "paper") -> Ext
 
 def extract_batch(
     tracklets: list[Tracklet], normalisation: str, model_complexity: int,
-    pose_source: str = "mediapipe",
+    pose_source: str = "mediapipe", verbose: bool = False,
 ) -> list[Extraction]:
     """A worker's task: one estimator for the batch, reset per tracklet (or the synthetic set's
-    ground truth with `pose_source = "groundtruth"`)."""
+    ground truth with `pose_source = "groundtruth"`); MediaPipe's own log lines only when
+    `verbose`."""
     cv2.setNumThreads(1)  # the workers are the parallelism; no decode threads competing with them
     if pose_source == "groundtruth":
         return [extract_groundtruth(t, normalisation) for t in tracklets]
-    with PoseEstimator(model_complexity=model_complexity) as estimator:
+    with PoseEstimator(model_complexity=model_complexity, verbose=verbose) as estimator:
         return [extract_tracklet(t, estimator, normalisation) for t in tracklets]

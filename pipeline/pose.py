@@ -6,7 +6,10 @@ a person over from the previous clip. Frames are BGR uint8 as OpenCV reads them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 
 import numpy as np
@@ -23,14 +26,37 @@ def mediapipe_version() -> str:
         return "absent"
 
 
+@contextmanager
+def native_stderr_silenced(silenced: bool = True) -> Iterator[None]:
+    """MediaPipe's C++ side (TensorFlow Lite, absl) writes its start-up notices ("Created
+    TensorFlow Lite XNNPACK delegate", "W0000 … inference_feedback_manager") to file descriptor 2
+    directly, past Python's `sys.stderr` and its logging switches, once per estimator: point that
+    descriptor at /dev/null meanwhile. Python exceptions are unaffected."""
+    if not silenced:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class PoseEstimator:
-    """Video-mode (tracking) pose estimator returning arrays ready for the cache."""
+    """Video-mode (tracking) pose estimator returning arrays ready for the cache. MediaPipe's own
+    log lines are silenced unless `verbose`."""
 
     def __init__(
         self,
         model_complexity: int = BUNDLED_COMPLEXITY,
         min_detection_confidence: float = 0.5,
         min_tracking_confidence: float = 0.5,
+        verbose: bool = False,
     ):
         if model_complexity != BUNDLED_COMPLEXITY:
             raise ValueError(
@@ -46,12 +72,14 @@ class PoseEstimator:
             min_tracking_confidence=min_tracking_confidence,
         )
         self._pose = None
+        self._verbose = verbose
 
     def _estimator(self):
         if self._pose is None:
             import mediapipe as mp  # imported lazily: ~1 s and 100+ MB, only in pose workers
 
-            self._pose = mp.solutions.pose.Pose(**self._options)
+            with native_stderr_silenced(not self._verbose):
+                self._pose = mp.solutions.pose.Pose(**self._options)
         return self._pose
 
     def reset(self) -> None:
@@ -61,7 +89,8 @@ class PoseEstimator:
 
     def close(self) -> None:
         if self._pose is not None:
-            self._pose.close()
+            with native_stderr_silenced(not self._verbose):
+                self._pose.close()
             self._pose = None
 
     def __enter__(self) -> PoseEstimator:
@@ -72,9 +101,11 @@ class PoseEstimator:
 
     def process_frame(self, frame_bgr: np.ndarray) -> dict[str, np.ndarray] | None:
         """One frame → {world33 (33,3), image33 (33,3), visibility (33,)} or None (no person)."""
-        import cv2
+        import cv2  # third-party and ~0.2 s: only where frames are read
 
-        result = self._estimator().process(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))
+        estimator = self._estimator()
+        with native_stderr_silenced(not self._verbose):  # the graph logs on its first frames
+            result = estimator.process(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))
         if result.pose_world_landmarks is None or result.pose_landmarks is None:
             return None
         world = result.pose_world_landmarks.landmark

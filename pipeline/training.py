@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from pipeline.config import Config, apply_overrides, config_to_dict, to_toml
+from pipeline.config import Config, config_to_dict, parse_config, to_toml
 from pipeline.data import DistributedIdentitySampler, IdentitySampler, TrainClips
 from pipeline.data.dataset import ClipSource
 from pipeline.data.splits import DataSplits
@@ -55,9 +55,7 @@ RESUMABLE_CHANGES = {"train": {"epochs", "resume", "device", "num_workers"}, "ev
 
 def config_from_checkpoint(state: dict) -> Config:
     """The resolved configuration a checkpoint was trained with (stored as TOML text)."""
-    data = tomllib.loads(state["config"])
-    profile = data.pop("profile", "paper")
-    return apply_overrides(Config(profile=profile), data, "checkpoint configuration")
+    return parse_config(tomllib.loads(state["config"]), "checkpoint configuration")
 
 
 def config_differences(saved: Config, current: Config) -> list[str]:

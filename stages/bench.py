@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,17 +266,22 @@ def bench_preprocess(config, sizes: BenchSizes, result: BenchResult) -> None:
                                      speedup >= 1.7))
 
         cache = workdir / "cache-1.h5"
-        raw = 0
-        with SkeletonCache(cache) as reader:
-            for key in reader.keys():
-                raw += sum(a.nbytes for a in reader.read(key, fields=ARRAY_FIELDS).values())
-        on_disk = cache.stat().st_size
-        result.add("cache", "bytes per frame on disk", on_disk / total, "B", note)
-        result.add("cache", "bytes per frame as raw arrays", raw / total, "B", "all stored fields")
-        result.add("cache", "disk / raw", on_disk / raw, "×", "gzip-compressed HDF5 incl. metadata")
+        bench_cache_size(cache, total, note, result)
         bench_loader(config, sizes, result, root, cache)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def bench_cache_size(cache: Path, frames: int, note: str, result: BenchResult) -> None:
+    """Bytes per frame of the skeleton cache on disk vs its arrays in memory."""
+    raw = 0
+    with SkeletonCache(cache) as reader:
+        for key in reader.keys():
+            raw += sum(a.nbytes for a in reader.read(key, fields=ARRAY_FIELDS).values())
+    on_disk = cache.stat().st_size
+    result.add("cache", "bytes per frame on disk", on_disk / frames, "B", note)
+    result.add("cache", "bytes per frame as raw arrays", raw / frames, "B", "all stored fields")
+    result.add("cache", "disk / raw", on_disk / raw, "×", "gzip-compressed HDF5 incl. metadata")
 
 
 def bench_loader(config, sizes: BenchSizes, result: BenchResult, root: Path, cache: Path) -> None:
@@ -417,7 +423,12 @@ SECTIONS = {
 }
 
 
-def run(config, quick: bool = False, sections: tuple[str, ...] | None = None) -> BenchResult:
+def run(
+    config,
+    quick: bool = False,
+    sections: tuple[str, ...] | None = None,
+    log: Callable[[str], None] = print,
+) -> BenchResult:
     sizes = BenchSizes.quick() if quick else BenchSizes()
     result = BenchResult(machine=machine_info(), quick=quick)
     for name, section in SECTIONS.items():
@@ -428,9 +439,9 @@ def run(config, quick: bool = False, sections: tuple[str, ...] | None = None) ->
             section(config, sizes, result)
         except SectionSkipped as why:
             result.skipped.append((name, str(why)))
-        print(f"bench: {name} done in {time.perf_counter() - start:.1f} s")
+        log(f"bench: {name} done in {time.perf_counter() - start:.1f} s")
     write_report(result, Path(config.paths.reports_dir))
-    print(f"bench: wrote {result.md_path} and {result.csv_path}")
+    log(f"bench: wrote {result.md_path} and {result.csv_path}")
     return result
 
 

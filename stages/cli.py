@@ -89,6 +89,14 @@ def data_options(command):
     return wrapper
 
 
+def verbose_option(command):
+    """For the commands that run MediaPipe: let it print its own log lines."""
+    return click.option(
+        "--verbose", is_flag=True, default=None,
+        help="Show MediaPipe / TensorFlow Lite's own log lines (silenced by default).",
+    )(command)  # fmt: skip
+
+
 def _data(dataset, root, manifest, cache):
     return {
         "dataset": ("data.dataset", dataset),
@@ -149,8 +157,9 @@ def synth(profile, config_file, assignments, out, identities, outfits, cameras,
 @click.option("--limit", type=int, default=None, help="Only the first N tracklets (quick looks).")
 @click.option("--strict", is_flag=True, default=None, help="Exit non-zero if any input failed.")
 @click.option("--overwrite", is_flag=True, default=None, help="Rebuild a stale or existing cache.")
+@verbose_option
 def preprocess(profile, config_file, assignments, dataset, root, manifest, cache, workers,
-               backend, scheduler, normalisation, pose_source, limit, strict, overwrite):
+               backend, scheduler, normalisation, pose_source, limit, strict, overwrite, verbose):
     """Extract MediaPipe 3D skeletons, map 33 → 14 joints, normalise, write the HDF5 cache."""
     config = resolve_config(profile, config_file, assignments, {
         **_data(dataset, root, manifest, cache),
@@ -160,6 +169,7 @@ def preprocess(profile, config_file, assignments, dataset, root, manifest, cache
         "pose_source": ("preprocess.pose_source", pose_source),
         "limit": ("preprocess.limit", limit), "strict": ("preprocess.strict", strict),
         "overwrite": ("preprocess.overwrite", overwrite),
+        "verbose": ("preprocess.verbose", verbose),
     })
     run_stage("preprocess", config)
 
@@ -284,13 +294,15 @@ def run_folder_option(command):
               help="Embeddings file (.npz; default: RUN/embeddings/<root name>.npz).")
 @click.option("--workers", type=int, default=None, help="Parallel pose workers (0 = all cores).")
 @click.option("--device", default=None, help="auto | cpu | cuda | cuda:N.")
+@verbose_option
 def embed(profile, config_file, assignments, dataset, root, manifest, cache, run_dir, out,
-          workers, device):
+          workers, device, verbose):
     """Embed every tracklet of a dataset (e.g. your own videos: --dataset folder --root DIR) with
     a trained run; missing skeletons are extracted first (cache beside the output unless --cache)."""
     config = resolve_config(profile, config_file, assignments, {
         **_data(dataset, root, manifest, None),
         "workers": ("preprocess.workers", workers), "device": ("train.device", device),
+        "verbose": ("preprocess.verbose", verbose),
     })
     run_stage("embed", config, run_dir=run_dir, out=out or "", cache=cache or "")
 
@@ -311,11 +323,14 @@ def embed(profile, config_file, assignments, dataset, root, manifest, cache, run
 @click.option("--image", type=click.Path(dir_okay=False), default=None,
               help="Rank-list PNG (default: <gallery folder>/search/<query name>.png).")
 @click.option("--device", default=None, help="auto | cpu | cuda | cuda:N.")
+@verbose_option
 def search(profile, config_file, assignments, gallery, query, top, exclude_same_camera,
-           query_camera, run_dir, image, device):
+           query_camera, run_dir, image, device, verbose):
     """Rank the gallery's tracklets for a query video (negative cosine distance): prints a table
     and writes a rank-list image."""
-    config = resolve_config(profile, config_file, assignments, {"device": ("train.device", device)})
+    config = resolve_config(profile, config_file, assignments, {
+        "device": ("train.device", device), "verbose": ("preprocess.verbose", verbose),
+    })
     run_stage("search", config, gallery=gallery, query=query, top=top,
                exclude_same_camera=exclude_same_camera, query_camera=query_camera,
                run_dir=run_dir or "", image=image or "")  # fmt: skip

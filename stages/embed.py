@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def preprocess_config(user: Config, run_config: Config, cache: Path) -> Config:
         limit=0,
         strict=False,
         overwrite=user.preprocess.overwrite,
+        verbose=user.preprocess.verbose,
     )
     data = dataclasses.replace(user.data, cache=str(cache))
     return dataclasses.replace(run_config, data=data, preprocess=pre)
@@ -85,7 +87,12 @@ def cached_sources(
 
 
 def run(
-    config: Config, *, run_dir: str | Path, out: str | Path = "", cache: str | Path = ""
+    config: Config,
+    *,
+    run_dir: str | Path,
+    out: str | Path = "",
+    cache: str | Path = "",
+    log: Callable[[str], None] = print,
 ) -> EmbedResult:
     """Embed every tracklet of `config.data`'s dataset with the run `run_dir` (a name under
     `paths.runs_dir`, or a path)."""
@@ -96,7 +103,7 @@ def run(
     out = Path(out) if out else default_output(folder.path, config.data.root)
     cache = Path(cache) if cache else skeleton_cache_for(out)
 
-    preprocess.run(preprocess_config(config, trained.config, cache))
+    preprocess.run(preprocess_config(config, trained.config, cache), log=log)
     tracklets, _failures = load_tracklets(
         config.data.dataset, config.data.root, config.data.manifest
     )
@@ -133,7 +140,7 @@ def run(
         fingerprint=trained.fingerprint.fingerprint,
         seconds=time.perf_counter() - started,
     )
-    print(
+    log(
         f"embed: {result.embedded}/{result.tracklets} tracklets → {out} ({result.dim}-d, "
         f"{trained.fingerprint.describe()}); {len(missing)} without a skeleton; "
         f"{result.seconds:.1f} s"

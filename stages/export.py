@@ -16,6 +16,7 @@ checked). The file is written to a temporary name and renamed, so a failed expor
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,24 +154,11 @@ def _require_close(diff: float, what: str) -> None:
         )
 
 
-def run(
-    config: Config, *, run_dir: str | Path, format: str = "torchscript", out: str | Path = ""
-) -> ExportResult:
-    if format not in FORMATS:
-        raise StageError(f"--format {format!r} is unknown — use one of: {', '.join(FORMATS)}")
-    folder = RunFolder.resolve(run_dir, config.paths.runs_dir)
-    trained = folder.load_model("cpu")  # exported on CPU; the file runs anywhere
-    out = Path(out) if out else folder.path / "export" / f"embedding{FORMATS[format]}"
-    network = embedding_network(trained.model)
-    inputs = example_clip(trained, batch=1, seed=0)
-    check_inputs = example_clip(trained, batch=2, seed=1)  # another batch size: B stays dynamic
-    if format == "torchscript":
-        diff = export_torchscript(network, inputs, out, check_inputs)
-    else:
-        diff = export_onnx(network, inputs, out, check_inputs)
-
+def describe_export(trained: TrainedModel, network, inputs: tuple, format: str, out: Path,
+                    diff: float | None) -> dict:  # fmt: skip
+    """The JSON written beside an export: inputs, preprocessing, clip rule and fingerprint."""
     cfg = trained.config
-    description = {
+    return {
         "format": format,
         "file": out.name,
         "inputs": {
@@ -191,6 +179,30 @@ def run(
         "checked_max_abs_diff": diff,
         "tolerance": TOLERANCE,
     }  # fmt: skip
+
+
+def run(
+    config: Config,
+    *,
+    run_dir: str | Path,
+    format: str = "torchscript",
+    out: str | Path = "",
+    log: Callable[[str], None] = print,
+) -> ExportResult:
+    if format not in FORMATS:
+        raise StageError(f"--format {format!r} is unknown — use one of: {', '.join(FORMATS)}")
+    folder = RunFolder.resolve(run_dir, config.paths.runs_dir)
+    trained = folder.load_model("cpu")  # exported on CPU; the file runs anywhere
+    out = Path(out) if out else folder.path / "export" / f"embedding{FORMATS[format]}"
+    network = embedding_network(trained.model)
+    inputs = example_clip(trained, batch=1, seed=0)
+    check_inputs = example_clip(trained, batch=2, seed=1)  # another batch size: B stays dynamic
+    if format == "torchscript":
+        diff = export_torchscript(network, inputs, out, check_inputs)
+    else:
+        diff = export_onnx(network, inputs, out, check_inputs)
+
+    description = describe_export(trained, network, inputs, format, out, diff)
     info = atomic_write_json(out.with_name(out.name + ".json"), description)
     result = ExportResult(
         out=str(out),
@@ -205,7 +217,7 @@ def run(
         if diff is not None
         else "not checked: onnxruntime is not installed"
     )
-    print(
+    log(
         f"export: {format} → {out} (inputs {', '.join(network.input_names)} → embedding "
         f"{trained.model.embedding_dim}-d; {checked}); description → {info}"
     )

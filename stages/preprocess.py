@@ -23,6 +23,7 @@ import io
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,7 +131,7 @@ def _results(todo: list[Tracklet], sizes: list[int], config, workers: int):
     def tasks(slots: int):
         for batch in make_batches(todo, sizes, slots):
             yield delayed(extract_batch)(
-                batch, pre.normalisation, pre.model_complexity, pre.pose_source
+                batch, pre.normalisation, pre.model_complexity, pre.pose_source, pre.verbose
             )
 
     if pre.backend == "loky":
@@ -178,29 +179,25 @@ def _recorded_frame_failures(cache: SkeletonCache, tracklets: list[Tracklet]) ->
     return rows
 
 
-def run(config) -> PreprocessSummary:
-    _check(config)
-    started = time.perf_counter()
+def _extract_missing(config, tracklets: list[Tracklet], failures: list[Failure],
+                     log: Callable[[str], None]) -> tuple[list[Tracklet], int, int]:  # fmt: skip
+    """Pose-extract the tracklets the cache lacks (streamed into it batch by batch); returns the
+    tracklets that were already cached, and this run's tracklet and frame counts."""
     pre, data = config.preprocess, config.data
-    tracklets, failures = load_tracklets(data.dataset, data.root, data.manifest)
-    if pre.limit:
-        tracklets = tracklets[: pre.limit]
     attrs = file_attributes(
         data.dataset, data.root, pre.normalisation, pre.model_complexity, pre.pose_source
     )
     workers = _worker_count(pre.workers)
-    cache_path = Path(data.cache)
-
-    processed = run_frames = 0  # this run's tracklets and decoded frames
-    with CacheWriter(cache_path, attrs, overwrite=pre.overwrite) as writer:
+    processed = run_frames = 0
+    with CacheWriter(Path(data.cache), attrs, overwrite=pre.overwrite) as writer:
         todo = [t for t in tracklets if not writer.has(t.key)]
         done_before = [t for t in tracklets if writer.has(t.key)]
         sizes = [estimated_frame_count(t) for t in todo]
         where = f"Dask at {pre.scheduler}" if pre.backend == "dask" else f"{workers} worker(s)"
-        print(
+        log(
             f"preprocess: {len(tracklets)} tracklets from {data.root} ({data.dataset}); "
-            f"{len(done_before)} already in {cache_path}; {len(todo)} to do, ~{sum(sizes)} frames, "
-            f"on {where}"
+            f"{len(done_before)} already in {Path(data.cache)}; {len(todo)} to do, ~{sum(sizes)} "
+            f"frames, on {where}"
         )
         if todo:
             with tqdm(total=sum(sizes), unit="frame", desc="pose", mininterval=1.0) as bar:
@@ -213,6 +210,18 @@ def run(config) -> PreprocessSummary:
                         run_frames += extraction.frames
                     writer.flush()
                     bar.update(sum(e.frames for e in batch))
+    return done_before, processed, run_frames
+
+
+def run(config, log: Callable[[str], None] = print) -> PreprocessSummary:
+    _check(config)
+    started = time.perf_counter()
+    pre, data = config.preprocess, config.data
+    tracklets, failures = load_tracklets(data.dataset, data.root, data.manifest)
+    if pre.limit:
+        tracklets = tracklets[: pre.limit]
+    cache_path = Path(data.cache)
+    done_before, processed, run_frames = _extract_missing(config, tracklets, failures, log)
 
     with SkeletonCache(cache_path) as cache:
         failures.extend(_recorded_frame_failures(cache, done_before))
@@ -239,7 +248,7 @@ def run(config) -> PreprocessSummary:
         wall_seconds=wall,
         frames_per_second=run_frames / wall if wall > 0 else 0.0,
     )
-    print(_summary_line(summary))
+    log(_summary_line(summary))
     if pre.strict and failures:
         raise StageError(
             f"{len(failures)} input problem(s) with --strict (first: {failures[0].reason}: "

@@ -10,6 +10,7 @@ image (query thumbnail, then the top-k with rank, distance and pid).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,10 +80,10 @@ def query_tracklet(path: str | Path, camera: int | None) -> Tracklet:
     raise StageError(f"query {path} does not exist — pass a video file or a frame folder")
 
 
-def query_skeleton(tracklet: Tracklet, trained: TrainedModel) -> np.ndarray:
+def query_skeleton(tracklet: Tracklet, trained: TrainedModel, verbose: bool = False) -> np.ndarray:
     """The query's skeleton input (T, 14, C), extracted exactly as the preprocess stage does."""
     pre = trained.config.preprocess
-    (extraction,) = extract_batch([tracklet], pre.normalisation, pre.model_complexity)
+    (extraction,) = extract_batch([tracklet], pre.normalisation, pre.model_complexity, verbose)
     if extraction.arrays is None:
         reasons = "; ".join(f"{f.reason}: {f.path}" for f in extraction.failures) or "no skeleton"
         raise StageError(
@@ -216,9 +217,10 @@ def gallery_model(embeddings: EmbeddingSet, gallery, run_dir, config: Config) ->
     return folder
 
 
-def embed_query(tracklet: Tracklet, trained: TrainedModel, dim: int, gallery) -> np.ndarray:
+def embed_query(tracklet: Tracklet, trained: TrainedModel, dim: int, gallery,
+                verbose: bool = False) -> np.ndarray:  # fmt: skip
     """The query's embedding, made as the gallery's were (same pose extraction, same model)."""
-    joints = query_skeleton(tracklet, trained)
+    joints = query_skeleton(tracklet, trained, verbose)
     source = clip_source(tracklet, joints if trained.model.needs_joints else None, len(joints))
     embedding = embed_sources(trained, [source])[0]
     if embedding.shape[0] != dim:
@@ -239,6 +241,7 @@ def run(
     query_camera: int | None = None,
     run_dir: str | Path = "",
     image: str | Path = "",
+    log: Callable[[str], None] = print,
 ) -> SearchResult:
     started = time.perf_counter()
     if top < 1:
@@ -249,7 +252,8 @@ def run(
     folder = gallery_model(embeddings, gallery, run_dir, config)
     tracklet = query_tracklet(query, query_camera)
     trained = folder.load_model(config.train.device)
-    embedding = embed_query(tracklet, trained, embeddings.features.shape[1], gallery)
+    embedding = embed_query(tracklet, trained, embeddings.features.shape[1], gallery,
+                            config.preprocess.verbose)  # fmt: skip
     matches, excluded = rank(
         embeddings, embedding, top, query_camera if exclude_same_camera else None
     )
@@ -268,10 +272,10 @@ def run(
         fingerprint=trained.fingerprint.fingerprint,
         seconds=time.perf_counter() - started,
     )
-    print(
+    log(
         f"search: {tracklet.source} against {len(embeddings)} tracklets of {gallery} "
         f"({excluded} excluded as same camera), {trained.fingerprint.describe()}"
     )
-    print(format_table(matches))
-    print(f"search: rank list → {image_path}; {result.seconds:.1f} s")
+    log(format_table(matches))
+    log(f"search: rank list → {image_path}; {result.seconds:.1f} s")
     return result

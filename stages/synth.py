@@ -12,7 +12,10 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from joblib import Parallel, delayed
 
 from pipeline.config import Config, save_config
 from pipeline.io import atomic_write_json, atomic_write_text
@@ -113,12 +116,10 @@ def _replace(staging: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _pose_check(plan, root: Path, count: int, workers: int) -> dict | None:
+def _pose_check(plan, root: Path, count: int, workers: int, verbose: bool) -> dict | None:
     """MediaPipe detection and PA-MPJPE on `count` tracklets spread evenly over yaw."""
     if count == 0:
         return None
-    from joblib import Parallel, delayed
-
     by_yaw = sorted(plan.tracklets, key=lambda t: (t.view.yaw, t.key))
     count = min(count, len(by_yaw))
     picks = [by_yaw[round(i * (len(by_yaw) - 1) / max(count - 1, 1))] for i in range(count)]
@@ -127,7 +128,8 @@ def _pose_check(plan, root: Path, count: int, workers: int) -> dict | None:
     jobs = max(1, min(workers, len(picks)))
     chunks = [picks[i::jobs] for i in range(jobs)]
     parts = Parallel(n_jobs=jobs)(
-        delayed(measure_tracklets)([root / t.key for t in chunk], GT_FILE) for chunk in chunks
+        delayed(measure_tracklets)([root / t.key for t in chunk], GT_FILE, verbose)
+        for chunk in chunks
     )
     order = [t for chunk in chunks for t in chunk]
     results = [r for part in parts for r in part]
@@ -137,10 +139,57 @@ def _pose_check(plan, root: Path, count: int, workers: int) -> dict | None:
     return summary
 
 
-def run(config: Config) -> dict:
-    """Generate the set described by `config.synth`; returns (and writes) the summary."""
-    from joblib import Parallel, delayed
+def _write_set(config: Config, plan, staging: Path, workers: int) -> dict:
+    """Render every tracklet into `staging`, then the split files, meta, config and summary."""
+    settings = config.synth
+    started = time.perf_counter()
+    Parallel(n_jobs=min(workers, len(plan.tracklets)))(
+        delayed(render_to_folder)(plan, spec, staging) for spec in plan.tracklets
+    )
+    render_seconds = time.perf_counter() - started
+    for name, text in split_lines(plan).items():
+        atomic_write_text(staging / name, text)
+    atomic_write_json(staging / META_FILE, metadata(plan))
+    save_config(config, staging / "config.toml")
+    summary = {
+        "identities": settings.identities,
+        "train_identities": len(plan.train_pids),
+        "test_identities": len(plan.test_pids),
+        "outfits_per_identity": settings.outfits,
+        "tracklets": {s: sum(t.split == s for t in plan.tracklets) for s in ("train", "query", "gallery")},
+        "frames": len(plan.tracklets) * settings.frames,
+        "frame_size": [settings.width, settings.height],
+        "cameras": sorted({t.camera for t in plan.tracklets}),
+        "seed": settings.seed,
+        "occlusion": settings.occlusion,
+        "render_seconds": round(render_seconds, 1),
+        "workers": workers,
+        "pose_check": _pose_check(plan, staging, settings.check_tracklets, workers,
+                                  config.preprocess.verbose),
+    }
+    atomic_write_json(staging / SUMMARY_FILE, summary)
+    return summary
 
+
+def _pose_check_line(check: dict) -> str:
+    views = ", ".join(
+        f"{name} {100 * v['detection_rate']:.0f} %" for name, v in check["by_view"].items()
+    )
+    error, swapped = check["pa_mpjpe_mm"], check["left_right_swapped_rate"]
+    accuracy = (
+        "no detections to compare"
+        if error is None
+        else f"PA-MPJPE vs ground truth {error:.0f} mm, left/right swapped in "
+        f"{100 * swapped:.0f} % of detected frames"
+    )
+    return (
+        f"synth: MediaPipe detected a person in {100 * check['detection_rate']:.1f} % of "
+        f"{check['frames']} frames ({check['tracklets']} tracklets: {views}); {accuracy}"
+    )
+
+
+def run(config: Config, log: Callable[[str], None] = print) -> dict:
+    """Generate the set described by `config.synth`; returns (and writes) the summary."""
     settings = config.synth
     _check_settings(settings)
     out = Path(settings.out)
@@ -153,68 +202,26 @@ def run(config: Config) -> dict:
     except ValueError as error:
         raise StageError(f"synth: {error} — nothing was written") from None
     workers = settings.workers or os.cpu_count() or 1
-    splits = {s: sum(t.split == s for t in plan.tracklets) for s in ("train", "query", "gallery")}
-    total_frames = len(plan.tracklets) * settings.frames
-    print(
+    log(
         f"synth: rendering {len(plan.tracklets)} tracklets x {settings.frames} frames "
-        f"({settings.width}x{settings.height}) with {workers} worker(s) → {out}",
-        flush=True,
+        f"({settings.width}x{settings.height}) with {workers} worker(s) → {out}"
     )
-
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
-        started = time.perf_counter()
-        Parallel(n_jobs=min(workers, len(plan.tracklets)))(
-            delayed(render_to_folder)(plan, spec, staging) for spec in plan.tracklets
-        )
-        render_seconds = time.perf_counter() - started
-        for name, text in split_lines(plan).items():
-            atomic_write_text(staging / name, text)
-        atomic_write_json(staging / META_FILE, metadata(plan))
-        save_config(config, staging / "config.toml")
-        check = _pose_check(plan, staging, settings.check_tracklets, workers)
-        summary = {
-            "identities": settings.identities,
-            "train_identities": len(plan.train_pids),
-            "test_identities": len(plan.test_pids),
-            "outfits_per_identity": settings.outfits,
-            "tracklets": splits,
-            "frames": total_frames,
-            "frame_size": [settings.width, settings.height],
-            "cameras": sorted({t.camera for t in plan.tracklets}),
-            "seed": settings.seed,
-            "occlusion": settings.occlusion,
-            "render_seconds": round(render_seconds, 1),
-            "workers": workers,
-            "pose_check": check,
-        }
-        atomic_write_json(staging / SUMMARY_FILE, summary)
+        summary = _write_set(config, plan, staging, workers)
         _replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-
-    print(
+    splits = summary["tracklets"]
+    log(
         f"synth: {settings.identities} identities ({len(plan.train_pids)} train, "
         f"{len(plan.test_pids)} test), tracklets train {splits['train']} / query "
-        f"{splits['query']} / gallery {splits['gallery']}, {total_frames} frames, "
-        f"rendered in {render_seconds:.1f} s"
+        f"{splits['query']} / gallery {splits['gallery']}, {summary['frames']} frames, "
+        f"rendered in {summary['render_seconds']:.1f} s"
     )
-    if check is not None:
-        views = ", ".join(
-            f"{name} {100 * v['detection_rate']:.0f} %" for name, v in check["by_view"].items()
-        )
-        error, swapped = check["pa_mpjpe_mm"], check["left_right_swapped_rate"]
-        accuracy = (
-            "no detections to compare"
-            if error is None
-            else f"PA-MPJPE vs ground truth {error:.0f} mm, left/right swapped in "
-            f"{100 * swapped:.0f} % of detected frames"
-        )
-        print(
-            f"synth: MediaPipe detected a person in {100 * check['detection_rate']:.1f} % of "
-            f"{check['frames']} frames ({check['tracklets']} tracklets: {views}); {accuracy}"
-        )
-    print(f"synth: wrote {out}/{{train,query,gallery}}.txt and {SUMMARY_FILE}")
+    if summary["pose_check"] is not None:
+        log(_pose_check_line(summary["pose_check"]))
+    log(f"synth: wrote {out}/{{train,query,gallery}}.txt and {SUMMARY_FILE}")
     return summary

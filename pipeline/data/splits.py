@@ -103,16 +103,8 @@ def _sources(
     return sources
 
 
-def load_splits(
-    config,
-    needs_joints: bool,
-    splits: tuple[str, ...] = ("train", "query", "gallery"),
-    log: Callable[[str], None] = print,
-) -> DataSplits:
-    """Clip sources for `splits` from the dataset and cache of `config.data`; carves
-    `train.val_ids` identities out of train when `train.select == "val"`."""
-    data = config.data
-    cache = open_cache(data)
+def _dataset_tracklets(data, cache: SkeletonCache) -> list[Tracklet]:
+    """The dataset's tracklets, checked to be the data the cache was built from."""
     if not Path(data.root).is_dir():
         raise StageError(
             f"frames folder {Path(data.root).absolute()} does not exist (the skeleton cache "
@@ -120,8 +112,7 @@ def load_splits(
             "the cache with `asgl-pipeline preprocess --root NEW --cache FILE`"
         )
     tracklets, _ = load_tracklets(data.dataset, data.root, data.manifest)
-    listed = {t.key for t in tracklets}
-    cached = set(cache.keys())
+    listed, cached = {t.key for t in tracklets}, set(cache.keys())
     stray = sorted(cached - listed)
     if stray and not listed & cached:
         raise StageError(
@@ -129,6 +120,13 @@ def load_splits(
             f"{data.root} (e.g. cache has {stray[0]}) — the cache belongs to other data; pass the "
             "matching --cache, or re-run `asgl-pipeline preprocess`"
         )
+    return tracklets
+
+
+def _cached_by_split(data, cache: SkeletonCache, tracklets: list[Tracklet],
+                     splits: tuple[str, ...], log) -> tuple[dict[str, list[Tracklet]], dict[str, int]]:  # fmt: skip
+    """Each split's cached tracklets, and how many it lost to recorded preprocess failures."""
+    listed, cached = {t.key for t in tracklets}, set(cache.keys())
     failed = recorded_failures(data.cache)
     by_split: dict[str, list[Tracklet]] = {}
     excluded: dict[str, int] = {}
@@ -159,18 +157,36 @@ def load_splits(
             f"any more (first: {cached_without_frames[0]}) — the frames folder moved or changed "
             "since preprocessing; pass --root where the frames are now, or re-run preprocess"
         )
+    return by_split, excluded
 
-    val_pids: list[str] = []
+
+def _validation_pids(config, train: list[Tracklet]) -> list[str]:
+    """`train.val_ids` training identities drawn (seeded) for model selection."""
+    train_pids = sorted({t.pid for t in train})
+    if not 0 < config.train.val_ids < len(train_pids):
+        raise StageError(
+            f"train.select = 'val' needs 0 < train.val_ids < {len(train_pids)} (the training "
+            f"identities); got {config.train.val_ids} — set --set train.val_ids=N"
+        )
+    rng = np.random.default_rng(config.train.seed)
+    return sorted(rng.choice(train_pids, size=config.train.val_ids, replace=False).tolist())
+
+
+def load_splits(
+    config,
+    needs_joints: bool,
+    splits: tuple[str, ...] = ("train", "query", "gallery"),
+    log: Callable[[str], None] = print,
+) -> DataSplits:
+    """Clip sources for `splits` from the dataset and cache of `config.data`; carves
+    `train.val_ids` identities out of train when `train.select == "val"`."""
+    cache = open_cache(config.data)
+    tracklets = _dataset_tracklets(config.data, cache)
+    by_split, excluded = _cached_by_split(config.data, cache, tracklets, splits, log)
     train = by_split.get("train", [])
-    if config.train.select == "val" and "train" in splits:
-        train_pids = sorted({t.pid for t in train})
-        if not 0 < config.train.val_ids < len(train_pids):
-            raise StageError(
-                f"train.select = 'val' needs 0 < train.val_ids < {len(train_pids)} (the training "
-                f"identities); got {config.train.val_ids} — set --set train.val_ids=N"
-            )
-        rng = np.random.default_rng(config.train.seed)
-        val_pids = sorted(rng.choice(train_pids, size=config.train.val_ids, replace=False).tolist())
+    val_pids = (
+        _validation_pids(config, train) if config.train.select == "val" and "train" in splits else []
+    )
     val = [t for t in train if t.pid in set(val_pids)]
     train = [t for t in train if t.pid not in set(val_pids)]
 

@@ -55,11 +55,11 @@ def read_frames(folder: Path) -> list[np.ndarray]:
     return [cv2.imread(str(path)) for path in sorted(folder.glob("*.jpg"))]
 
 
-def measure_tracklets(folders: list[Path], gt_file: str) -> list[dict]:
+def measure_tracklets(folders: list[Path], gt_file: str, verbose: bool = False) -> list[dict]:
     """Run MediaPipe (video mode, reset per tracklet) over each folder's frames and compare
     with `folder/gt_file`. One estimator for the whole list (call once per worker)."""
     results = []
-    with PoseEstimator() as estimator:
+    with PoseEstimator(verbose=verbose) as estimator:
         for folder in folders:
             out = estimator.process_sequence(read_frames(folder))
             present = out["present"]

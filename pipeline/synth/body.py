@@ -188,6 +188,7 @@ class Motion:
 
 def walk(body: BodyShape, gait: Gait, frames: int, fps: float, phase: float = 0.0) -> Motion:
     """Forward kinematics of a sinusoidal gait model; the lowest foot point touches the ground."""
+    # Over a screen: one forward-kinematics pass, segment by segment, on shared pelvis/trunk frames.
     t = np.arange(frames, dtype=np.float64) / fps
     phi = 2 * np.pi * gait.cadence * t + phase
     step = 2 * (body.thigh + body.shank) * np.sin(gait.hip_swing) * 0.9

@@ -128,6 +128,19 @@ def _assign(
     )
 
 
+def _site_scenes(cameras: int, seed: int) -> dict[int, Scene]:
+    """Two sites, as in CCVID: cameras 1..C (sessions 1-2) and 13..12+C (session 3). Base yaws
+    spread over 0-90°; each tracklet may also be the mirror view (walking away)."""
+    scenes = {}
+    for site, offset in enumerate((0, SESSION3_CAMERA_OFFSET)):
+        for c in range(cameras):
+            frac = (c + 0.5 * site) / max(cameras - 1, 1)
+            base_yaw = 90.0 * min(frac, 1.0) if cameras > 1 else 45.0
+            cam = offset + c + 1
+            scenes[cam] = sample_scene(cam, base_yaw, seed * 1000 + cam, _rng(seed, 2, cam))
+    return scenes
+
+
 def plan_dataset(
     identities: int,
     outfits: int,
@@ -153,16 +166,7 @@ def plan_dataset(
         people.append(Identity(sample_body_shape(rng), sample_gait(rng), sample_identity_look(rng)))
         wardrobes.append(tuple(sample_outfits(_rng(seed, 1, i), outfits)))
 
-    # Two sites, as in CCVID: cameras 1..C (sessions 1-2) and 13..12+C (session 3). Base yaws
-    # spread over 0-90°; each tracklet may also be the mirror view (walking away).
-    scenes = {}
-    for site, offset in enumerate((0, SESSION3_CAMERA_OFFSET)):
-        for c in range(cameras):
-            frac = (c + 0.5 * site) / max(cameras - 1, 1)
-            base_yaw = 90.0 * min(frac, 1.0) if cameras > 1 else 45.0
-            cam = offset + c + 1
-            scenes[cam] = sample_scene(cam, base_yaw, seed * 1000 + cam, _rng(seed, 2, cam))
-
+    scenes = _site_scenes(cameras, seed)
     tracklets = []
     for i, pid in enumerate(pids):
         tracks = _assign(i, outfits, tracklets_per_outfit, cameras, i >= n_train, _rng(seed, 4, i))

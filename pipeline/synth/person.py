@@ -137,6 +137,7 @@ def draw_person(
     outfit: Outfit,
 ) -> None:
     """Rasterise the person of `motion` at `frame` onto `canvas`."""
+    # Over a screen: one pass whose body parts share ~20 locals (projected points, axes, fabrics).
     camera = canvas.camera
     world = motion.points[frame]
     pts = camera.to_camera(world)
