@@ -96,6 +96,11 @@ class TrainedModel:
     epochs: int  # epochs the run completed (last.pt's)
 
 
+def _inside(relative: str | Path) -> property:
+    """A file of the run folder as a read-only attribute: `folder.metrics_file` → Path."""
+    return property(lambda self: self.path / relative)
+
+
 @dataclass(frozen=True)
 class RunFolder:
     path: Path
@@ -116,29 +121,12 @@ class RunFolder:
     def name(self) -> str:
         return self.path.absolute().name
 
-    @property
-    def config_file(self) -> Path:
-        return self.path / CONFIG_FILE
-
-    @property
-    def train_log(self) -> Path:
-        return self.path / TRAIN_LOG
-
-    @property
-    def metrics_file(self) -> Path:
-        return self.path / METRICS_FILE
-
-    @property
-    def features_file(self) -> Path:
-        return self.path / FEATURES_FILE
-
-    @property
-    def last_checkpoint(self) -> Path:
-        return self.path / LAST_CHECKPOINT
-
-    @property
-    def best_checkpoint(self) -> Path:
-        return self.path / BEST_CHECKPOINT
+    config_file = _inside(CONFIG_FILE)
+    train_log = _inside(TRAIN_LOG)
+    metrics_file = _inside(METRICS_FILE)
+    features_file = _inside(FEATURES_FILE)
+    last_checkpoint = _inside(LAST_CHECKPOINT)
+    best_checkpoint = _inside(BEST_CHECKPOINT)
 
     def is_trained(self) -> bool:
         return self.last_checkpoint.is_file()

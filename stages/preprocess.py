@@ -18,8 +18,6 @@ Tracklets that failed are not cached, so the next run tries them again (the inpu
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import time
@@ -39,16 +37,20 @@ from pipeline.cache import (
     file_attributes,
 )
 from pipeline.config import save_config
-from pipeline.datasets import Failure, Tracklet, estimated_frame_count, load_tracklets
+from pipeline.datasets import (
+    Failure,
+    Tracklet,
+    estimated_frame_count,
+    load_tracklets,
+    write_failures,
+)
 from pipeline.extraction import extract_batch
 from pipeline.groundtruth import POSE_SOURCES, check_root
-from pipeline.io import atomic_write_text
 from pipeline.pose import BUNDLED_COMPLEXITY
 from stages import StageError
 
 MAX_BATCH_FRAMES = 1500  # ≈ 35 s of MediaPipe per batch: little lost on a kill, little overhead
 BATCHES_PER_WORKER = 4  # enough batches that the last ones balance across workers
-FAILURE_COLUMNS = ("reason", "path", "key")
 
 
 @dataclass
@@ -160,15 +162,6 @@ def _results(todo: list[Tracklet], sizes: list[int], config, workers: int):
         yield from parallel(tasks(slots))
 
 
-def _write_failures(path: Path, failures: list[Failure]) -> None:
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(FAILURE_COLUMNS)
-    for failure in failures:
-        writer.writerow([failure.reason, failure.path, failure.key])
-    atomic_write_text(path, text.getvalue())
-
-
 def _recorded_frame_failures(cache: SkeletonCache, tracklets: list[Tracklet]) -> list[Failure]:
     """Unreadable-frame rows of tracklets cached by an earlier run (their indices are stored)."""
     rows = []
@@ -227,7 +220,7 @@ def run(config, log: Callable[[str], None] = print) -> PreprocessSummary:
         failures.extend(_recorded_frame_failures(cache, done_before))
         metas = [cache.meta(t.key) for t in tracklets if t.key in cache]
     failures_csv = failures_path(cache_path)
-    _write_failures(failures_csv, failures)
+    write_failures(failures_csv, failures)
     save_config(config, config_path(cache_path))
 
     wall = time.perf_counter() - started

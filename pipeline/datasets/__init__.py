@@ -11,6 +11,8 @@ dataset raises `DatasetLayoutError` with the expected tree.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import DatasetLayoutError, FrameReadError
+from pipeline.io import atomic_write_text
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
@@ -57,11 +60,6 @@ FAILURE_COLUMNS = ("reason", "path", "key")
 
 def write_failures(path: str | Path, failures: Sequence[Failure]) -> None:
     """The failures CSV (reason, path, key), written atomically."""
-    import csv
-    import io
-
-    from pipeline.io import atomic_write_text
-
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(FAILURE_COLUMNS)
