@@ -92,6 +92,8 @@ def load_tracklets(
 ) -> tuple[list[Tracklet], list[Failure]]:
     """All tracklets of a dataset in its natural order (train, query, gallery), plus the entries
     that could not be used. Raises `DatasetLayoutError` for a wrong root or layout."""
+    # The adapters are imported here, not at the top: they import Tracklet and Failure from this
+    # package, so a top-level import would be a cycle.
     if dataset == "ccvid":
         from pipeline.datasets import ccvid
 
