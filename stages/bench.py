@@ -28,9 +28,13 @@ from pipeline.cache import ARRAY_FIELDS, SkeletonCache
 from pipeline.config import load_config
 from pipeline.data import load_splits
 from pipeline.datasets import load_tracklets, read_frames
+from pipeline.footage.detect import HogDetector
+from pipeline.footage.evaluation import score_scene
+from pipeline.footage.track import PersonTracker
 from pipeline.io import atomic_write_text
 from pipeline.models import build_model, count_parameters
 from pipeline.pose import PoseEstimator
+from pipeline.synth.crowd import plan_crowd, render_crowd
 from pipeline.training import time_training_steps
 from stages import preprocess, synth
 
@@ -381,11 +385,6 @@ def write_report(result: BenchResult, out_dir: Path) -> None:
 def bench_tracklets(config, sizes: BenchSizes, result: BenchResult) -> None:
     """Person detection (OpenCV HOG) vs tracking (norfair) per frame on a rendered crowd scene,
     and both together as the tracklets stage runs them; tracking figures as context."""
-    from pipeline.footage.detect import HogDetector
-    from pipeline.footage.evaluation import score_scene
-    from pipeline.footage.track import PersonTracker
-    from pipeline.synth.crowd import plan_crowd, render_crowd
-
     section = "tracklets"
     frames, truth = render_crowd(plan_crowd(seed=10, people=3, frames=sizes.crowd_frames))
     detector = HogDetector()

@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from pipeline.datasets import (
     write_failures,
 )
 from pipeline.footage.crops import person_crop
-from pipeline.footage.detect import DETECTORS
+from pipeline.footage.detect import DETECTORS, make_detector
 from pipeline.footage.inputs import Footage, find_footage
 from pipeline.footage.preview import draw_tracks, preview_indices, preview_strip
 from pipeline.footage.track import PersonTracker, TrackerSettings
@@ -149,8 +150,6 @@ def _claim_output(out: Path, run_info: dict, overwrite: bool) -> None:
 
 
 def _detector(config: Config):
-    from pipeline.footage.detect import make_detector
-
     t = config.tracklets
     try:
         return make_detector(t.detector, t.detector_model, None if t.min_score < 0 else t.min_score,
@@ -267,7 +266,11 @@ def _load_record(folder: Path) -> VideoRecord | None:
     return VideoRecord(**json.loads(path.read_text()))
 
 
-def run(config: Config, inputs: tuple[str, ...] | list[str] = ()) -> TrackletsSummary:
+def run(
+    config: Config,
+    inputs: tuple[str, ...] | list[str] = (),
+    log: Callable[[str], None] = print,
+) -> TrackletsSummary:
     from tqdm import tqdm
 
     _check(config)
@@ -292,7 +295,7 @@ def run(config: Config, inputs: tuple[str, ...] | list[str] = ()) -> TrackletsSu
         if done is None:
             todo.append((item, camera))
     total = sum(estimated_frame_count(item.as_tracklet(0)) for item, _ in todo)
-    print(
+    log(
         f"tracklets: {len(footage)} video(s) → {out}; {len(footage) - len(todo)} already done, "
         f"{len(todo)} to do (~{total} frames), detector {t.detector}, tracker norfair"
     )
@@ -302,7 +305,7 @@ def run(config: Config, inputs: tuple[str, ...] | list[str] = ()) -> TrackletsSu
     done = iter(fresh)
     records = [record if record is not None else next(done) for record in records]
     summary = _summarise(out, records, fresh, time.perf_counter() - started, failures)
-    _report(summary, t.strict)
+    _report(summary, t.strict, log)
     return summary
 
 
@@ -324,16 +327,16 @@ def _summarise(out: Path, records: list[VideoRecord], fresh: list[VideoRecord], 
     )  # fmt: skip
 
 
-def _report(s: TrackletsSummary, strict: bool) -> None:
+def _report(s: TrackletsSummary, strict: bool, log: Callable[[str], None]) -> None:
     for record in s.records:
         for reason, path in record.failures:
             if reason == "unreadable video" or reason.startswith("truncated video"):
-                print(f"tracklets: {reason}: {path} — the other videos go on")
+                log(f"tracklets: {reason}: {path} — the other videos go on")
         if any(reason == "no person" for reason, _ in record.failures):
-            print(f"tracklets: no person found in {record.source} ({record.frames} frames, "
+            log(f"tracklets: no person found in {record.source} ({record.frames} frames, "
                   f"{record.detections} detections, {record.dropped} track(s) shorter than "
                   "--min-frames) — nothing written for it")  # fmt: skip
-    print(
+    log(
         f"tracklets: {s.videos} video(s) ({s.processed} new, {s.skipped} already done, {s.failed} "
         f"unreadable), {s.frames} frames, {s.detections} detections, {s.tracks_kept} tracks kept, "
         f"{s.tracks_dropped} dropped (< min frames); {s.frames_per_second:.1f} frames/s "

@@ -10,24 +10,16 @@ from typing import Any
 
 from pipeline.config import GRAPHS, POSES
 
-# Run-folder suffix of each branch combination (appearance, shape, gait); "" = the full model.
-_BRANCH_SUFFIXES: dict[tuple[bool, bool, bool], str] = {
-    (True, True, True): "",
-    (True, False, False): "appearance-only",
-    (False, True, True): "shape-gait",
-    (True, True, False): "no-gait",
-    (True, False, True): "no-shape",
-    (False, True, False): "shape-only",
-    (False, False, True): "gait-only",
-}
-_BRANCH_NAMES: dict[tuple[bool, bool, bool], str] = {
-    (True, True, True): "appearance + shape + gait",
-    (True, False, False): "appearance only",
-    (False, True, True): "shape + gait",
-    (True, True, False): "appearance + shape",
-    (True, False, True): "appearance + gait",
-    (False, True, False): "shape only",
-    (False, False, True): "gait only",
+# Each branch combination (appearance, shape, gait): its run-folder suffix ("" = the full model)
+# and its name in the tables.
+_BRANCHES: dict[tuple[bool, bool, bool], tuple[str, str]] = {
+    (True, True, True): ("", "appearance + shape + gait"),
+    (True, False, False): ("appearance-only", "appearance only"),
+    (False, True, True): ("shape-gait", "shape + gait"),
+    (True, True, False): ("no-gait", "appearance + shape"),
+    (True, False, True): ("no-shape", "appearance + gait"),
+    (False, True, False): ("shape-only", "shape only"),
+    (False, False, True): ("gait-only", "gait only"),
 }
 
 
@@ -90,7 +82,7 @@ class Variant:
         if not self.has_branch:
             raise ValueError("a model needs at least one branch")
         variant = self.canonical()
-        parts = [_BRANCH_SUFFIXES[variant.branches]]
+        parts = [_BRANCHES[variant.branches][0]]
         if variant.graph != "gat":
             parts.append(variant.graph)
         if variant.pose != "3d":
@@ -105,7 +97,7 @@ class Variant:
         """Human-readable, e.g. "appearance + gait, GAT, 3D pose"."""
         if not self.has_branch:
             return "no branch"
-        text = _BRANCH_NAMES[self.branches]
+        text = _BRANCHES[self.branches][1]
         if self.uses_skeleton:
             text += f", {self.graph.upper()}, {self.pose.upper()} pose"
         return text
