@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
+import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -28,7 +31,7 @@ from urllib.parse import quote, unquote
 import h5py
 import numpy as np
 
-from pipeline.errors import CacheError
+from pipeline.errors import CacheError, DamagedTrackletError
 from pipeline.io import atomic_write
 from pipeline.pose import mediapipe_version
 
@@ -46,6 +49,38 @@ COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 # HDF5 1.10 file format: single-chunk datasets need no B-tree and object headers are compact,
 # which makes a cache of short tracklets ~2.5x smaller than the 1.8 format (readable by HDF5 ≥ 1.10).
 LIBVER = ("v110", "v110")
+
+
+# What h5py raises for damaged bytes, depending on where they are: "filter returned failure",
+# "incorrect metadata checksum" (KeyError), "Link iteration failed" (RuntimeError), …
+H5_DAMAGE = (OSError, RuntimeError, KeyError, ValueError)
+
+
+def _h5_reason(error: BaseException) -> str:
+    """HDF5's reason without h5py's wrapping: "Can't … read data (filter returned failure …)"."""
+    text = str(error.args[0] if isinstance(error, KeyError) and error.args else error).strip()
+    innermost = re.search(r"\(([^()]+)\)\)*\s*$", text)
+    return innermost.group(1) if innermost else text or type(error).__name__
+
+
+def _damaged(path: Path, key: str, error: BaseException) -> DamagedTrackletError:
+    return DamagedTrackletError(
+        f"skeleton cache {path} is damaged: tracklet {key} cannot be read ({_h5_reason(error)})"
+        f" — {repair_advice(path)}",
+        key,
+    )
+
+
+def rebuild_advice(path: str | Path) -> str:
+    return f"rebuild it with `asgl-pipeline preprocess --overwrite --cache {path}`"
+
+
+def repair_advice(path: str | Path) -> str:
+    """For damaged tracklets in a readable cache: preprocess extracts exactly those again."""
+    return (
+        f"re-run `asgl-pipeline preprocess --cache {path}` (same settings) to extract the "
+        "damaged tracklets again, or rebuild it all with --overwrite"
+    )
 
 
 def escape_key(key: str) -> str:
@@ -132,6 +167,17 @@ def _open_h5(path: Path) -> h5py.File:
         ) from None
 
 
+def _index(path: Path, handle: h5py.File) -> tuple[dict[str, Any], list[str]]:
+    """A file's attributes and group names; CacheError when its metadata is damaged."""
+    try:
+        return _read_attrs(handle), list(handle)
+    except H5_DAMAGE as error:
+        raise CacheError(
+            f"skeleton cache {path} is damaged: its index cannot be read ({_h5_reason(error)})"
+            f" — {rebuild_advice(path)}"
+        ) from None
+
+
 class CacheWriter:
     """Single-process writer. `write()` buffers a tracklet, `flush()` seals the buffer into a part
     file, `close()` (or leaving the `with` block normally) merges everything into the cache.
@@ -157,10 +203,16 @@ class CacheWriter:
                 self.path.unlink(missing_ok=True)
                 shutil.rmtree(self.parts, ignore_errors=True)
             self._done: set[str] = set()
+            # Groups whose bytes are damaged: left out of the merge and so extracted again.
+            self._damaged: dict[Path, set[str]] = {}
             for source in self._sources():
                 with _open_h5(source) as handle:
-                    self._check_fingerprint(source, _read_attrs(handle))
-                    self._done.update(unescape_key(name) for name in handle)
+                    attrs, names = _index(source, handle)
+                    self._check_fingerprint(source, attrs)
+                    self._damaged[source] = {n for n in names if not _readable(handle, n)}
+                    self._done.update(
+                        unescape_key(n) for n in names if n not in self._damaged[source]
+                    )
         except BaseException:
             self._release()
             raise
@@ -193,6 +245,11 @@ class CacheWriter:
             "— pass --overwrite to rebuild it, or choose another --cache path"
         )
 
+    def damaged(self) -> list[str]:
+        """Tracklets found damaged in the cache or its parts (to be extracted again)."""
+        names = set().union(*self._damaged.values()) if self._damaged else set()
+        return sorted(unescape_key(name) for name in names)
+
     def has(self, key: str) -> bool:
         return key in self._done
 
@@ -216,13 +273,12 @@ class CacheWriter:
         number = int(existing[-1].stem.split("-")[1]) + 1 if existing else 0
         buffer, self._buffer = self._buffer, []
 
-        def write_part(tmp: Path) -> None:
-            with h5py.File(tmp, "w", libver=LIBVER) as handle:
-                handle.attrs.update(self.file_attrs)
-                for key, arrays, attrs in buffer:
-                    _write_group(handle, key, arrays, attrs)
+        def fill_part(handle: h5py.File) -> None:
+            handle.attrs.update(self.file_attrs)
+            for key, arrays, attrs in buffer:
+                _write_group(handle, key, arrays, attrs)
 
-        return atomic_write(self.parts / f"part-{number:06d}.h5", write_part)
+        return _write_h5(self.parts / f"part-{number:06d}.h5", fill_part)
 
     def close(self) -> None:
         """Flush, then merge the previous cache and all parts into a new cache file."""
@@ -240,16 +296,17 @@ class CacheWriter:
     def _merge(self, parts: list[Path]) -> None:
         sources = ([self.path] if self.path.exists() else []) + parts
 
-        def write_cache(tmp: Path) -> None:
-            with h5py.File(tmp, "w", libver=LIBVER) as out:
-                out.attrs.update(self.file_attrs)
-                for source in sources:
-                    with h5py.File(source, "r") as handle:
-                        for name in handle:
-                            if name not in out:
-                                handle.copy(handle[name], out, name=name)
+        def fill_cache(out: h5py.File) -> None:
+            out.attrs.update(self.file_attrs)
+            for source in sources:
+                with h5py.File(source, "r") as handle:
+                    for name in handle:
+                        # HDF5 copies chunks without decoding them: a damaged group is skipped
+                        # here, or it would pass into the new cache unnoticed.
+                        if name not in out and name not in self._damaged.get(source, ()):
+                            handle.copy(handle[name], out, name=name)
 
-        atomic_write(self.path, write_cache)
+        _write_h5(self.path, fill_cache)
 
     def _release(self) -> None:
         self._closed = True
@@ -272,6 +329,19 @@ class CacheWriter:
             self._release()
 
 
+def _readable(handle: h5py.File, name: str) -> bool:
+    """Whether every array and attribute of a group decodes (HDF5 checks its checksums and
+    gzip streams on reading; ~1 s per 100 MB of cache)."""
+    try:
+        group = handle[name]
+        _read_attrs(group)
+        for field in ARRAY_FIELDS:
+            group[field][()]
+    except H5_DAMAGE:
+        return False
+    return True
+
+
 def _acquire_lock(lock_path: Path, cache: Path):
     """Exclusive, non-blocking lock; the kernel drops it if the holder is killed. The holder
     deletes the lock file on release, so a lock taken on a file that is no longer the one at
@@ -285,6 +355,20 @@ def _acquire_lock(lock_path: Path, cache: Path):
         handle.close()
         raise CacheError(f"another process is writing {cache} — wait for it to finish") from None
     return handle
+
+
+def _write_h5(path: Path, fill: Callable[[h5py.File], None]) -> Path:
+    """Build an HDF5 file in memory with `fill(handle)`, then write its bytes atomically.
+
+    HDF5 left to write a file itself reports a failed write (a full disk) only from destructors,
+    as ignored exceptions, and then crashes at close: preprocess segfaulted on a full disk. In
+    memory it cannot fail that way, and the one plain write fails with an ordinary ENOSPC. Peak
+    memory is the file's size (a part is a few MB; a merged cache ~1 KB per frame)."""
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w", libver=LIBVER) as handle:
+        fill(handle)
+    image = buffer.getbuffer()
+    return atomic_write(path, lambda tmp: tmp.write_bytes(image))
 
 
 def _write_group(handle: h5py.File, key: str, arrays: dict[str, np.ndarray], attrs: dict) -> None:
@@ -317,9 +401,8 @@ class SkeletonCache:
             )
         self._handle: h5py.File | None = None
         self._pid = -1
-        handle = self._file()
-        self.attrs: dict[str, Any] = _read_attrs(handle)
-        self._names = {unescape_key(name): name for name in handle}
+        self.attrs, names = _index(self.path, self._file())
+        self._names = {unescape_key(name): name for name in names}
 
     def _file(self) -> h5py.File:
         if self._handle is None or self._pid != os.getpid():
@@ -339,20 +422,31 @@ class SkeletonCache:
     def _group(self, key: str) -> h5py.Group:
         if key not in self._names:
             raise KeyError(f"tracklet {key!r} is not in the skeleton cache {self.path}")
-        return self._file()[self._names[key]]
+        try:
+            return self._file()[self._names[key]]
+        except H5_DAMAGE as error:
+            raise _damaged(self.path, key, error) from None
 
     def meta(self, key: str) -> dict[str, Any]:
-        """pid, clothes, camera, split, source, frames, detection_rate, frame_size (h, w), …"""
-        return _read_attrs(self._group(key))
+        """pid, clothes, camera, split, source, frames, detection_rate, frame_size (h, w), …
+        Raises DamagedTrackletError when the tracklet's bytes are damaged."""
+        group = self._group(key)
+        try:
+            return _read_attrs(group)
+        except H5_DAMAGE as error:
+            raise _damaged(self.path, key, error) from None
 
     def read(
         self, key: str, fields: tuple[str, ...] = ("joints14", "present")
     ) -> dict[str, np.ndarray]:
-        group = self._group(key)
         unknown = [name for name in fields if name not in ARRAY_FIELDS]
         if unknown:
             raise KeyError(f"unknown cache fields {unknown} (known: {', '.join(ARRAY_FIELDS)})")
-        return {name: group[name][()] for name in fields}
+        group = self._group(key)
+        try:
+            return {name: group[name][()] for name in fields}
+        except H5_DAMAGE as error:
+            raise _damaged(self.path, key, error) from None
 
     def close(self) -> None:
         if self._handle is not None and self._pid == os.getpid():

@@ -21,6 +21,7 @@ from pipeline import skeleton
 from pipeline.datasets import Failure, FrameReadError, Tracklet, iter_frames
 from pipeline.groundtruth import groundtruth_arrays, read_groundtruth
 from pipeline.pose import PoseEstimator
+from pipeline.workers import exit_with_parent
 
 
 @dataclass
@@ -126,12 +127,17 @@ def extract_groundtruth(tracklet: Tracklet, normalisation: str = "paper") -> Ext
 
 
 def extract_batch(
-    tracklets: list[Tracklet], normalisation: str, model_complexity: int,
-    pose_source: str = "mediapipe", verbose: bool = False,
+    tracklets: list[Tracklet],
+    normalisation: str,
+    model_complexity: int,
+    pose_source: str = "mediapipe",
+    verbose: bool = False,
+    parent_pid: int | None = None,
 ) -> list[Extraction]:
     """A worker's task: one estimator for the batch, reset per tracklet (or the synthetic set's
     ground truth with `pose_source = "groundtruth"`); MediaPipe's own log lines only when
-    `verbose`."""
+    `verbose`. A local worker ends when `parent_pid` (the process that started it) dies."""
+    exit_with_parent(parent_pid)
     cv2.setNumThreads(1)  # the workers are the parallelism; no decode threads competing with them
     if pose_source == "groundtruth":
         return [extract_groundtruth(t, normalisation) for t in tracklets]

@@ -1,12 +1,18 @@
-"""Crash-safe file writes: write to a temporary file beside the target, then rename.
+"""Crash-safe file writes, and the one place that turns file-system failures into messages.
 
-A reader therefore sees either the old file or the complete new one, never half of it.
+`atomic_write` writes to a temporary file beside the target, then renames: a reader sees either
+the old file or the complete new one, never half of it. A write that fails because the disk is
+full, read-only or not ours becomes a `FileSystemError` naming the target (never the temporary),
+and `filesystem_error` gives the same one-line message for such an `OSError` raised anywhere else
+(the CLI calls it), so no stage needs its own handling.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +20,67 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.errors import FileSystemError
+
+# Below this much free space after a failed write, the failure is taken to be the full disk:
+# torch.save and HDF5 report a full disk with messages that do not say so ("unexpected pos").
+FULL_DISK_BYTES = 1 << 20
+
+_REASONS = {
+    errno.ENOSPC: ("no space left on the device", "free some space (or choose another location)"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space (or choose another location)"),
+    errno.EROFS: ("the file system is read-only", "choose a writable location"),
+    errno.EACCES: ("permission denied", "fix the permissions or choose another location"),
+    errno.EPERM: ("operation not permitted", "fix the permissions or choose another location"),
+}
+
+
+def filesystem_error(
+    error: BaseException, path: str | Path | None = None
+) -> FileSystemError | None:
+    """The one-line error for a full, read-only or forbidden file system (naming `path`, else
+    the file the error names), or None when `error` is something else."""
+    code = getattr(error, "errno", None)
+    if not isinstance(error, OSError) or code not in _REASONS:
+        return None
+    where = path if path is not None else (error.filename or "a file")
+    reason, advice = _REASONS[code]
+    return FileSystemError(f"cannot write {where}: {reason} — {advice}, then re-run")
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < FULL_DISK_BYTES
+
+
+def temporary_name_pattern(path: str | Path) -> str:
+    """Glob (within the target's folder) matching the temporaries `atomic_write(path)` makes."""
+    return f".{Path(path).name}.*.tmp"
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Delete temporaries a killed writer of `path` left behind (never renamed, so never valid).
+    Only safe while holding the lock that keeps other writers of `path` away."""
+    path = Path(path)
+    removed = []
+    if path.parent.is_dir():
+        for leftover in path.parent.glob(temporary_name_pattern(path)):
+            leftover.unlink(missing_ok=True)
+            removed.append(leftover)
+    return removed
+
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp_path)` and rename the result onto `path` only if it succeeded."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise filesystem_error(error, path) or error from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -29,10 +90,43 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except Exception as error:
+        full = _disk_full(path.parent)  # measured before the temporary frees its space
+        tmp.unlink(missing_ok=True)
+        translated = filesystem_error(error, path)
+        if translated is None and full:
+            translated = filesystem_error(OSError(errno.ENOSPC, "no space"), path)
+        if translated is not None:
+            raise translated from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def load_tensors(path: str | Path) -> Any:
+    """`torch.load(path, weights_only=True)` on the CPU; ValueError saying why a file cannot be
+    used, in our words: torch's own refusal advises re-running with weights_only=False, which for
+    a file holding pickled code is exactly what must not be done."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        blocked = re.search(r"GLOBAL (\S+)", str(error))
+        if blocked:  # a class or function the file wants imported: code, not weights
+            raise ValueError(
+                f"it holds Python objects other than tensors and plain values "
+                f"({blocked.group(1)}), which could run code when loaded, so it was refused"
+            ) from None
+        raise ValueError("it is damaged or not a PyTorch file") from None
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        detail = f" ({first_line})" if first_line and "weights_only" not in first_line else ""
+        raise ValueError(f"it is damaged or not a PyTorch file{detail}") from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -24,7 +24,7 @@ import torch
 
 from pipeline.config import Config, ConfigError, load_config_file, save_config
 from pipeline.errors import StageError
-from pipeline.io import atomic_write, atomic_write_json, atomic_write_npz
+from pipeline.io import atomic_write, atomic_write_json, atomic_write_npz, load_tensors
 from pipeline.models import build_model
 from pipeline.runtime import resolve_device
 
@@ -54,10 +54,11 @@ def load_checkpoint(path: str | Path) -> dict:
     if not path.is_file():
         raise StageError(f"no checkpoint at {path} — train the run first (`asgl-pipeline train`)")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
+        state = load_tensors(path)
+    except ValueError as error:
         raise StageError(
-            f"checkpoint {path} cannot be read ({error}) — delete it and re-train"
+            f"checkpoint {path} cannot be used: {error} — use a checkpoint written by "
+            "`asgl-pipeline train`, or delete it and re-train"
         ) from None
     if not isinstance(state, dict) or "model" not in state:
         raise StageError(f"{path} is not a checkpoint written by `asgl-pipeline train`")

@@ -256,7 +256,7 @@ def resume(parts: Parts, run: RunFolder, config: Config, log: Callable[[str], No
     parts.sampler.load_state_dict(state["sampler"])
     restore_rng_state(state["rng"])
     start = int(state["epoch"])
-    rows = read_log(run.train_log, start)
+    rows = state["log"] if "log" in state else read_log(run.train_log, start)
     log(f"train: resuming {run.name} after epoch {start} of {config.train.epochs}")
     return Progress(start, state.get("best_epoch"), state.get("best_score"), rows)
 
@@ -279,6 +279,7 @@ def last_checkpoint_state(parts: Parts, progress: Progress, epoch: int, splits: 
         "class_pids": list(splits.class_pids),
         "val_pids": list(splits.val_pids),
         "config": to_toml(config),
+        "log": progress.rows,  # train_log.csv up to this epoch, for a resume
     }
 
 
@@ -366,8 +367,10 @@ def end_epoch(parts: Parts, progress: Progress, row: dict, config: Config, split
             save_checkpoint(run.best_checkpoint, {"model": parts.model.state_dict(), "epoch": epoch,
                                                   "score": float(score), "config": to_toml(config)})  # fmt: skip
     progress.rows.append(row)
-    write_log(run.train_log, progress.rows)
+    # Checkpoint first, log second: the log never lists an epoch whose checkpoint was not
+    # written (a full disk did that), and a resume takes the rows from the checkpoint.
     save_checkpoint(run.last_checkpoint, last_checkpoint_state(parts, progress, epoch, splits, config))
+    write_log(run.train_log, progress.rows)
     log(
         f"epoch {epoch}/{config.train.epochs}: loss {row['loss']:.4f} (ce {row['ce']:.4f}, "
         f"triplet {row['triplet']:.4f}), acc {row['acc']:.3f}, lr {row['lr']:.2e}, "

@@ -11,6 +11,7 @@ import click
 
 from pipeline import __version__
 from pipeline.config import PROFILES, ConfigError, load_config, parse_assignments
+from pipeline.io import filesystem_error
 from stages import StageError
 
 # `--run` means the same in every command (pipeline.runs.RunFolder.resolve).
@@ -50,12 +51,19 @@ def resolve_config(profile, config_file, assignments, options: dict[str, tuple[s
 
 
 def run_stage(stage_name: str, config, **options):
-    """Import `stages.<name>` and call its run(config, **options); StageError → one line, exit 1."""
+    """Import `stages.<name>` and call its run(config, **options); StageError, or a full,
+    read-only or forbidden file system → one line, exit 1."""
     stage = importlib.import_module(f"stages.{stage_name}")
     try:
         return stage.run(config, **options)
     except StageError as error:
         click.echo(f"asgl-pipeline {stage_name}: {error}", err=True)
+        sys.exit(1)
+    except OSError as error:
+        translated = filesystem_error(error)
+        if translated is None:
+            raise
+        click.echo(f"asgl-pipeline {stage_name}: {translated}", err=True)
         sys.exit(1)
     except ConfigError as error:
         raise click.UsageError(str(error)) from None

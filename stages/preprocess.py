@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,17 +131,22 @@ def _results(todo: list[Tracklet], sizes: list[int], config, workers: int):
     """Stream batch results back as they finish (joblib, local processes or Dask)."""
     pre = config.preprocess
 
+    parent = os.getpid() if pre.backend == "loky" else None  # Dask workers have other parents
+
     def tasks(slots: int):
         for batch in make_batches(todo, sizes, slots):
             yield delayed(extract_batch)(
-                batch, pre.normalisation, pre.model_complexity, pre.pose_source, pre.verbose
+                batch, pre.normalisation, pre.model_complexity, pre.pose_source, pre.verbose, parent
             )
 
     if pre.backend == "loky":
         parallel = Parallel(
             n_jobs=workers, return_as="generator_unordered", pre_dispatch="2*n_jobs"
         )
-        yield from parallel(tasks(workers))
+        with warnings.catch_warnings():
+            # A run stopped by an error (e.g. a full disk) already says so in one line.
+            warnings.filterwarnings("ignore", message=".*still being processed by the workers")
+            yield from parallel(tasks(workers))
         return
     try:
         from distributed import Client
@@ -183,6 +189,11 @@ def _extract_missing(config, tracklets: list[Tracklet], failures: list[Failure],
     workers = _worker_count(pre.workers)
     processed = run_frames = 0
     with CacheWriter(Path(data.cache), attrs, overwrite=pre.overwrite) as writer:
+        if writer.damaged():
+            log(
+                f"preprocess: {len(writer.damaged())} damaged tracklet(s) in {data.cache} "
+                f"(first: {writer.damaged()[0]}) will be extracted again"
+            )
         todo = [t for t in tracklets if not writer.has(t.key)]
         done_before = [t for t in tracklets if writer.has(t.key)]
         sizes = [estimated_frame_count(t) for t in todo]

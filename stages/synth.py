@@ -29,6 +29,7 @@ from pipeline.synth.dataset import (
     render_to_folder,
     split_lines,
 )
+from pipeline.workers import exit_with_parent
 from stages import StageError
 
 MIN_FRAMES = 8  # one training/evaluation clip (seq_len 8)
@@ -82,7 +83,7 @@ def _check_settings(s) -> None:
     if s.check_tracklets < 0:
         problems.append(f"synth.check_tracklets must be 0 (skip) or more (got {s.check_tracklets})")
     if problems:
-        raise StageError("synth: " + "; ".join(problems) + " — nothing was written")
+        raise StageError("; ".join(problems) + " — nothing was written")
 
 
 def _looks_like_synth_output(folder: Path) -> bool:
@@ -91,16 +92,16 @@ def _looks_like_synth_output(folder: Path) -> bool:
 
 def _check_target(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise StageError(f"synth: {out} exists and is not a folder — choose another --out")
+        raise StageError(f"{out} exists and is not a folder — choose another --out")
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise StageError(
-                f"synth: output folder {out} is not empty — add --overwrite to replace it, or "
+                f"output folder {out} is not empty — add --overwrite to replace it, or "
                 "choose another --out; nothing was written"
             )
         if not _looks_like_synth_output(out):
             raise StageError(
-                f"synth: {out} is not empty and is not a synthetic set (no {META_FILE}); "
+                f"{out} is not empty and is not a synthetic set (no {META_FILE}); "
                 "refusing to delete it even with --overwrite — choose another --out"
             )
 
@@ -114,6 +115,12 @@ def _replace(staging: Path, out: Path) -> None:
     os.replace(staging, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _render(plan, spec, staging: Path, parent_pid: int) -> int:
+    """A worker's task; the worker ends when the synth process that started it dies."""
+    exit_with_parent(parent_pid)
+    return render_to_folder(plan, spec, staging)
 
 
 def _pose_check(plan, root: Path, count: int, workers: int, verbose: bool) -> dict | None:
@@ -144,7 +151,7 @@ def _write_set(config: Config, plan, staging: Path, workers: int) -> dict:
     settings = config.synth
     started = time.perf_counter()
     Parallel(n_jobs=min(workers, len(plan.tracklets)))(
-        delayed(render_to_folder)(plan, spec, staging) for spec in plan.tracklets
+        delayed(_render)(plan, spec, staging, os.getpid()) for spec in plan.tracklets
     )
     render_seconds = time.perf_counter() - started
     for name, text in split_lines(plan).items():
@@ -200,7 +207,7 @@ def run(config: Config, log: Callable[[str], None] = print) -> dict:
                             settings.tracklets_per_outfit, settings.frames, size, settings.seed,
                             settings.occlusion)  # fmt: skip
     except ValueError as error:
-        raise StageError(f"synth: {error} — nothing was written") from None
+        raise StageError(f"{error} — nothing was written") from None
     workers = settings.workers or os.cpu_count() or 1
     log(
         f"synth: rendering {len(plan.tracklets)} tracklets x {settings.frames} frames "

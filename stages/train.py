@@ -46,6 +46,15 @@ def _check(config) -> None:
         problems.append(f"--run must name a run folder (got '{config.train.run}')")
     if problems:
         raise StageError("; ".join(problems) + " — nothing was trained")
+    from pipeline.models import check_backbone_weights
+
+    try:  # before the run folder exists, so a bad file leaves nothing behind
+        check_backbone_weights(config.model)
+    except ValueError as error:
+        raise StageError(
+            f"--backbone-weights: {error} — pass a torchvision ResNet-"
+            f"{config.model.backbone_depth} ImageNet state_dict file; nothing was trained"
+        ) from None
 
 
 def _init_distributed(dist):

@@ -67,3 +67,50 @@ def skeleton_cache(synthetic_root, tmp_path_factory) -> Path:
     cache = tmp_path_factory.mktemp("skeletons") / "synthetic.h5"
     preprocess.run(make_preprocess_config(synthetic_root, cache))
     return cache
+
+
+class SmallDisk:
+    """A folder on its own size-limited tmpfs: a disk that really fills up (ENOSPC)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def mount(self, size: str, options: str = "") -> None:
+        import subprocess
+
+        command = ["mount", "-t", "tmpfs", "-o", f"size={size}{options}", "tmpfs", str(self.path)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(
+                f"cannot mount a size-limited tmpfs ({done.stderr.strip() or done.returncode}; "
+                "needs root) — the simulated-ENOSPC tests cover the same code without it"
+            )
+
+    def resize(self, size: str) -> None:
+        """More (or less) space, keeping the files: a re-run "with space"."""
+        import subprocess
+
+        subprocess.run(["mount", "-o", f"remount,size={size}", str(self.path)], check=True)
+
+    def unmount(self) -> None:
+        import subprocess
+
+        subprocess.run(["umount", str(self.path)], capture_output=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """`small_disk(size, options="")` → a folder on a fresh tmpfs of that size (e.g. "64k"),
+    unmounted afterwards; skips with the reason when tmpfs cannot be mounted (not root)."""
+    disks = []
+
+    def make(size: str, options: str = "") -> SmallDisk:
+        disk = SmallDisk(tmp_path / f"disk{len(disks)}")
+        disk.path.mkdir()
+        disk.mount(size, options)
+        disks.append(disk)
+        return disk
+
+    yield make
+    for disk in disks:
+        disk.unmount()

@@ -5,6 +5,7 @@ import pickle
 import h5py
 import numpy as np
 import pytest
+from damage import damage_chunk, damage_index
 
 from pipeline.cache import (
     ARRAY_FIELDS,
@@ -16,6 +17,7 @@ from pipeline.cache import (
     parts_dir,
     unescape_key,
 )
+from pipeline.errors import FileSystemError
 
 ATTRS = file_attributes("ccvid", "/data/ccvid", "paper", 1)
 
@@ -216,3 +218,61 @@ def test_pose_source_enters_the_fingerprint_but_older_caches_keep_theirs():
     assert estimated["fingerprint"] != truth["fingerprint"]
     before_pose_source = {k: estimated[k] for k in FINGERPRINT_FIELDS if k != "pose_source"}
     assert fingerprint(before_pose_source) == estimated["fingerprint"]
+
+
+def test_full_disk_is_a_clear_error_and_a_rerun_with_space_completes(small_disk, tmp_path):
+    # HDF5 writing its own file reported the full disk from destructors and then segfaulted.
+    disk = small_disk("100k")
+    keys = [f"session1/{i:03d}_01" for i in range(8)]
+    path = disk.path / "c.h5"
+    with pytest.raises(FileSystemError, match=f"cannot write {disk.path}.*no space left"):
+        with CacheWriter(path, ATTRS) as writer:
+            for seed, key in enumerate(keys):
+                writer.write(key, tracklet_arrays(seed, frames=20), tracklet_attrs(seed))
+                writer.flush()
+    assert not path.exists() and not list(disk.path.rglob(".*.tmp"))
+    kept = len(list(parts_dir(path).glob("part-*.h5")))
+    assert 0 < kept < len(keys)  # the batches sealed before the disk filled
+
+    disk.resize("4m")
+    with CacheWriter(path, ATTRS) as writer:
+        assert len(writer.keys()) == kept
+        for seed, key in enumerate(keys):
+            if not writer.has(key):
+                writer.write(key, tracklet_arrays(seed, frames=20), tracklet_attrs(seed))
+    fresh = tmp_path / "fresh.h5"
+    with CacheWriter(fresh, ATTRS) as writer:
+        for seed, key in enumerate(keys):
+            writer.write(key, tracklet_arrays(seed, frames=20), tracklet_attrs(seed))
+    assert_same_cache(snapshot(path), snapshot(fresh))
+
+
+def test_a_damaged_tracklet_is_named_and_the_next_run_extracts_it_again(tmp_path):
+    path = tmp_path / "c.h5"
+    write_all(path)
+    damage_chunk(path, KEYS[1])
+    with SkeletonCache(path) as cache:
+        assert cache.read(KEYS[0])["joints14"].shape == (5, 14, 3)
+        with pytest.raises(CacheError, match=f"{path} is damaged: tracklet {KEYS[1]} cannot be "
+                           r"read \(filter returned failure during read\) — re-run"):  # fmt: skip
+            cache.read(KEYS[1])
+    with CacheWriter(path, ATTRS) as writer:
+        assert writer.damaged() == [KEYS[1]] and not writer.has(KEYS[1]) and writer.has(KEYS[0])
+        writer.write(KEYS[1], tracklet_arrays(1), tracklet_attrs(1))
+    fresh = tmp_path / "fresh.h5"
+    write_all(fresh)
+    assert_same_cache(snapshot(path), snapshot(fresh))  # the damaged copy did not win the merge
+
+
+def test_a_damaged_index_is_a_clear_error_and_overwrite_rebuilds(tmp_path):
+    path = tmp_path / "c.h5"
+    write_all(path)
+    damage_index(path)
+    for open_it in (SkeletonCache, lambda p: CacheWriter(p, ATTRS)):
+        with pytest.raises(
+            CacheError, match=f"{path} is damaged: its index cannot be read .*--overwrite"
+        ):
+            open_it(path)
+    with CacheWriter(path, ATTRS, overwrite=True) as writer:
+        writer.write(KEYS[0], tracklet_arrays(0), tracklet_attrs(0))
+    assert SkeletonCache(path).keys() == [KEYS[0]]

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from damage import damage_chunk
 
 from pipeline.cache import ARRAY_FIELDS, CacheWriter, SkeletonCache, failures_path
 from pipeline.config import load_config
@@ -224,6 +225,19 @@ def test_split_tracklets_missing_from_the_cache(synthetic_root, skeleton_cache, 
     splits = load_splits(data_config(synthetic_root, partial), True, log=messages.append)
     assert query_key not in [s.key for s in splits.query] and splits.excluded["query"] == 1
     assert any("1 failed in preprocess" in m for m in messages)
+
+
+def test_damaged_tracklets_are_listed_with_what_to_do(synthetic_root, skeleton_cache, tmp_path):
+    cache = tmp_path / "damaged.h5"
+    shutil.copy(skeleton_cache, cache)
+    keys = SkeletonCache(cache).keys()
+    for key in (keys[2], keys[5]):
+        damage_chunk(cache, key)
+    with pytest.raises(StageError) as caught:
+        load_splits(data_config(synthetic_root, cache), True)
+    message = str(caught.value)
+    assert f"skeleton cache {cache} is damaged: 2 of " in message
+    assert keys[2] in message and keys[5] in message and "asgl-pipeline preprocess" in message
 
 
 def test_moved_frames_folder_is_one_clear_error(synthetic_root, skeleton_cache, tmp_path):

@@ -11,6 +11,7 @@ from pipeline.datasets import (
     FrameReadError,
     Tracklet,
     estimated_frame_count,
+    iter_frames,
     load_tracklets,
     read_frames,
 )
@@ -215,6 +216,14 @@ def test_folder_reads_video_frames_by_index(folder_root):
         read_frames(alice, [5])
 
 
+def test_a_manifest_saved_with_a_byte_order_mark_is_read(folder_root):
+    # Spreadsheet programs save "UTF-8 CSV" with a BOM; it used to become part of "path".
+    manifest = folder_root / "manifest.csv"
+    manifest.write_bytes(b"\xef\xbb\xbf" + manifest.read_bytes())
+    tracklets, _ = load_tracklets("folder", folder_root)
+    assert [t.key for t in tracklets] == ["cam1/alice.avi", "bob_frames"]
+
+
 def test_folder_manifest_problems(tmp_path, folder_root):
     with pytest.raises(DatasetLayoutError, match="manifest .* does not exist"):
         load_tracklets("folder", tmp_path)
@@ -244,3 +253,21 @@ def test_read_frames_replaces_an_unreadable_frame_by_the_nearest(tmp_path):
         (folder / f"{i}.jpg").write_bytes(b"")
     with pytest.raises(FrameReadError, match="no frame"):
         read_frames(tracklet, [0])
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_truncated_image_is_an_unreadable_frame(tmp_path, suffix):
+    # A JPEG cut to a third decoded (with a warning only) into a picture 62 % grey, and passed.
+    folder = tmp_path / "t"
+    folder.mkdir()
+    frames = tuple(str(folder / f"{i}{suffix}") for i in range(3))
+    for i, path in enumerate(frames):  # textured, so a third of the file is a third of the picture
+        cv2.imwrite(path, np.random.default_rng(i).integers(0, 255, (96, 64, 3), dtype=np.uint8))
+    whole = Path(frames[1]).read_bytes()
+    Path(frames[1]).write_bytes(whole[: len(whole) // 3])
+    tracklet = Tracklet("t", frames, "", "p", "p/c", 1, "train")
+    assert [frame is None for _, frame in iter_frames(tracklet)] == [False, True, False]
+    with pytest.raises(FrameReadError, match=f"1{suffix}"):
+        read_frames(tracklet, [1], on_unreadable="raise")
+    Path(frames[1]).write_bytes(whole + b"\0" * 16)  # zero padding after the end is fine
+    assert all(frame is not None for _, frame in iter_frames(tracklet))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,20 @@ def test_a_non_checkpoint_file_fails_clearly(tmp_path):
         load_backbone_weights(model, path)
     with pytest.raises(ValueError, match="does not exist"):
         load_backbone_weights(model, tmp_path / "absent.pth")
+
+
+def test_a_checkpoint_holding_code_is_refused_without_torchs_advice(tmp_path):
+    # torch's refusal says "re-run with weights_only=False": the one thing a user must not do.
+    path = tmp_path / "evil.pth"
+    torch.save({"conv1.weight": RunsCode()}, path)
+    model = build_model(tiny_model_config(), num_classes=0)
+    with pytest.raises(ValueError) as caught:
+        load_backbone_weights(model, path)
+    message = str(caught.value)
+    assert "refused" in message and "posix.system" in message
+    assert "weights_only" not in message and "False" not in message
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))

@@ -134,6 +134,21 @@ def test_unreadable_frames_are_not_present_and_reported(frame_folder):
     ]
 
 
+def test_a_truncated_jpeg_is_an_unreadable_frame_not_a_grey_one(tmp_path):
+    folder = tmp_path / "t"
+    folder.mkdir()
+    frames = tuple(str(folder / f"{i}.jpg") for i in range(3))
+    for i, path in enumerate(frames):
+        cv2.imwrite(path, np.random.default_rng(i).integers(0, 255, (96, 64, 3), dtype=np.uint8))
+    whole = Path(frames[1]).read_bytes()
+    Path(frames[1]).write_bytes(whole[: len(whole) // 3])
+    tracklet = Tracklet("s/001_02", frames, "", "001", "001/a", 1, "query")
+    result = extraction.extract_tracklet(tracklet, StandInEstimator([True] * 3))
+    np.testing.assert_array_equal(result.arrays["present"], [True, False, True])
+    assert result.attrs["unreadable"].tolist() == [1]
+    assert [(f.reason, f.path) for f in result.failures] == [("unreadable frame", frames[1])]
+
+
 def test_no_detection_is_a_failure_never_zeros(frame_folder):
     result = extraction.extract_tracklet(frame_folder, StandInEstimator([False] * 4))
     assert result.arrays is None and result.attrs is None
@@ -225,6 +240,70 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(
     keys = [t.key for t in load_tracklets("ccvid", synthetic_root)[0][:6]]
     assert SkeletonCache(cache).keys() == sorted(keys)
     assert_same_tracklets(cache, skeleton_cache, keys)
+
+
+def descendants(pid: int) -> set[int]:
+    """Live processes below `pid` (from /proc)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents[int(entry.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="needs Linux /proc")
+def test_workers_exit_when_the_main_process_is_killed(synthetic_root, tmp_path):
+    # They used to run on: 2 workers and 2 resource trackers, 11 minutes after `kill -9`.
+    cache = tmp_path / "orphans.h5"
+    script = (
+        "from pipeline.config import load_config\n"
+        "from stages import preprocess\n"
+        "preprocess.run(load_config('demo', overrides={"
+        f"'data': {{'root': {str(synthetic_root)!r}, 'cache': {str(cache)!r}}}, "
+        "'preprocess': {'workers': 2}}))\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while not list(parts_dir(cache).glob("part-*.h5")):
+            assert child.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() < deadline, "no finished batch within 120 s"
+            time.sleep(0.01)
+        workers = descendants(child.pid)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        assert workers, "the run had no worker processes"
+        deadline = time.monotonic() + 15
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if alive(pid)], "workers outlived their parent"
+    finally:
+        child.kill()
+        child.wait()
+        for pid in workers:  # only the processes this test started
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_bad_inputs_become_failure_rows_and_the_rest_is_cached(

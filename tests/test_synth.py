@@ -250,6 +250,7 @@ def test_cli_reports_bad_arguments_in_one_line(tmp_path):
     result = CliRunner().invoke(main, ["synth", "--out", str(tmp_path / "o"), "--outfits", "1"])
     assert result.exit_code == 1
     assert "--outfits must be at least 2" in result.output and "Traceback" not in result.output
+    assert result.output.startswith("asgl-pipeline synth: --outfits")  # not "synth: synth:"
 
 
 def test_similarity_alignment_recovers_a_similarity_transform():

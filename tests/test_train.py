@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import errno
 import json
 import os
 import socket
@@ -19,9 +20,11 @@ from tiny_models import TINY_RUN_MODEL
 from pipeline import training
 from pipeline.config import load_config, save_config
 from pipeline.data import TrainClips, load_splits
+from pipeline.errors import FileSystemError
 from pipeline.evaluation import extract_features
 from pipeline.losses import LossParts, ReIDLoss
 from pipeline.models import build_model
+from pipeline.runs import load_checkpoint
 from pipeline.runtime import Distributed, seed_everything
 from pipeline.training import (
     LOG_COLUMNS,
@@ -168,6 +171,68 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(
     state = torch.load(tmp_path / "nan" / "checkpoints" / "last.pt", weights_only=True)
     assert state["epoch"] == 1
     assert not (tmp_path / "nan" / "metrics.json").exists()
+
+
+def test_full_disk_at_a_checkpoint_is_one_error_and_the_log_stays_behind_it(
+    synthetic_root, skeleton_cache, tmp_path, monkeypatch
+):
+    # train_log.csv used to be written first and list an epoch whose checkpoint never was.
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def fills_the_disk(state, path, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the checkpoint of epoch 2
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_save(state, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", fills_the_disk)
+    config = tiny_config(synthetic_root, skeleton_cache, tmp_path, run="full", epochs=2)
+    folder = tmp_path / "full"
+    with pytest.raises(
+        FileSystemError, match=f"cannot write {folder}/checkpoints/last.pt: no space"
+    ):
+        train_stage.run(config, log=quiet, progress=False)
+    with (folder / "train_log.csv").open() as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1"]
+    assert torch.load(folder / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1
+    assert [p.name for p in (folder / "checkpoints").iterdir()] == ["last.pt"]
+
+    monkeypatch.setattr(torch, "save", real_save)  # space again: the resume finishes the run
+    resumed = dataclasses.replace(config, train=dataclasses.replace(config.train, resume=True))
+    train_stage.run(resumed, log=quiet, progress=False)
+    with (folder / "train_log.csv").open() as handle:
+        assert [row["epoch"] for row in csv.DictReader(handle)] == ["1", "2"]
+
+
+def test_a_checkpoint_holding_code_is_refused_in_our_words(tmp_path):
+    class RunsCode:
+        def __reduce__(self):
+            return (os.system, ("echo this must never run",))
+
+    path = tmp_path / "last.pt"
+    torch.save({"model": RunsCode(), "epoch": 1}, path)
+    with pytest.raises(StageError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert f"checkpoint {path} cannot be used" in message and "refused" in message
+    assert "weights_only" not in message  # torch's advice to load it anyway is not repeated
+
+
+def test_bad_backbone_weights_are_refused_before_the_run_folder_exists(
+    synthetic_root, skeleton_cache, tmp_path
+):
+    notes = tmp_path / "notes.pth"
+    notes.write_text("not a checkpoint")
+    config = tiny_config(synthetic_root, skeleton_cache, tmp_path / "runs", run="bw")
+    config = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, backbone_weights=str(notes))
+    )
+    with pytest.raises(
+        StageError, match=f"--backbone-weights: {notes} cannot be used: it is damaged"
+    ):
+        train_stage.run(config, log=quiet, progress=False)
+    assert not (tmp_path / "runs").exists()
 
 
 def test_validation_selection_keeps_the_best_epoch(synthetic_root, skeleton_cache, tmp_path):

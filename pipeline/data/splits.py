@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.cache import SkeletonCache, failures_path
+from pipeline.cache import SkeletonCache, failures_path, repair_advice
 from pipeline.data.dataset import ClipSource
 from pipeline.datasets import Tracklet, load_tracklets
-from pipeline.errors import StageError
+from pipeline.errors import CacheError, DamagedTrackletError, StageError
 
 POSE_FIELDS = {"3d": "joints14", "2d": "joints14_2d"}
 
@@ -77,30 +77,48 @@ def _sources(
     class_index: dict[str, int],
     clothes_index: dict[str, int],
 ) -> list[ClipSource]:
-    sources = []
+    sources, damaged = [], []
     for tracklet in tracklets:
-        num_frames = int(cache.meta(tracklet.key).get("frames", 0))
-        if tracklet.frames and len(tracklet.frames) != num_frames:
-            raise StageError(
-                f"{tracklet.source} has {len(tracklet.frames)} frames but its cached skeleton has "
-                f"{num_frames} — the frames changed since preprocessing; re-run `asgl-pipeline "
-                "preprocess --overwrite`"
-            )
-        joints = None
-        if pose_field is not None:
-            joints = cache.read(tracklet.key, (pose_field,))[pose_field].astype(np.float32)
-            num_frames = len(joints)
-        sources.append(
-            ClipSource(
-                tracklet=tracklet,
-                num_frames=num_frames,
-                joints=joints,
-                pid_index=class_index.get(tracklet.pid, -1),
-                camera=int(tracklet.camera),
-                clothes_index=clothes_index[tracklet.clothes],
-            )
+        try:
+            sources.append(_source(tracklet, cache, pose_field, class_index, clothes_index))
+        except DamagedTrackletError:
+            damaged.append(tracklet.key)  # go on, so the message can list them all
+    if damaged:
+        raise CacheError(
+            f"skeleton cache {cache.path} is damaged: {len(damaged)} of {len(tracklets)} "
+            f"tracklet(s) cannot be read ({', '.join(damaged[:5])}"
+            f"{', …' if len(damaged) > 5 else ''}) — {repair_advice(cache.path)}"
         )
     return sources
+
+
+def _source(
+    tracklet: Tracklet,
+    cache: SkeletonCache,
+    pose_field: str | None,
+    class_index: dict[str, int],
+    clothes_index: dict[str, int],
+) -> ClipSource:
+    """One tracklet's clip source; DamagedTrackletError when its cached skeleton is damaged."""
+    num_frames = int(cache.meta(tracklet.key).get("frames", 0))
+    if tracklet.frames and len(tracklet.frames) != num_frames:
+        raise StageError(
+            f"{tracklet.source} has {len(tracklet.frames)} frames but its cached skeleton has "
+            f"{num_frames} — the frames changed since preprocessing; re-run `asgl-pipeline "
+            "preprocess --overwrite`"
+        )
+    joints = None
+    if pose_field is not None:
+        joints = cache.read(tracklet.key, (pose_field,))[pose_field].astype(np.float32)
+        num_frames = len(joints)
+    return ClipSource(
+        tracklet=tracklet,
+        num_frames=num_frames,
+        joints=joints,
+        pid_index=class_index.get(tracklet.pid, -1),
+        camera=int(tracklet.camera),
+        clothes_index=clothes_index[tracklet.clothes],
+    )
 
 
 def _dataset_tracklets(data, cache: SkeletonCache) -> list[Tracklet]:

@@ -123,15 +123,46 @@ def estimated_frame_count(tracklet: Tracklet) -> int:
         capture.release()
 
 
+JPEG_END = b"\xff\xd9"  # end-of-image marker
+PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC
+
+
+def _complete(path: str, data: bytes) -> bool:
+    """A JPEG must end with its end-of-image marker and a PNG with its IEND chunk (zero padding
+    allowed after either): a truncated JPEG can otherwise decode, with a warning only, into a
+    picture whose missing part is grey, and be taken for a good frame."""
+    suffix, data = Path(path).suffix.lower(), data.rstrip(b"\x00")
+    if suffix in (".jpg", ".jpeg"):
+        return data.endswith(JPEG_END)
+    if suffix == ".png":
+        return data.endswith(PNG_END)
+    return bool(data)
+
+
+def read_image(path: str) -> np.ndarray | None:
+    """A frame image as BGR uint8, or None when it cannot be read, is incomplete or does not
+    decode (each such frame is an "unreadable frame" to the caller)."""
+    import cv2
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    if not _complete(path, data):
+        return None
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
 def iter_frames(tracklet: Tracklet) -> Iterator[tuple[str, np.ndarray | None]]:
     """Yield `(where, frame)` for every frame in order; `frame` is None when that image cannot
-    be decoded (corrupt or zero-byte file). Raises `FrameReadError` for a video OpenCV cannot
-    open or that has no frames. Frames are decoded one at a time, so memory stays flat."""
+    be decoded (corrupt, truncated or zero-byte file). Raises `FrameReadError` for a video
+    OpenCV cannot open or that has no frames. Frames are decoded one at a time, so memory stays
+    flat."""
     import cv2
 
     if not tracklet.video:
         for path in tracklet.frames:
-            yield path, cv2.imread(path, cv2.IMREAD_COLOR)
+            yield path, read_image(path)
         return
     capture = cv2.VideoCapture(tracklet.video)
     try:
@@ -176,14 +207,12 @@ def read_frames(
             )
         return [decoded[i][1] for i in positions]
 
-    import cv2
-
     positions = range(len(tracklet.frames)) if wanted is None else wanted
     cache: dict[int, np.ndarray | None] = {}
 
     def load(i: int) -> np.ndarray | None:
         if i not in cache:
-            cache[i] = cv2.imread(tracklet.frames[i], cv2.IMREAD_COLOR)
+            cache[i] = read_image(tracklet.frames[i])
         return cache[i]
 
     out = []

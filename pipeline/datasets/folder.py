@@ -40,7 +40,8 @@ def load(root: str | Path, manifest: str | Path = "") -> tuple[list[Tracklet], l
         raise DatasetLayoutError(f"folder dataset root {root} does not exist — {EXPECTED_LAYOUT}")
     if not manifest.is_file():
         raise DatasetLayoutError(f"manifest {manifest} does not exist — {EXPECTED_LAYOUT}")
-    with open(manifest, newline="") as handle:
+    # utf-8-sig: a spreadsheet may save the manifest with a byte-order mark before "path".
+    with open(manifest, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         header = [name.strip() for name in reader.fieldnames or []]
         if sorted(header) != sorted(COLUMNS):

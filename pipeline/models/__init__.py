@@ -5,6 +5,7 @@ from pipeline.models.asgl import (
     AppearanceBranch,
     ASGLOutput,
     build_model,
+    check_backbone_weights,
     count_parameters,
     load_backbone_weights,
 )
@@ -23,6 +24,6 @@ from pipeline.models.stgat import STABlock, STGATGaitBranch, hop_mask
 __all__ = [
     "ASGL", "ASGLOutput", "AdaptiveFusion", "AppearanceBranch", "DenseGATConv", "GATShapeBranch",
     "GCNShapeBranch", "JointRefinement", "ResNet", "STABlock", "STGATGaitBranch", "STGCNGaitBranch",
-    "build_model", "count_parameters", "hop_mask", "load_backbone_weights", "normalised_adjacency",
-    "skeleton_mask", "spatial_partition",
+    "build_model", "check_backbone_weights", "count_parameters", "hop_mask",
+    "load_backbone_weights", "normalised_adjacency", "skeleton_mask", "spatial_partition",
 ]  # fmt: skip

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from pipeline.config import GRAPHS, ModelConfig
+from pipeline.io import load_tensors
 from pipeline.models.batchnorm import warm_start
 from pipeline.models.fusion import AdaptiveFusion
 from pipeline.models.gat import GATShapeBranch
@@ -176,36 +177,54 @@ def load_backbone_weights(model: ASGL, path: str | Path) -> None:
     appearance backbone. Raises ValueError naming the first missing, unexpected or mis-shaped key."""
     if model.appearance is None:
         raise ValueError("the model has no appearance branch, so there is no backbone to load into")
+    backbone = model.appearance.backbone
+    backbone.load_state_dict(_backbone_state(backbone, path), strict=False)
+
+
+def check_backbone_weights(model_cfg: ModelConfig) -> None:
+    """Raise ValueError (as `load_backbone_weights` would) when the configured weights file does
+    not fit the configured backbone: a run can refuse it before it creates anything."""
+    if model_cfg.backbone_weights and model_cfg.use_appearance:
+        backbone = ResNet(model_cfg.backbone_depth, model_cfg.last_stride, num_classes=0)
+        _backbone_state(backbone, model_cfg.backbone_weights)
+
+
+def _backbone_state(backbone: ResNet, path: str | Path) -> dict[str, torch.Tensor]:
+    """The checkpoint's backbone tensors, checked key by key against `backbone`."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"backbone weights file {path} does not exist")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file is the same user error
-        raise ValueError(f"{path}: not a loadable PyTorch state_dict ({error})") from None
+        checkpoint = load_tensors(path)
+    except ValueError as error:
+        raise ValueError(f"{path} cannot be used: {error}") from None
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
         checkpoint = checkpoint["state_dict"]
     if not isinstance(checkpoint, dict):
         raise ValueError(
             f"{path}: expected a state_dict (name → tensor), got {type(checkpoint).__name__}"
         )
-    backbone = model.appearance.backbone
     expected = backbone.state_dict()
     given = {k: v for k, v in checkpoint.items() if not k.startswith("fc.")}
     depth = f"ResNet-{backbone.depth}"
     for key, tensor in given.items():
         if key not in expected:
             raise ValueError(f"{path}: unexpected key '{key}' for a torchvision {depth} backbone")
-        if tuple(tensor.shape) != tuple(expected[key].shape):
+        if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != tuple(
+            expected[key].shape
+        ):
+            shape = (
+                tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+            )
             raise ValueError(
-                f"{path}: key '{key}' has shape {tuple(tensor.shape)}, the {depth} backbone expects "
+                f"{path}: key '{key}' has shape {shape}, the {depth} backbone expects "
                 f"{tuple(expected[key].shape)}"
             )
     for key in expected:
         # old torchvision checkpoints predate BatchNorm's num_batches_tracked counter
         if key not in given and not key.endswith("num_batches_tracked"):
             raise ValueError(f"{path}: missing key '{key}' for a torchvision {depth} backbone")
-    backbone.load_state_dict(given, strict=False)
+    return given
 
 
 def count_parameters(model: ASGL) -> dict[str, int]:
