@@ -16,7 +16,6 @@ schema_version, mediapipe_version, model_complexity, normalisation, dataset, roo
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
@@ -32,7 +31,7 @@ import h5py
 import numpy as np
 
 from pipeline.errors import CacheError, DamagedTrackletError
-from pipeline.io import atomic_write
+from pipeline.io import FileLock, atomic_write, remove_stale_temporaries
 from pipeline.pose import mediapipe_version
 
 SCHEMA_VERSION = 1
@@ -195,8 +194,12 @@ class CacheWriter:
         self._buffer: list[tuple[str, dict[str, np.ndarray], dict[str, Any]]] = []
         self._closed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_path = self.path.with_name(self.path.name + ".lock")
-        self._lock = _acquire_lock(self._lock_path, self.path)
+        self._lock = FileLock(self.path.with_name(self.path.name + ".lock"), "preprocess")
+        if not self._lock.acquire():
+            raise CacheError(
+                f"another process is writing {self.path} ({self._lock.held_by() or 'unknown'}) "
+                "— wait for it to finish"
+            )
         try:
             self._remove_temporaries()
             if overwrite:
@@ -226,11 +229,8 @@ class CacheWriter:
 
     def _remove_temporaries(self) -> None:
         """Temporary files a killed run left behind (never renamed, so never valid)."""
-        for leftover in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-            leftover.unlink(missing_ok=True)
-        if self.parts.is_dir():
-            for leftover in self.parts.glob(".part-*.tmp"):
-                leftover.unlink(missing_ok=True)
+        remove_stale_temporaries(self.path.parent, self.path.name)  # other caches may be there
+        remove_stale_temporaries(self.parts)
 
     def _check_fingerprint(self, source: Path, attrs: dict[str, Any]) -> None:
         if attrs.get("fingerprint") == self.file_attrs["fingerprint"]:
@@ -310,10 +310,7 @@ class CacheWriter:
 
     def _release(self) -> None:
         self._closed = True
-        if not self._lock.closed:
-            self._lock_path.unlink(missing_ok=True)  # while still held: see _acquire_lock
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
+        self._lock.release()
 
     def __enter__(self) -> CacheWriter:
         return self
@@ -340,21 +337,6 @@ def _readable(handle: h5py.File, name: str) -> bool:
     except H5_DAMAGE:
         return False
     return True
-
-
-def _acquire_lock(lock_path: Path, cache: Path):
-    """Exclusive, non-blocking lock; the kernel drops it if the holder is killed. The holder
-    deletes the lock file on release, so a lock taken on a file that is no longer the one at
-    `lock_path` does not count."""
-    handle = open(lock_path, "a")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        if not lock_path.exists() or os.stat(lock_path).st_ino != os.fstat(handle.fileno()).st_ino:
-            raise BlockingIOError
-    except BlockingIOError:
-        handle.close()
-        raise CacheError(f"another process is writing {cache} — wait for it to finish") from None
-    return handle
 
 
 def _write_h5(path: Path, fill: Callable[[h5py.File], None]) -> Path:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import StageError
-from pipeline.io import atomic_write_npz
+from pipeline.io import atomic_write_npz, read_npz
 from pipeline.runs import ModelFingerprint
 
 FORMAT = "asgl-embeddings"
@@ -92,10 +92,16 @@ def read_embeddings(path: str | Path) -> EmbeddingSet:
         "`asgl-pipeline embed`"
     )
     try:
-        with np.load(path, allow_pickle=False) as data:
-            info = json.loads(str(data["info"][()]))
-            arrays = {name: data[name] for name in ARRAYS}
-    except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        data = read_npz(path)
+    except ValueError as error:
+        raise StageError(
+            f"embeddings file {path} cannot be read: {error} — re-create it with "
+            "`asgl-pipeline embed`"
+        ) from None
+    try:
+        info = json.loads(str(data["info"][()]))
+        arrays = {name: data[name] for name in ARRAYS}
+    except (ValueError, KeyError, IndexError, json.JSONDecodeError):
         raise StageError(not_ours) from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise StageError(not_ours)

@@ -10,6 +10,7 @@ and `filesystem_error` gives the same one-line message for such an `OSError` rai
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import re
@@ -56,21 +57,63 @@ def _disk_full(folder: Path) -> bool:
     return stats.f_bavail * stats.f_frsize < FULL_DISK_BYTES
 
 
-def temporary_name_pattern(path: str | Path) -> str:
-    """Glob (within the target's folder) matching the temporaries `atomic_write(path)` makes."""
-    return f".{Path(path).name}.*.tmp"
-
-
-def remove_stale_temporaries(path: str | Path) -> list[Path]:
-    """Delete temporaries a killed writer of `path` left behind (never renamed, so never valid).
-    Only safe while holding the lock that keeps other writers of `path` away."""
-    path = Path(path)
-    removed = []
-    if path.parent.is_dir():
-        for leftover in path.parent.glob(temporary_name_pattern(path)):
-            leftover.unlink(missing_ok=True)
-            removed.append(leftover)
+def remove_stale_temporaries(folder: str | Path, name: str = "*") -> list[Path]:
+    """Delete the temporaries `atomic_write` made in `folder` for targets called `name` (all by
+    default) that a killed writer left behind: never renamed, so never valid, and a paper-size
+    checkpoint's is hundreds of MB. Only safe under the lock that keeps other writers away."""
+    folder = Path(folder)
+    removed = sorted(folder.glob(f".{name}.*.tmp")) if folder.is_dir() else []
+    for leftover in removed:
+        leftover.unlink(missing_ok=True)
     return removed
+
+
+class FileLock:
+    """An exclusive, non-blocking lock on the file `path` (flock): the kernel drops it when the
+    holder dies, so a killed run never leaves a stale lock behind. The holder deletes the file on
+    release, so a lock taken on a file that is no longer the one at `path` does not count. The
+    file names its holder (`holder`, plus the pid) for the message of the one refused."""
+
+    def __init__(self, path: str | Path, holder: str):
+        self.path = Path(path)
+        self.holder = f"{holder} (pid {os.getpid()})"
+        self._handle = None
+
+    def acquire(self) -> bool:
+        """True when this process now holds the lock; False when another one does."""
+        try:
+            handle = open(self.path, "a+")
+        except OSError as error:
+            raise filesystem_error(error, self.path) or error from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if (
+                not self.path.exists()
+                or os.stat(self.path).st_ino != os.fstat(handle.fileno()).st_ino
+            ):
+                raise BlockingIOError
+        except BlockingIOError:
+            handle.close()
+            return False
+        handle.truncate(0)
+        handle.write(self.holder + "\n")
+        handle.flush()
+        self._handle = handle
+        return True
+
+    def held_by(self) -> str:
+        """Who holds the lock, as its holder wrote it ("" when unknown)."""
+        try:
+            return self.path.read_text().strip()
+        except OSError:
+            return ""
+
+    def release(self) -> None:
+        if self._handle is not None and not self._handle.closed:
+            self.path.unlink(missing_ok=True)  # while still held: see the class docstring
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+        self._handle = None
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -127,6 +170,25 @@ def load_tensors(path: str | Path) -> Any:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         detail = f" ({first_line})" if first_line and "weights_only" not in first_line else ""
         raise ValueError(f"it is damaged or not a PyTorch file{detail}") from None
+
+
+def read_npz(path: str | Path) -> dict[str, Any]:
+    """All arrays of a `.npz` file (no pickles). ValueError saying it is damaged for a file that
+    is truncated, scrambled or not a NumPy archive (zipfile's BadZipFile is none of OSError or
+    ValueError, and used to reach the user as a traceback)."""
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError) as error:
+        if filesystem_error(error) is not None:
+            raise
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"it is damaged or not a NumPy .npz file ({reason})") from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -15,6 +15,8 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,15 @@ import torch
 
 from pipeline.config import Config, ConfigError, load_config_file, save_config
 from pipeline.errors import StageError
-from pipeline.io import atomic_write, atomic_write_json, atomic_write_npz, load_tensors
+from pipeline.io import (
+    FileLock,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_npz,
+    load_tensors,
+    read_npz,
+    remove_stale_temporaries,
+)
 from pipeline.models import build_model
 from pipeline.runtime import resolve_device
 
@@ -128,6 +138,31 @@ class RunFolder:
     features_file = _inside(FEATURES_FILE)
     last_checkpoint = _inside(LAST_CHECKPOINT)
     best_checkpoint = _inside(BEST_CHECKPOINT)
+
+    @property
+    def lock_file(self) -> Path:
+        """Beside the folder, not in it: taking the lock creates nothing inside the run."""
+        return self.path.absolute().parent / f".{self.name}.lock"
+
+    @contextmanager
+    def lock(self, stage: str) -> Iterator[RunFolder]:
+        """Hold the run for one writer at a time (train, evaluate, embed, export): two trainings
+        of one --run both "succeeded" into a folder mixing their files. Taking it deletes the
+        temporaries a killed writer left in the folder (never valid; a paper-size checkpoint's
+        is hundreds of MB)."""
+        self.lock_file.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.lock_file, f"asgl-pipeline {stage}")
+        if not lock.acquire():
+            raise StageError(
+                f"run folder {self.path} is in use by another process "
+                f"({lock.held_by() or 'unknown'}) — wait for it to finish, or choose another --run"
+            )
+        try:
+            for folder in (self.path, self.path / LAST_CHECKPOINT.parent):
+                remove_stale_temporaries(folder)
+            yield self
+        finally:
+            lock.release()
 
     def is_trained(self) -> bool:
         return self.last_checkpoint.is_file()
@@ -238,7 +273,6 @@ class RunFolder:
         if not self.features_file.is_file():
             return None
         try:
-            with np.load(self.features_file, allow_pickle=False) as data:
-                return {name: data[name] for name in data.files}
-        except (OSError, ValueError, KeyError):
+            return read_npz(self.features_file)
+        except ValueError:
             return None

@@ -96,8 +96,14 @@ def run(
 ) -> EmbedResult:
     """Embed every tracklet of `config.data`'s dataset with the run `run_dir` (a name under
     `paths.runs_dir`, or a path)."""
-    started = time.perf_counter()
     folder = RunFolder.resolve(run_dir, config.paths.runs_dir)
+    folder.require_trained()  # before the lock, which would create the runs folder
+    with folder.lock("embed"):  # no re-training under it while its embeddings are written
+        return _embed(config, folder, out, cache)
+
+
+def _embed(config: Config, folder: RunFolder, out: str | Path, cache: str | Path) -> EmbedResult:
+    started = time.perf_counter()
     # The model first: a missing checkpoint or device fails before minutes of pose extraction.
     trained = folder.load_model(config.train.device)
     out = Path(out) if out else default_output(folder.path, config.data.root)

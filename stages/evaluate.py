@@ -17,6 +17,12 @@ def run(config, log: Callable[[str], None] = print) -> dict:
     """Evaluate the run `train.run` (a name under `paths.runs_dir`, or a path) with the
     configuration it was trained with."""
     folder = RunFolder.resolve(config.train.run, config.paths.runs_dir)
+    folder.require_trained()  # before the lock, which would create the runs folder
+    with folder.lock("evaluate"):
+        return _evaluate(config, folder, log)
+
+
+def _evaluate(config, folder: RunFolder, log: Callable[[str], None]) -> dict:
     trained = folder.load_model(config.train.device)
     # The run decides what was trained; this invocation decides where it runs and the run's name.
     run_config = dataclasses.replace(

@@ -192,6 +192,14 @@ def run(
     if format not in FORMATS:
         raise StageError(f"--format {format!r} is unknown — use one of: {', '.join(FORMATS)}")
     folder = RunFolder.resolve(run_dir, config.paths.runs_dir)
+    folder.require_trained()  # before the lock, which would create the runs folder
+    with folder.lock("export"):
+        return _export(folder, format, out, log)
+
+
+def _export(
+    folder: RunFolder, format: str, out: str | Path, log: Callable[[str], None]
+) -> ExportResult:
     trained = folder.load_model("cpu")  # exported on CPU; the file runs anywhere
     out = Path(out) if out else folder.path / "export" / f"embedding{FORMATS[format]}"
     network = embedding_network(trained.model)

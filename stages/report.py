@@ -5,14 +5,15 @@ written."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from pipeline.io import atomic_write_text
+from pipeline.io import atomic_write_text, read_npz
 from pipeline.metrics import SETTINGS
 from pipeline.reporting import plots
 from pipeline.reporting.frames import TrackletFrames, open_frames, skeleton_panels
@@ -96,9 +97,8 @@ def _rank_grid(
         notes.append(f"run {run.name}: no features.npz; rank-list grid skipped")
         return None
     try:
-        with np.load(features_path, allow_pickle=False) as data:
-            ranked = cc_rank_lists({k: data[k] for k in data.files}, RANK_QUERIES, RANK_TOP_K)
-    except (OSError, KeyError, ValueError) as error:
+        ranked = cc_rank_lists(read_npz(features_path), RANK_QUERIES, RANK_TOP_K)
+    except (KeyError, ValueError) as error:
         notes.append(f"run {run.name}: features.npz unusable ({error}); rank-list grid skipped")
         return None
     if not ranked:
@@ -163,11 +163,32 @@ def _ablation_plots(runs, folder: Path, notes: list[str]) -> dict[str, Path]:
 
 
 def run(config, log: Callable[[str], None] = print) -> ReportResult:
+    """Write the report into a staging folder beside `out`, then move it in: a report that
+    fails (or is killed) half-way leaves the previous one as it was."""
     runs_dir = Path(config.paths.runs_dir)
     out = Path(config.paths.reports_dir)
     if out.exists() and not out.is_dir():
         raise StageError(f"report folder {out} is a file — pass a folder with --out")
     runs, notes = discover_runs(runs_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in out.parent.glob(f".{out.name}.*.staging"):  # from a killed report
+        shutil.rmtree(leftover, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
+    try:
+        tables, files = _write_report(runs, runs_dir, staging, notes)
+        written = _publish(staging, out, files)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    plots_written = [path for path in written if path.suffix == ".png"]
+    log(
+        f"report: {len(tables)} tables, {len(plots_written)} plots from {len(runs)} run(s) → "
+        f"{out}/README.md" + (f" ({len(notes)} notes there)" if notes else "")
+    )
+    return ReportResult(out, tuple(written), tuple(r.name for r in runs), tuple(notes))
+
+
+def _write_report(runs, runs_dir: Path, out: Path, notes: list[str]):
+    """Tables, plots and README.md into `out`; returns (tables, files relative to `out`)."""
     written: list[Path] = []
     tables = build_tables(runs)
     for table in tables:
@@ -189,10 +210,6 @@ def run(config, log: Callable[[str], None] = print) -> ReportResult:
     plot_files += strips.values()
     ablations = _ablation_plots(runs, plot_folder, notes)
     plot_files += ablations.values()
-    # Plots of runs that no longer exist would otherwise linger and contradict the tables.
-    if plot_folder.is_dir():
-        for stale in sorted(set(plot_folder.glob("*.png")) - set(plot_files)):
-            stale.unlink()
 
     readme = compose_readme(
         runs, tables, str(runs_dir), run_plots,
@@ -201,8 +218,19 @@ def run(config, log: Callable[[str], None] = print) -> ReportResult:
     )  # fmt: skip
     written.append(atomic_write_text(out / "README.md", readme))
     written += plot_files
-    log(
-        f"report: {len(tables)} tables, {len(plot_files)} plots from {len(runs)} run(s) → "
-        f"{out}/README.md" + (f" ({len(notes)} notes there)" if notes else "")
-    )
-    return ReportResult(out, tuple(written), tuple(r.name for r in runs), tuple(notes))
+    return tables, [path.relative_to(out) for path in written]
+
+
+def _publish(staging: Path, out: Path, files: list[Path]) -> list[Path]:
+    """Move the finished files into `out` (each rename is atomic; README.md goes last), and
+    delete plots of runs that no longer exist, which would contradict the tables."""
+    ordered = sorted(files, key=lambda f: f.name == "README.md")
+    for relative in ordered:
+        target = out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / relative, target)
+    plot_folder = out / PLOTS_FOLDER
+    if plot_folder.is_dir():
+        for stale in sorted(set(plot_folder.glob("*.png")) - {out / f for f in files}):
+            stale.unlink()
+    return [out / relative for relative in files]

@@ -18,7 +18,7 @@ from pathlib import Path
 from joblib import Parallel, delayed
 
 from pipeline.config import Config, save_config
-from pipeline.io import atomic_write_json, atomic_write_text
+from pipeline.io import atomic_write_json, atomic_write_text, filesystem_error
 from pipeline.synth.accuracy import measure_tracklets, summarise
 from pipeline.synth.dataset import (
     GT_FILE,
@@ -218,9 +218,10 @@ def run(config: Config, log: Callable[[str], None] = print) -> dict:
     try:
         summary = _write_set(config, plan, staging, workers)
         _replace(staging, out)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise
+        # A frame write on a full disk names no file; the set being written is what to name.
+        raise filesystem_error(error, out) or error from None
     splits = summary["tracklets"]
     log(
         f"synth: {settings.identities} identities ({len(plan.train_pids)} train, "

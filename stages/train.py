@@ -9,6 +9,7 @@ and ends with the weights an uninterrupted run would have. Under
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 
@@ -16,6 +17,7 @@ import torch
 
 from pipeline.data.splits import load_splits
 from pipeline.evaluation import evaluate_model
+from pipeline.models import check_backbone_weights
 from pipeline.runs import RunFolder
 from pipeline.runtime import Distributed
 from pipeline.training import fit
@@ -46,8 +48,6 @@ def _check(config) -> None:
         problems.append(f"--run must name a run folder (got '{config.train.run}')")
     if problems:
         raise StageError("; ".join(problems) + " — nothing was trained")
-    from pipeline.models import check_backbone_weights
-
     try:  # before the run folder exists, so a bad file leaves nothing behind
         check_backbone_weights(config.model)
     except ValueError as error:
@@ -84,7 +84,13 @@ def run(config, log: Callable[[str], None] = print, progress: bool = True) -> di
     dist = Distributed.from_env()
     say = log if dist.is_main else (lambda _message: None)
     folder = RunFolder.resolve(config.train.run, config.paths.runs_dir)
-    _check_folder(config, folder)
+    # One writer per run folder; under torchrun only rank 0 writes, so only it holds the lock.
+    with folder.lock("train") if dist.is_main else contextlib.nullcontext():
+        _check_folder(config, folder)
+        return _train(config, folder, dist, say, progress)
+
+
+def _train(config, folder: RunFolder, dist: Distributed, say, progress: bool) -> dict:
     _init_distributed(dist)
     try:
         needs_joints = config.model.use_shape or config.model.use_gait

@@ -1,3 +1,5 @@
+import errno
+
 from click.testing import CliRunner
 
 from stages.cli import main
@@ -39,3 +41,43 @@ def test_unknown_config_key_is_a_usage_error():
 def test_missing_config_file_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(main, ["train", "--config", str(tmp_path / "nope.toml")])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_a_file_system_error_anywhere_in_a_stage_is_one_line(monkeypatch):
+    from stages import report
+
+    def read_only(config, **options):
+        raise OSError(errno.EROFS, "Read-only file system", "/mnt/ro/reports/table1.csv")
+
+    monkeypatch.setattr(report, "run", read_only)
+    result = CliRunner().invoke(main, ["report", "--out", "/mnt/ro/reports"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip() == (
+        "asgl-pipeline report: cannot write /mnt/ro/reports/table1.csv: the file system is "
+        "read-only — choose a writable location, then re-run"
+    )
+
+
+def test_every_writing_stage_on_a_read_only_folder_says_so_in_one_line(
+    small_disk, synthetic_root, skeleton_cache
+):
+    # 6/6 writing stages used to end in an OSError (errno 30) traceback.
+    disk = small_disk("1m", ",ro")
+    ro = str(disk.path)
+    data = ["--root", str(synthetic_root), "--cache", str(skeleton_cache)]
+    commands = {
+        "synth": ["synth", "--out", f"{ro}/set", "--identities", "2", "--frames", "8"],
+        "preprocess": ["preprocess", "--root", str(synthetic_root), "--cache", f"{ro}/c.h5"],
+        "train": ["train", "--profile", "demo", *data, "--set", f"paths.runs_dir={ro}/runs",
+                  "--run", "r"],
+        "report": ["report", "--runs-dir", f"{ro}/none", "--out", f"{ro}/reports"],
+    }  # fmt: skip
+    for stage, args in commands.items():
+        result = CliRunner().invoke(main, args)
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == 1, (stage, result.output)
+        assert "Traceback" not in result.output and lines, stage
+        assert lines[-1].startswith(f"asgl-pipeline {stage}: cannot write {ro}"), lines[-1]
+        assert lines[-1].endswith(
+            "the file system is read-only — choose a writable location, then re-run"
+        )

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from damage import truncate
 
 from pipeline.cache import SkeletonCache
 from pipeline.config import load_config, save_config
@@ -115,7 +116,26 @@ def test_a_file_that_is_not_an_embeddings_file_is_refused(tmp_path, content):
         path.write_text("hello")
     elif content == "other npz":
         np.savez(path, features=np.zeros((2, 3)))
-    with pytest.raises(StageError, match="does not exist|not an embeddings file"):
+    with pytest.raises(StageError, match="does not exist|not an embeddings file|not a NumPy .npz"):
+        read_embeddings(path)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "scrambled"])
+def test_a_damaged_embeddings_file_is_one_clear_error(tmp_path, damage):
+    # zipfile's BadZipFile ("Bad CRC-32", "File is not a zip file") used to be a traceback.
+    written = EmbeddingSet(
+        np.eye(3, 4, dtype=np.float32), ["a", "b", "c"], ["1", "2", "3"], ["1/a", "2/a", "3/a"],
+        [1, 1, 2], ["/a", "/b", "/c"], fingerprint(),
+    )  # fmt: skip
+    path = write_embeddings(tmp_path / "e.npz", written)
+    if damage == "truncated":
+        truncate(path, 0.6)
+    else:  # bytes inside the features array: only its CRC tells
+        data = bytearray(path.read_bytes())
+        start = data.index(b"\x93NUMPY", data.index(b"features.npy")) + 130
+        data[start : start + 8] = b"\x13" * 8
+        path.write_bytes(bytes(data))
+    with pytest.raises(StageError, match=f"embeddings file {path} cannot be read: it is damaged"):
         read_embeddings(path)
 
 

@@ -13,9 +13,11 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from damage import truncate
 from matplotlib.image import imread
 
 from pipeline.config import load_config, save_config
+from pipeline.reporting import plots
 from pipeline.reporting.orderings import ORDERINGS, check_ordering
 from pipeline.reporting.paper_results import PAPER_TABLES
 from pipeline.reporting.ranklist import cc_rank_lists
@@ -502,3 +504,31 @@ def test_report_cli(tmp_path):
     assert result.exit_code == 0, result.output
     assert "5 tables" in result.output
     assert (tmp_path / "rep" / "table5.md").is_file()
+
+
+def test_a_damaged_features_file_is_a_note_not_a_traceback(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, "asgl-demo", FULL)
+    truncate(runs / "asgl-demo" / "features.npz")  # BadZipFile used to escape the report
+    run_report(tmp_path)
+    readme = (tmp_path / "reports" / "README.md").read_text()
+    assert "features.npz unusable (it is damaged or not a NumPy .npz file" in readme
+
+
+def test_a_report_that_fails_half_way_leaves_the_previous_one(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    write_run(runs, "asgl-demo", FULL)
+    run_report(tmp_path)
+    out = tmp_path / "reports"
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    write_run(runs, "asgl-demo-no-gait", APPEARANCE_SHAPE)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("plotting failed")
+
+    monkeypatch.setattr(plots, "training_plot", broken)  # after the tables and the CMC plots
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        run_report(tmp_path)
+    after = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert after == before  # not 5 new tables beside an old README
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reports", "runs"]  # no staging left

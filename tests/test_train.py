@@ -24,7 +24,7 @@ from pipeline.errors import FileSystemError
 from pipeline.evaluation import extract_features
 from pipeline.losses import LossParts, ReIDLoss
 from pipeline.models import build_model
-from pipeline.runs import load_checkpoint
+from pipeline.runs import RunFolder, load_checkpoint
 from pipeline.runtime import Distributed, seed_everything
 from pipeline.training import (
     LOG_COLUMNS,
@@ -233,6 +233,25 @@ def test_bad_backbone_weights_are_refused_before_the_run_folder_exists(
     ):
         train_stage.run(config, log=quiet, progress=False)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_in_use_is_refused_and_left_alone(synthetic_root, skeleton_cache, tmp_path):
+    config = tiny_config(synthetic_root, skeleton_cache, tmp_path, run="busy")
+    with RunFolder(tmp_path / "busy").lock("evaluate"):  # as another process holds it
+        with pytest.raises(
+            StageError, match=r"run folder .*busy is in use .*asgl-pipeline evaluate"
+        ):
+            train_stage.run(config, log=quiet, progress=False)
+    assert not (tmp_path / "busy").exists()
+
+
+def test_resume_deletes_the_temporary_of_a_checkpoint_write_that_was_killed(trained_run):
+    config, folder, _ = trained_run
+    leftover = folder / "checkpoints" / ".last.pt.ab12cd.tmp"  # as a kill mid-write leaves it
+    leftover.write_bytes(b"half a checkpoint")
+    resumed = dataclasses.replace(config, train=dataclasses.replace(config.train, resume=True))
+    train_stage.run(resumed, log=quiet, progress=False)  # finished: only re-evaluated
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["last.pt"]
 
 
 def test_validation_selection_keeps_the_best_epoch(synthetic_root, skeleton_cache, tmp_path):
