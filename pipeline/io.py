@@ -36,17 +36,22 @@ _REASONS = {
 }
 
 
+_WRITE_ONLY = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
 def filesystem_error(
-    error: BaseException, path: str | Path | None = None
+    error: BaseException, path: str | Path | None = None, writing: bool = False
 ) -> FileSystemError | None:
     """The one-line error for a full, read-only or forbidden file system (naming `path`, else
-    the file the error names), or None when `error` is something else."""
+    the file the error names), or None when `error` is something else. `writing`: the caller
+    knows it was a write (a refused permission may otherwise have been a read)."""
     code = getattr(error, "errno", None)
     if not isinstance(error, OSError) or code not in _REASONS:
         return None
     where = path if path is not None else (error.filename or "a file")
+    verb = "write" if writing or code in _WRITE_ONLY else "access"
     reason, advice = _REASONS[code]
-    return FileSystemError(f"cannot write {where}: {reason} — {advice}, then re-run")
+    return FileSystemError(f"cannot {verb} {where}: {reason} — {advice}, then re-run")
 
 
 def _disk_full(folder: Path) -> bool:
@@ -84,7 +89,7 @@ class FileLock:
         try:
             handle = open(self.path, "a+")
         except OSError as error:
-            raise filesystem_error(error, self.path) or error from None
+            raise filesystem_error(error, self.path, writing=True) or error from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             if (
@@ -123,7 +128,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:
-        raise filesystem_error(error, path) or error from None
+        raise filesystem_error(error, path, writing=True) or error from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -136,9 +141,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     except Exception as error:
         full = _disk_full(path.parent)  # measured before the temporary frees its space
         tmp.unlink(missing_ok=True)
-        translated = filesystem_error(error, path)
+        translated = filesystem_error(error, path, writing=True)
         if translated is None and full:
-            translated = filesystem_error(OSError(errno.ENOSPC, "no space"), path)
+            translated = filesystem_error(OSError(errno.ENOSPC, "no space"), path, writing=True)
         if translated is not None:
             raise translated from None
         raise

@@ -99,10 +99,13 @@ def run(
     folder = RunFolder.resolve(run_dir, config.paths.runs_dir)
     folder.require_trained()  # before the lock, which would create the runs folder
     with folder.lock("embed"):  # no re-training under it while its embeddings are written
-        return _embed(config, folder, out, cache)
+        return _embed(config, folder, out, cache, log)
 
 
-def _embed(config: Config, folder: RunFolder, out: str | Path, cache: str | Path) -> EmbedResult:
+def _embed(
+    config: Config, folder: RunFolder, out: str | Path, cache: str | Path,
+    log: Callable[[str], None],
+) -> EmbedResult:  # fmt: skip
     started = time.perf_counter()
     # The model first: a missing checkpoint or device fails before minutes of pose extraction.
     trained = folder.load_model(config.train.device)

@@ -221,7 +221,7 @@ def run(config: Config, log: Callable[[str], None] = print) -> dict:
     except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
         # A frame write on a full disk names no file; the set being written is what to name.
-        raise filesystem_error(error, out) or error from None
+        raise filesystem_error(error, out, writing=True) or error from None
     splits = summary["tracklets"]
     log(
         f"synth: {settings.identities} identities ({len(plan.train_pids)} train, "

@@ -96,3 +96,8 @@ def test_a_writer_that_hides_the_full_disk_is_still_reported_as_one(small_disk):
         atomic_write(disk.path / "last.pt", cryptic)
     assert list(disk.path.iterdir()) == []
     atomic_write_text(disk.path / "small.txt", "fits")  # the space came back with the temporary
+
+
+def test_a_refused_permission_outside_a_write_does_not_claim_it_was_one():
+    error = filesystem_error(PermissionError(errno.EACCES, "Permission denied", "/data/m.csv"))
+    assert str(error).startswith("cannot access /data/m.csv: permission denied")
