@@ -83,7 +83,9 @@ def query_tracklet(path: str | Path, camera: int | None) -> Tracklet:
 def query_skeleton(tracklet: Tracklet, trained: TrainedModel, verbose: bool = False) -> np.ndarray:
     """The query's skeleton input (T, 14, C), extracted exactly as the preprocess stage does."""
     pre = trained.config.preprocess
-    (extraction,) = extract_batch([tracklet], pre.normalisation, pre.model_complexity, verbose)
+    (extraction,) = extract_batch(
+        [tracklet], pre.normalisation, pre.model_complexity, verbose=verbose
+    )
     if extraction.arrays is None:
         reasons = "; ".join(f"{f.reason}: {f.path}" for f in extraction.failures) or "no skeleton"
         raise StageError(
