@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pipeline.confidence import format_cell
 from pipeline.reporting.paper_results import METRICS, PAPER_TABLES, SETTING_TITLES, PaperTable
+from pipeline.reporting.plots import AblationBar
 from pipeline.reporting.runs import MeasuredRun
 from pipeline.reporting.variants import (
     APPEARANCE_GAIT,
@@ -200,8 +201,6 @@ def panel_name(setting: str, metric: str) -> str:
 def ablation_bars(number: int, runs: Sequence[MeasuredRun]) -> tuple[list, dict[str, float]]:
     """The bars of table `number`'s plot for runs of one dataset and profile: one per measured row
     (its most recent run), and the test set's measured chance level per panel."""
-    from pipeline.reporting.plots import AblationBar
-
     bars, chance = [], {}
     for spec in MEASURED_ROWS[number]:
         matching = sorted(
