@@ -112,3 +112,21 @@ def test_wrong_branch_counts_fail_clearly():
         AdaptiveFusion(())
     with pytest.raises(ValueError, match="expected 3 branch embeddings, got 2"):
         fusion()(branch_inputs()[:2])
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_each_branch_alone_is_its_projection_through_the_eval_bn(mode):
+    module = fusion()
+    module.train(mode == "train")
+    inputs = branch_inputs()
+    projected = module.project(inputs)
+    before = {k: v.clone() for k, v in module.bn.state_dict().items()}
+    alone = module.alone(projected)
+    assert alone.shape == projected.shape == (6, 3, 8)
+    for k in range(3):  # what a one-hot weight on branch k gives in eval mode
+        torch.testing.assert_close(alone[:, k], module.bn.eval()(projected[:, k]))
+    assert all(torch.equal(before[k], v) for k, v in module.bn.state_dict().items())
+    torch.manual_seed(0)
+    single = AdaptiveFusion((5,), dim=8).eval()
+    only = [inputs[0]]
+    torch.testing.assert_close(single.alone(single.project(only))[:, 0], single(only)[0])

@@ -62,3 +62,39 @@ def test_statistics_travel_with_the_weights():
     assert torch.equal(copy.input_std, refine.input_std)
     with pytest.raises(ValueError, match="positive"):
         refine.set_input_statistics(mean, np.zeros((14, 3), np.float32))
+
+
+def test_per_joint_mlp_with_relu_between_layers_only():
+    refine = JointRefinement()  # the paper's 3 → 128 → 512 → 2048
+    assert [type(m).__name__ for m in refine.mlp] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert [(m.in_features, m.out_features) for m in refine.mlp[::2]] == [
+        (3, 128), (128, 512), (512, 2048)
+    ]  # fmt: skip
+    assert refine.out_channels == 2048
+    small = JointRefinement(2, (8, 4))
+    joints = torch.randn(2, 5, 14, 2)
+    out = small(joints)
+    assert out.shape == (2, 5, 14, 4) and small.out_channels == 4
+    with torch.no_grad():  # shared across joints and frames: each joint's output is the MLP of it
+        expected = small.mlp[2](torch.relu(small.mlp[0](joints)))
+    torch.testing.assert_close(out, expected)
+    assert (out < 0).any()  # no ReLU after the last layer
+    with pytest.raises(ValueError, match="^refine_widths must name at least one layer width$"):
+        JointRefinement(3, ())
+
+
+def test_standardisation_by_hand():
+    refine = JointRefinement(3, (4,))
+    mean = np.arange(42, dtype=np.float64).reshape(14, 3)
+    std = np.full((14, 3), 4.0)
+    refine.set_input_statistics(mean, std)
+    joints = torch.from_numpy(mean + 8.0).float()[None, None]  # two std above the mean
+    torch.testing.assert_close(refine.normalise_input(joints), torch.full((1, 1, 14, 3), 2.0))
+    torch.testing.assert_close(refine(joints), refine.mlp(torch.full((1, 1, 14, 3), 2.0)))
+    good = np.zeros((14, 3))
+    for bad_mean, bad_std in ((good, np.ones((14, 2))), (np.zeros((13, 3)), np.ones((14, 3)))):
+        with pytest.raises(ValueError, match=r"^input statistics must be \(14, 3\), got \("):
+            refine.set_input_statistics(bad_mean, bad_std)
+    for bad in (np.zeros((14, 3)), np.full((14, 3), np.inf)):
+        with pytest.raises(ValueError, match="^input std must be finite and positive$"):
+            refine.set_input_statistics(good, bad)
