@@ -64,10 +64,11 @@ def test_training_step_timer_times_each_variant_it_builds(monkeypatch):
 
     monkeypatch.setattr(pipeline.models, "build_model", build_slow)
     model_cfg = dataclasses.replace(
-        load_config("demo").model, refine_widths=(8, 8), stgat_channels=(8, 8), fusion_dim=16
-    )
+        load_config("demo").model, backbone_depth=18, refine_widths=(8, 8),
+        stgat_channels=(8, 8), fusion_dim=16,
+    )  # fmt: skip
     variants = {"appearance only": {"use_shape": False, "use_gait": False}, "full": {}}
-    times = bench._step_time(model_cfg, batch=2, seq_len=2, size=(32, 16), repeats=3,
+    times = bench._step_time(model_cfg, batch=2, seq_len=2, size=(32, 16), repeats=1,
                              variants=variants)  # fmt: skip
     assert set(times) == set(variants)
     assert times["appearance only"] >= 0.03 and times["full"] >= 0.09
