@@ -102,10 +102,12 @@ def joint_statistics(sequences) -> tuple[np.ndarray, np.ndarray]:
     A nearly constant channel (the hips' height after hip-centring) would have its noise blown up
     to unit scale, so each std is floored at 5 % of its coordinate's median std over the joints;
     a coordinate that never varies keeps std 1."""
-    frames = np.concatenate([np.asarray(s, dtype=np.float64).reshape(len(s), -1) for s in sequences])
-    if frames.size == 0:
+    arrays = [np.asarray(s, dtype=np.float64) for s in sequences]
+    arrays = [a for a in arrays if len(a)]  # reshape(0, -1) cannot infer a width
+    if not arrays:
         raise ValueError("no joints to compute input statistics from")
-    channels = np.asarray(sequences[0]).shape[-1]
+    frames = np.concatenate([a.reshape(len(a), -1) for a in arrays])
+    channels = arrays[0].shape[-1]
     mean = frames.mean(axis=0).reshape(-1, channels)
     std = frames.std(axis=0).reshape(-1, channels)
     floor = 0.05 * np.median(std, axis=0, keepdims=True)

@@ -131,14 +131,20 @@ def test_unified_view_is_the_same_from_every_side(angle):
     walker = _walker()
     turned = skeleton.rotate_yaw(walker, angle)
     assert not np.allclose(
-        skeleton.normalise(walker, (256, 128), "none"), skeleton.normalise(turned, (256, 128), "none"), atol=1e-3
+        skeleton.normalise(walker, (256, 128), "none"),
+        skeleton.normalise(turned, (256, 128), "none"),
+        atol=1e-3,
     )
     unified = skeleton.normalise(walker, (256, 128), "unified")
-    np.testing.assert_allclose(skeleton.normalise(turned, (256, 128), "unified"), unified, atol=1e-5)
+    np.testing.assert_allclose(
+        skeleton.normalise(turned, (256, 128), "unified"), unified, atol=1e-5
+    )
     # canonical facing: left hip on +x, on the x axis; vertical axis and bone lengths untouched
     lateral = unified[:, skeleton.L_HIP] - unified[:, skeleton.R_HIP]
     assert lateral[:, 0].mean() > 0 and abs(lateral[:, 2].mean()) < 0.02
-    np.testing.assert_allclose(unified[..., 1], skeleton.normalise(walker, (1, 1), "none")[..., 1], atol=1e-6)
+    np.testing.assert_allclose(
+        unified[..., 1], skeleton.normalise(walker, (1, 1), "none")[..., 1], atol=1e-6
+    )
 
 
 def test_unified_view_of_2d_joints_only_centres():
@@ -155,3 +161,33 @@ def test_joint_statistics_floor_near_constant_channels():
     np.testing.assert_allclose(mean, walker.mean(axis=0), atol=1e-5)
     assert std[5, 1] > 0 and std[5, 1] >= 0.05 * np.median(std[:, 1]) - 1e-9
     np.testing.assert_allclose(std[0, 0], walker[:, 0, 0].std(), rtol=1e-4)
+
+
+def test_facing_angle_by_hand():
+    joints = np.zeros((2, 14, 3), np.float32)
+    joints[:, skeleton.L_HIP], joints[:, skeleton.R_HIP] = [0.1, 0, 0.1], [-0.1, 0, -0.1]
+    joints[:, 2], joints[:, 3] = [0.2, 0.5, 0.2], [-0.2, 0.5, -0.2]  # shoulders, same axis
+    assert skeleton.facing_angle(joints) == pytest.approx(np.pi / 4)  # right → left along x = z
+    joints[:, :, 0] += 5.0  # where the body stands does not matter, only left minus right
+    assert skeleton.facing_angle(joints) == pytest.approx(np.pi / 4)
+    assert skeleton.facing_angle(np.zeros((3, 14, 3))) == 0.0  # no axis: no turn
+    turned = skeleton.rotate_yaw(joints, np.pi / 4)
+    assert turned.dtype == np.float32 and turned is not joints
+    lateral = turned[0, skeleton.L_HIP] - turned[0, skeleton.R_HIP]
+    np.testing.assert_allclose(lateral, [np.hypot(0.2, 0.2), 0.0, 0.0], atol=1e-6)  # now along +x
+    np.testing.assert_allclose(turned[0, skeleton.L_HIP], [3.6769552, 0.0, -3.535534], rtol=1e-6)
+
+
+def test_joint_statistics_by_hand():
+    first = np.zeros((2, 14, 3))
+    first[:, :, 0] = [[1.0], [3.0]]  # x: 1 then 3 on every joint
+    mean, std = skeleton.joint_statistics([first, first])
+    assert mean.dtype == std.dtype == np.float32 and mean.shape == std.shape == (14, 3)
+    np.testing.assert_allclose(mean[:, 0], 2.0)
+    np.testing.assert_allclose(std[:, 0], 1.0)
+    np.testing.assert_array_equal(std[:, 1:], 1.0)  # never varies: std 1, not 0
+    mean2, _ = skeleton.joint_statistics([first[:1], first[1:]])  # sequences of any length
+    np.testing.assert_allclose(mean2[:, 0], 2.0)
+    for nothing in ([np.zeros((0, 14, 3))], []):
+        with pytest.raises(ValueError, match="^no joints to compute input statistics from$"):
+            skeleton.joint_statistics(nothing)
