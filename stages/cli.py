@@ -247,6 +247,17 @@ def evaluate(profile, config_file, assignments, run_name, device):
 
 @main.command()
 @config_options
+@click.option("--cache", type=click.Path(dir_okay=False), default=None,
+              help="Skeleton cache (HDF5) to probe (default: data.cache).")
+def probe(profile, config_file, assignments, cache):
+    """No-learning check of identity in a skeleton cache: bone ratios, proportions, cadence by
+    nearest neighbour (SPEC §7 protocol), beside the chance level."""
+    config = resolve_config(profile, config_file, assignments, {"cache": ("data.cache", cache)})
+    run_stage("probe", config)
+
+
+@main.command()
+@config_options
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
               help="Folder of run folders to report on (default: cache/runs).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,

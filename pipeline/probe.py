@@ -1,0 +1,124 @@
+"""A no-learning check of how much identity a skeleton cache holds (`asgl-pipeline probe`):
+hand-made cues per tracklet, ranked by nearest neighbour under the SPEC §7 protocol (query vs
+gallery, standard / cloth-changing / same-clothes) with the measured chance level beside them.
+Run it before training: a cue at chance here is unlikely to be learned from these skeletons.
+
+Cues, all scale-free (stature and camera distance do not enter):
+- `bone ratios`: each of the 14 bones' length over the sum of all, the tracklet's median frame;
+- `limb proportions`: leg / torso, arm / torso, shoulder width / hip width, upper / lower leg;
+- `cadence`: steps per frame from the autocorrelation of the feet's distance (the gait rhythm);
+- `all`: the three together, each feature standardised over the query and gallery tracklets.
+Joints are taken in metric units: paper Eq. 1's frame-size scaling is undone with the tracklet's
+recorded frame size, so the ratios are not bent by h ≠ w.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.confidence import chance_levels
+from pipeline.metrics import SETTINGS, Labels, evaluate_distances
+from pipeline.skeleton import EDGES
+
+L_FOOT, R_FOOT = 12, 13
+# (numerator bones, denominator bones) by index into EDGES
+PROPORTIONS = {
+    "leg/torso": ((10, 11, 12, 13), (7, 8)),
+    "arm/torso": ((3, 4, 5, 6), (7, 8)),
+    "shoulders/hips": ((1, 2), (9,)),
+    "thigh/shin": ((10, 12), (11, 13)),
+}
+CUES = ("bone ratios", "limb proportions", "cadence", "all")
+
+
+def metric_joints(joints14: np.ndarray, frame_size, normalisation: str) -> np.ndarray:
+    """Cached (T, 14, 3) joints back in metric units (Eq. 1 undone; other modes already are)."""
+    joints = np.asarray(joints14, dtype=np.float64)
+    if normalisation == "paper":
+        h, w = frame_size
+        joints = joints * np.array([h, w, h * w][: joints.shape[-1]], dtype=np.float64)
+    return joints
+
+
+def bone_lengths(joints: np.ndarray) -> np.ndarray:
+    """(T, 14, C) → (T, len(EDGES)) bone lengths."""
+    i, j = np.array(EDGES).T
+    return np.linalg.norm(joints[:, i] - joints[:, j], axis=-1)
+
+
+def cadence(joints: np.ndarray, min_lag: int = 3) -> float:
+    """Dominant rhythm (cycles per frame) of the distance between the feet: the first
+    autocorrelation peak after `min_lag` frames (parabolic interpolation); 0 when none."""
+    signal = np.linalg.norm(joints[:, L_FOOT] - joints[:, R_FOOT], axis=-1)
+    signal = signal - signal.mean()
+    if len(signal) < 2 * min_lag + 2 or not np.any(signal):
+        return 0.0
+    corr = np.correlate(signal, signal, mode="full")[len(signal) - 1 :]
+    corr = corr / corr[0]
+    for lag in range(min_lag, len(corr) - 1):
+        if corr[lag] >= corr[lag - 1] and corr[lag] > corr[lag + 1] and corr[lag] > 0:
+            a, b, c = corr[lag - 1], corr[lag], corr[lag + 1]
+            shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) else 0.0
+            return 1.0 / (lag + shift)
+    return 0.0
+
+
+def tracklet_cues(joints: np.ndarray) -> dict[str, np.ndarray]:
+    """One tracklet's cues (metric joints), each a 1-D vector."""
+    bones = np.median(bone_lengths(joints), axis=0)
+    total = bones.sum() or 1.0
+    proportions = [
+        bones[list(num)].sum() / max(bones[list(den)].sum(), 1e-9)
+        for num, den in PROPORTIONS.values()
+    ]
+    return {
+        "bone ratios": bones / total,
+        "limb proportions": np.array(proportions),
+        "cadence": np.array([cadence(joints)]),
+    }
+
+
+@dataclass
+class ProbeResult:
+    cues: dict[str, dict[str, dict]]  # cue → setting → summary (R-1 …, mAP, queries)
+    chance: dict[str, dict[str, float]]  # setting → metric → chance level
+    tracklets: dict[str, int]
+
+
+def _standardise(query: np.ndarray, gallery: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    both = np.concatenate([query, gallery])
+    mean, std = both.mean(axis=0), both.std(axis=0)
+    std[std == 0] = 1.0
+    return (query - mean) / std, (gallery - mean) / std
+
+
+def score_cues(query: list[dict], gallery: list[dict], query_labels: Labels,
+               gallery_labels: Labels, chance_repeats: int = 100) -> ProbeResult:  # fmt: skip
+    """Nearest neighbour (Euclidean distance on standardised features) per cue."""
+    cues = {}
+    parts = [c for c in CUES if c != "all"]
+    stacked = {}
+    for cue in parts:
+        stacked[cue] = _standardise(np.stack([q[cue] for q in query]),
+                                    np.stack([g[cue] for g in gallery]))  # fmt: skip
+    stacked["all"] = tuple(np.concatenate([stacked[c][k] for c in parts], axis=1) for k in (0, 1))
+    for cue in CUES:
+        q, g = stacked[cue]
+        distances = np.linalg.norm(q[:, None, :] - g[None, :, :], axis=-1)
+        results = evaluate_distances(distances, query_labels, gallery_labels)
+        cues[cue] = {s: results[s].summary() for s in SETTINGS}
+    chance = chance_levels(query_labels, gallery_labels, repeats=chance_repeats)
+    return ProbeResult(cues, chance, {"query": len(query), "gallery": len(gallery)})
+
+
+def format_probe(result: ProbeResult) -> str:
+    lines = [f"{'cue':<18}" + "".join(f"{s + ' R-1':>13}{'mAP':>7}" for s in SETTINGS)]
+    for cue, settings in result.cues.items():
+        lines.append(f"{cue:<18}" + "".join(
+            f"{settings[s]['R-1']:>13.1f}{settings[s]['mAP']:>7.1f}" for s in SETTINGS))  # fmt: skip
+    lines.append(f"{'chance':<18}" + "".join(
+        f"{result.chance[s]['R-1']:>13.1f}{result.chance[s]['mAP']:>7.1f}" for s in SETTINGS))  # fmt: skip
+    return "\n".join(lines)
+
