@@ -111,6 +111,7 @@ class TrainConfig:
     ce_weight: float = 0.7  # λ1
     triplet_weight: float = 0.3  # λ2
     triplet_margin: float = 0.3
+    branch_loss: float = 0.0  # λ3, beyond the paper: triplet on each branch's projection (losses.py)
     seq_len: int = 8
     sample_stride: int = 4  # 4 for CCVID, 2 for VCCR
     # CAL's dense sampling: training tracklets cut into chunks of this many frames (the last keeps

@@ -39,17 +39,32 @@ def batch_hard_triplet(embeddings: torch.Tensor, labels: torch.Tensor, margin: f
 
 
 class ReIDLoss(torch.nn.Module):
-    """λ1 · cross-entropy(logits, labels) + λ2 · batch-hard triplet(embeddings, labels)."""
+    """λ1 · cross-entropy(logits, labels) + λ2 · batch-hard triplet(embeddings, labels)
+    [+ λ3 · mean over branches of the batch-hard triplet of each branch's projected feature].
 
-    def __init__(self, ce_weight: float = 0.7, triplet_weight: float = 0.3, margin: float = 0.3):
+    The third term is beyond the paper (`train.branch_loss`, λ3, default 0 = the paper): it
+    makes every branch separate identities on its own, so a branch that fits the training
+    identities fast (appearance: the clothes of a training batch) cannot leave the others without
+    gradient once the fused loss is low."""
+
+    def __init__(self, ce_weight: float = 0.7, triplet_weight: float = 0.3, margin: float = 0.3,
+                 branch_weight: float = 0.0):  # fmt: skip
         super().__init__()
         self.ce_weight, self.triplet_weight, self.margin = ce_weight, triplet_weight, margin
+        self.branch_weight = branch_weight
 
     @classmethod
     def from_config(cls, train_cfg) -> ReIDLoss:
-        return cls(train_cfg.ce_weight, train_cfg.triplet_weight, train_cfg.triplet_margin)
+        return cls(train_cfg.ce_weight, train_cfg.triplet_weight, train_cfg.triplet_margin,
+                   train_cfg.branch_loss)  # fmt: skip
 
-    def forward(self, embeddings, logits, labels) -> LossParts:
+    def forward(self, embeddings, logits, labels, branches=None) -> LossParts:
+        """`branches`: (B, K, D) per-branch projections (`ASGLOutput.projected`), for λ3."""
         ce = F.cross_entropy(logits.float(), labels)
         triplet = batch_hard_triplet(embeddings, labels, self.margin)
-        return LossParts(self.ce_weight * ce + self.triplet_weight * triplet, ce, triplet)
+        total = self.ce_weight * ce + self.triplet_weight * triplet
+        if self.branch_weight and branches is not None and branches.shape[1] > 1:
+            per_branch = [batch_hard_triplet(branches[:, k], labels, self.margin)
+                          for k in range(branches.shape[1])]  # fmt: skip
+            total = total + self.branch_weight * torch.stack(per_branch).mean()
+        return LossParts(total, ce, triplet)

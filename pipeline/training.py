@@ -125,7 +125,7 @@ def train_step(
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
         output = model(frames, joints)
-    parts = loss_fn(output.embedding, output.logits, labels)
+    parts = loss_fn(output.embedding, output.logits, labels, output.projected)
     finite = torch.isfinite(parts.total.detach()).float()
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)

@@ -51,3 +51,19 @@ def test_combined_loss_weights_and_gradients():
     )
     parts.total.backward()
     assert embeddings.grad.abs().sum() > 0 and logits.grad.abs().sum() > 0
+
+
+def test_branch_loss_adds_each_branch_triplet_only_when_switched_on():
+    torch.manual_seed(0)
+    embeddings = torch.randn(8, 4)
+    logits = torch.randn(8, 3)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 0, 1])
+    branches = torch.randn(8, 2, 4, requires_grad=True)
+    plain = ReIDLoss()(embeddings, logits, labels, branches)
+    with_branches = ReIDLoss(branch_weight=0.5)(embeddings, logits, labels, branches)
+    expected = 0.5 * (batch_hard_triplet(branches[:, 0], labels) + batch_hard_triplet(branches[:, 1], labels)) / 2
+    torch.testing.assert_close(with_branches.total - plain.total, expected)
+    with_branches.total.backward()
+    assert branches.grad.abs().sum() > 0
+    one_branch = ReIDLoss(branch_weight=0.5)(embeddings, logits, labels, branches[:, :1])
+    torch.testing.assert_close(one_branch.total, plain.total)

@@ -157,9 +157,9 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(
     real_forward = ReIDLoss.forward
     calls = {"n": 0}
 
-    def diverging(self, embeddings, logits, labels):
+    def diverging(self, embeddings, logits, labels, branches=None):
         calls["n"] += 1
-        parts = real_forward(self, embeddings, logits, labels)
+        parts = real_forward(self, embeddings, logits, labels, branches)
         if calls["n"] > 2:  # epoch 1 has two steps; the first step of epoch 2 diverges
             return LossParts(parts.total * float("nan"), parts.cross_entropy, parts.triplet)
         return parts
