@@ -7,7 +7,9 @@ Cues, all scale-free (stature and camera distance do not enter):
 - `bone ratios`: each of the 14 bones' length over the sum of all, the tracklet's median frame;
 - `limb proportions`: leg / torso, arm / torso, shoulder width / hip width, upper / lower leg;
 - `cadence`: steps per frame from the autocorrelation of the feet's distance (the gait rhythm);
-- `all`: the three together, each feature standardised over the query and gallery tracklets.
+- `all`: the three together, each feature standardised over the query and gallery tracklets;
+- variants of the bone ratios that might recover what pose estimation loses: after a temporal
+  median filter, from visible frames only (MediaPipe's visibility), from the image landmarks.
 Joints are taken in metric units: paper Eq. 1's frame-size scaling is undone with the tracklet's
 recorded frame size, so the ratios are not bent by h ≠ w.
 """
@@ -31,6 +33,10 @@ PROPORTIONS = {
     "thigh/shin": ((10, 12), (11, 13)),
 }
 CUES = ("bone ratios", "limb proportions", "cadence", "all")
+# What could recover identity MediaPipe's estimates lose (issue 15), each a bone-ratio variant:
+VARIANT_CUES = ("bone ratios, smoothed", "bone ratios, visible frames", "bone ratios, image")
+SMOOTH_FRAMES = 5  # temporal median window
+VISIBLE = 0.5
 
 
 def metric_joints(joints14: np.ndarray, frame_size, normalisation: str) -> np.ndarray:
@@ -65,8 +71,45 @@ def cadence(joints: np.ndarray, min_lag: int = 3) -> float:
     return 0.0
 
 
-def tracklet_cues(joints: np.ndarray) -> dict[str, np.ndarray]:
-    """One tracklet's cues (metric joints), each a 1-D vector."""
+def temporal_median(joints: np.ndarray, window: int = SMOOTH_FRAMES) -> np.ndarray:
+    """Each frame replaced by the median of the `window` frames around it (edges shrink)."""
+    half = window // 2
+    return np.stack([np.median(joints[max(0, t - half) : t + half + 1], axis=0)
+                     for t in range(len(joints))])  # fmt: skip
+
+
+def _ratios(lengths: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """(T, bones) → (bones,) median length over frames (those with weight, when given), over the
+    sum: scale-free."""
+    if weights is not None:
+        bones = np.array([np.median(lengths[w, b]) if w.any() else np.median(lengths[:, b])
+                          for b, w in enumerate(weights.T)])  # fmt: skip
+    else:
+        bones = np.median(lengths, axis=0)
+    return bones / (bones.sum() or 1.0)
+
+
+def variant_cues(joints: np.ndarray, joints_2d: np.ndarray | None,
+                 visibility14: np.ndarray | None) -> dict[str, np.ndarray]:  # fmt: skip
+    """The bone ratios again, after a temporal median filter, from the frames where both ends of
+    each bone are visible (MediaPipe's visibility > 0.5), and from the 2D image landmarks."""
+    lengths = bone_lengths(joints)
+    cues = {"bone ratios, smoothed": _ratios(bone_lengths(temporal_median(joints)))}
+    visible = None
+    if visibility14 is not None and np.any(visibility14):
+        i, j = np.array(EDGES).T
+        visible = np.minimum(visibility14[:, i], visibility14[:, j]) > VISIBLE
+    cues["bone ratios, visible frames"] = _ratios(lengths, visible)
+    cues["bone ratios, image"] = (
+        _ratios(bone_lengths(joints_2d)) if joints_2d is not None else _ratios(lengths)
+    )
+    return cues
+
+
+def tracklet_cues(joints: np.ndarray, joints_2d: np.ndarray | None = None,
+                  visibility14: np.ndarray | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+    """One tracklet's cues (metric joints; optional image joints and per-joint visibility for
+    the variant cues), each a 1-D vector."""
     bones = np.median(bone_lengths(joints), axis=0)
     total = bones.sum() or 1.0
     proportions = [
@@ -77,6 +120,7 @@ def tracklet_cues(joints: np.ndarray) -> dict[str, np.ndarray]:
         "bone ratios": bones / total,
         "limb proportions": np.array(proportions),
         "cadence": np.array([cadence(joints)]),
+        **variant_cues(joints, joints_2d, visibility14),
     }
 
 
@@ -104,7 +148,10 @@ def score_cues(query: list[dict], gallery: list[dict], query_labels: Labels,
         stacked[cue] = _standardise(np.stack([q[cue] for q in query]),
                                     np.stack([g[cue] for g in gallery]))  # fmt: skip
     stacked["all"] = tuple(np.concatenate([stacked[c][k] for c in parts], axis=1) for k in (0, 1))
-    for cue in CUES:
+    for cue in VARIANT_CUES:
+        stacked[cue] = _standardise(np.stack([q[cue] for q in query]),
+                                    np.stack([g[cue] for g in gallery]))  # fmt: skip
+    for cue in (*CUES, *VARIANT_CUES):
         q, g = stacked[cue]
         distances = np.linalg.norm(q[:, None, :] - g[None, :, :], axis=-1)
         results = evaluate_distances(distances, query_labels, gallery_labels)
@@ -114,11 +161,11 @@ def score_cues(query: list[dict], gallery: list[dict], query_labels: Labels,
 
 
 def format_probe(result: ProbeResult) -> str:
-    lines = [f"{'cue':<18}" + "".join(f"{s + ' R-1':>13}{'mAP':>7}" for s in SETTINGS)]
+    lines = [f"{'cue':<28}" + "".join(f"{s + ' R-1':>13}{'mAP':>7}" for s in SETTINGS)]
     for cue, settings in result.cues.items():
-        lines.append(f"{cue:<18}" + "".join(
+        lines.append(f"{cue:<28}" + "".join(
             f"{settings[s]['R-1']:>13.1f}{settings[s]['mAP']:>7.1f}" for s in SETTINGS))  # fmt: skip
-    lines.append(f"{'chance':<18}" + "".join(
+    lines.append(f"{'chance':<28}" + "".join(
         f"{result.chance[s]['R-1']:>13.1f}{result.chance[s]['mAP']:>7.1f}" for s in SETTINGS))  # fmt: skip
     return "\n".join(lines)
 

@@ -31,7 +31,7 @@ L_SHOULDER, R_SHOULDER, L_HIP, R_HIP = 2, 3, 8, 9
 NORMALISATION_MODES = ("paper", "none", "unified")
 
 
-def _mapping_matrix() -> np.ndarray:
+def mapping_matrix() -> np.ndarray:
     """(14, 33) averaging weights so that mapping is one matrix product."""
     matrix = np.zeros((NUM_JOINTS, 33), dtype=np.float32)
     for joint, sources in enumerate(MEDIAPIPE_SOURCES):
@@ -44,7 +44,7 @@ def map_33_to_14(landmarks33: np.ndarray) -> np.ndarray:
     landmarks33 = np.asarray(landmarks33, dtype=np.float32)
     if landmarks33.shape[-2] != 33:
         raise ValueError(f"expected 33 landmarks on axis -2, got shape {landmarks33.shape}")
-    return np.einsum("jk,...kc->...jc", _mapping_matrix(), landmarks33).astype(np.float32)
+    return np.einsum("jk,...kc->...jc", mapping_matrix(), landmarks33).astype(np.float32)
 
 
 def hip_centre(joints14: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ from pipeline.errors import StageError
 from pipeline.io import atomic_write_json
 from pipeline.metrics import Labels
 from pipeline.probe import format_probe, metric_joints, score_cues, tracklet_cues
+from pipeline.skeleton import mapping_matrix
 
 
 def probe_path(cache: str | Path, reports_dir: str | Path) -> Path:
@@ -31,9 +32,10 @@ def _read(cache: SkeletonCache, split: str):
         meta = cache.meta(key)
         if meta.get("split") != split:
             continue
-        joints = metric_joints(cache.read(key, ("joints14",))["joints14"],
-                               meta.get("frame_size", (1, 1)), normalisation)  # fmt: skip
-        cues.append(tracklet_cues(joints))
+        arrays = cache.read(key, ("joints14", "joints14_2d", "visibility"))
+        joints = metric_joints(arrays["joints14"], meta.get("frame_size", (1, 1)), normalisation)
+        visibility14 = arrays["visibility"] @ mapping_matrix().T  # (T, 33) → (T, 14)
+        cues.append(tracklet_cues(joints, arrays["joints14_2d"], visibility14))
         pids.append(str(meta["pid"]))
         cameras.append(int(meta["camera"]))
         clothes.append(str(meta["clothes"]))

@@ -41,7 +41,7 @@ def test_probe_on_a_tiny_ground_truth_cache(synthetic_root, preprocess_config, t
     written = json.loads((tmp_path / "reports" / "probe_gt.json").read_text())
     assert written["cues"] == json.loads(json.dumps(record["cues"]))
     assert written["pose_source"] == "groundtruth"
-    assert set(record["cues"]) == set(probe.CUES)
+    assert set(record["cues"]) == {*probe.CUES, *probe.VARIANT_CUES}
     # perfect skeletons: the body's proportions identify everyone, in every setting
     for setting in ("standard", "cc", "sc"):
         assert record["cues"]["bone ratios"][setting]["R-1"] == 100.0
