@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from pipeline.cache import SkeletonCache, attribute
 from pipeline.confidence import describe_method, format_cell, summaries_with_confidence
 from pipeline.config import Config, eval_stride
 from pipeline.data import EvalClips
@@ -194,6 +195,17 @@ def format_branch_table(branches: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def skeleton_source(config: Config) -> dict:
+    """Where the run's skeletons came from (the cache's pose_source and normalisation)."""
+    try:
+        with SkeletonCache(config.data.cache) as cache:
+            attrs = cache.attrs
+    except StageError:
+        return {}
+    return {"cache": str(config.data.cache), "pose_source": attribute(attrs, "pose_source"),
+            "normalisation": attrs.get("normalisation")}  # fmt: skip
+
+
 def _metrics_record(config: Config, run: RunFolder, splits: DataSplits, epochs: int,
                     selection: dict, settings: dict) -> dict:  # fmt: skip
     model_cfg, ev = config.model, config.eval
@@ -218,6 +230,7 @@ def _metrics_record(config: Config, run: RunFolder, splits: DataSplits, epochs: 
         "excluded_tracklets": {k: v for k, v in splits.excluded.items() if k != "train"},
         "confidence": describe_method(ev.bootstrap, ev.bootstrap_seed, ev.chance_repeats),
         "settings": settings,
+        "skeletons": skeleton_source(config),
     }
 
 

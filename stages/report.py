@@ -17,6 +17,7 @@ from pipeline.io import atomic_write_text, read_npz
 from pipeline.metrics import SETTINGS
 from pipeline.reporting import plots
 from pipeline.reporting.frames import TrackletFrames, open_frames, skeleton_panels
+from pipeline.reporting.pose_gap import build_pose_gap_table
 from pipeline.reporting.ranklist import cc_rank_lists
 from pipeline.reporting.readme import compose_readme
 from pipeline.reporting.runs import MeasuredRun, discover_runs
@@ -175,7 +176,7 @@ def run(config, log: Callable[[str], None] = print) -> ReportResult:
         shutil.rmtree(leftover, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
     try:
-        tables, files = _write_report(runs, runs_dir, staging, notes)
+        tables, files = _write_report(runs, runs_dir, staging, notes, probes=out)
         written = _publish(staging, out, files)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -187,10 +188,11 @@ def run(config, log: Callable[[str], None] = print) -> ReportResult:
     return ReportResult(out, tuple(written), tuple(r.name for r in runs), tuple(notes))
 
 
-def _write_report(runs, runs_dir: Path, out: Path, notes: list[str]):
-    """Tables, plots and README.md into `out`; returns (tables, files relative to `out`)."""
+def _write_report(runs, runs_dir: Path, out: Path, notes: list[str], probes: Path):
+    """Tables, plots and README.md into `out`; returns (tables, files relative to `out`).
+    `probes`: the folder `asgl-pipeline probe` wrote its probe_*.json into (Table 6 reads them)."""
     written: list[Path] = []
-    tables = build_tables(runs)
+    tables = [*build_tables(runs), build_pose_gap_table(runs, probes)]
     for table in tables:
         written.append(atomic_write_text(out / f"table{table.number}.csv", table.to_csv()))
         written.append(atomic_write_text(out / f"table{table.number}.md", table.to_markdown()))

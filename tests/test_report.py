@@ -30,6 +30,7 @@ from pipeline.reporting.variants import (
     FULL,
     GCN,
     POSE_2D,
+    SHAPE_GAIT,
     Variant,
 )
 from stages import report
@@ -502,7 +503,7 @@ def test_report_cli(tmp_path):
     result = CliRunner().invoke(main, ["report", "--profile", "demo", "--runs-dir",
                                        str(tmp_path / "runs"), "--out", str(tmp_path / "rep")])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert "5 tables" in result.output
+    assert "6 tables" in result.output
     assert (tmp_path / "rep" / "table5.md").is_file()
 
 
@@ -532,3 +533,32 @@ def test_a_report_that_fails_half_way_leaves_the_previous_one(tmp_path, monkeypa
     after = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     assert after == before  # not 5 new tables beside an old README
     assert sorted(p.name for p in tmp_path.iterdir()) == ["reports", "runs"]  # no staging left
+
+
+def test_pose_gap_table_puts_both_pose_sources_of_a_variant_side_by_side(tmp_path):
+    runs = tmp_path / "runs"
+    for name, source, cc in (("sg_gt", "groundtruth", (62.5, 70.0)), ("sg_mp", "mediapipe", (8.3, 20.0)),
+                             ("full_gt", "groundtruth", (50.0, 60.0))):  # fmt: skip
+        folder = write_run(runs, name, SHAPE_GAIT if name.startswith("sg") else FULL, cc=cc,
+                           with_extras=False)  # fmt: skip
+        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics["skeletons"] = {"pose_source": source, "normalisation": "paper"}
+        metrics["branches"] = {"shape": {"settings": {"cc": {"R-1": cc[0] - 4, "mAP": 1.0}},
+                                         "mean_weight": 0.7}}  # fmt: skip
+        (folder / "metrics.json").write_text(json.dumps(metrics))
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    for source, r1 in (("groundtruth", 100.0), ("mediapipe", 12.5)):
+        (reports / f"probe_{source}.json").write_text(json.dumps({
+            "pose_source": source, "cues": {"bone ratios": {"cc": {"R-1": r1, "mAP": r1}}},
+            "chance": {"cc": {"R-1": 4.6, "mAP": 16.4}},
+        }))  # fmt: skip
+    run_report(tmp_path, runs)
+    rows = read_csv(reports / "table6.csv")
+    learned = [r for r in rows if r["runs"] == "sg_gt / sg_mp"]
+    assert len(learned) == 1  # the full model has no MediaPipe side: no row
+    assert learned[0]["ground truth CC R-1"] == "62.5" and learned[0]["MediaPipe CC R-1"] == "8.3"
+    assert "shape 58.5 (w 0.70) | shape 4.3 (w 0.70)" == learned[0][
+        "each branch alone, CC R-1 (GT | MediaPipe)"]
+    probe_row = next(r for r in rows if r["variant"].startswith("probe: bone ratios"))
+    assert probe_row["ground truth CC R-1"] == "100.0" and probe_row["MediaPipe CC R-1"] == "12.5"
