@@ -182,33 +182,29 @@ class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
 
 
+# The lighter model and schedule both CPU profiles (demo, benchmark) share; they differ in
+# input size and batch shape only.
+_CPU_MODEL: dict[str, Any] = {
+    "backbone_depth": 18,
+    "refine_widths": (32, 64, 128),
+    "gat_channels": 128,
+    "gat_heads": 2,
+    "stgat_channels": (32, 64),
+    "stgat_heads": 2,
+    "fusion_dim": 128,
+}
+# Measured on the default synthetic set (12 training identities, 5 batches of 4×2 clips an
+# epoch, ≈ 6 s an epoch on 2 idle cores): lr 1e-3 dropped at epoch 10 beat 3.5e-4 dropped at 8
+# (standard mAP 30.9 vs 26.6; CC is near chance either way).
+_CPU_TRAIN: dict[str, Any] = {"epochs": 12, "lr": 1e-3, "lr_step": 10, "num_workers": 0}
+
 # Profiles are overrides on top of the paper defaults. `demo` is what the embedded synthetic
 # default runs on 2 CPU cores in minutes: lighter backbone, smaller input, fewer epochs.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {},
     "demo": {
-        "model": {
-            "backbone_depth": 18,
-            "refine_widths": (32, 64, 128),
-            "gat_channels": 128,
-            "gat_heads": 2,
-            "stgat_channels": (32, 64),
-            "stgat_heads": 2,
-            "fusion_dim": 128,
-        },
-        "train": {
-            # Measured on the default synthetic set (12 training identities, 5 batches of 4×2
-            # clips an epoch, ≈ 6 s an epoch on 2 idle cores): lr 1e-3 dropped at epoch 10 beat
-            # 3.5e-4 dropped at 8 (standard mAP 30.9 vs 26.6; CC is near chance either way).
-            "epochs": 12,
-            "lr": 1e-3,
-            "lr_step": 10,
-            "height": 128,
-            "width": 64,
-            "ids_per_batch": 4,
-            "clips_per_id": 2,
-            "num_workers": 0,
-        },
+        "model": _CPU_MODEL,
+        "train": {**_CPU_TRAIN, "height": 128, "width": 64, "ids_per_batch": 4, "clips_per_id": 2},
         "eval": {"batch_size": 8},
     },
     # `make benchmark`: a synthetic set big enough to separate variants (100 training identities;
@@ -219,25 +215,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # README has the whole budget. On CUDA, `make benchmark` trains at the paper's 256×128.
     "benchmark": {
         "synth": {"identities": 200, "frames": 32},
-        "model": {
-            "backbone_depth": 18,
-            "refine_widths": (32, 64, 128),
-            "gat_channels": 128,
-            "gat_heads": 2,
-            "stgat_channels": (32, 64),
-            "stgat_heads": 2,
-            "fusion_dim": 128,
-        },
-        "train": {
-            "epochs": 12,
-            "lr": 1e-3,
-            "lr_step": 10,
-            "height": 64,
-            "width": 32,
-            "ids_per_batch": 8,
-            "clips_per_id": 4,
-            "num_workers": 0,
-        },
+        "model": _CPU_MODEL,
+        "train": {**_CPU_TRAIN, "height": 64, "width": 32, "ids_per_batch": 8, "clips_per_id": 4},
         "eval": {"batch_size": 16},
     },
 }

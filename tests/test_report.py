@@ -144,6 +144,11 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 # -- the paper's tables ---------------------------------------------------------------------
 
 
+def paper_rows(path: Path) -> dict[str, dict[str, str]]:
+    """The published rows of a written table, by method."""
+    return {row["Method"]: row for row in read_csv(path) if row["source"] == "reported in paper"}
+
+
 def test_table_layouts_are_the_papers(tmp_path):
     tables = {t.number: t for t in build_tables([])}
     assert tables[1].columns == (
@@ -182,11 +187,7 @@ def test_table_layouts_are_the_papers(tmp_path):
 def test_paper_cells_match_the_paper(tmp_path):
     run_report(tmp_path)
     out = tmp_path / "reports"
-    t1 = {
-        row["Method"]: row
-        for row in read_csv(out / "table1.csv")
-        if row["source"] == "reported in paper"
-    }
+    t1 = paper_rows(out / "table1.csv")
     assert [t1["PCB (Sun et al., 2018)"][c] for c in ("CC R-1", "CC mAP", "SC R-1")] == [
         "18.8",
         "15.6",
@@ -198,34 +199,18 @@ def test_paper_cells_match_the_paper(tmp_path):
     )
     assert t1["3STA (Han et al., 2023)"]["Modalities"] == "RGB + 3D shape"
     assert t1["ASGL (Ours)"]["Standard mAP"] == "65.8" and t1["ASGL (Ours)"]["SC mAP"] == "79.5"
-    t2 = {
-        row["Method"]: row
-        for row in read_csv(out / "table2.csv")
-        if row["source"] == "reported in paper"
-    }
+    t2 = paper_rows(out / "table2.csv")
     assert t2["InsightFace (Deng et al., 2020)"]["CC mAP"] == "-"
     assert t2["ReFace (Arkushin et al., 2022)"]["CC R-1"] == "90.5"
     assert t2["DCR-ReID (Cui et al., 2023)"]["Standard mAP"] == "82.7"
-    t3 = {
-        row["Method"]: row
-        for row in read_csv(out / "table3.csv")
-        if row["source"] == "reported in paper"
-    }
+    t3 = paper_rows(out / "table3.csv")
     assert t3["ASGL branch (Shape and Gait)"]["CCVID CC R-1"] == "71.3"
     assert t3["Appearance and Gait"]["VCCR Standard mAP"] == "53.1"
     assert t3["Texture branch (Appearance)"]["CCVID Standard mAP"] == "76.9"
-    t4 = {
-        row["Method"]: row
-        for row in read_csv(out / "table4.csv")
-        if row["source"] == "reported in paper"
-    }
+    t4 = paper_rows(out / "table4.csv")
     assert [t4["GCN & ST-GCN"][c] for c in ("CC R-1", "CC mAP", "Standard R-1", "Standard mAP")] == [
         "45.2", "38.1", "82.6", "58.1"]  # fmt: skip
-    t5 = {
-        row["Method"]: row
-        for row in read_csv(out / "table5.csv")
-        if row["source"] == "reported in paper"
-    }
+    t5 = paper_rows(out / "table5.csv")
     assert t5["ASGL w/ 2D pose"]["Standard mAP"] == "60.3"
 
 

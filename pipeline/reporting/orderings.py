@@ -12,15 +12,8 @@ from pipeline.confidence import Difference
 from pipeline.reporting.comparisons import compare_runs
 from pipeline.reporting.paper_results import TABLE3, TABLE4, TABLE5, PaperTable
 from pipeline.reporting.runs import MeasuredRun
-from pipeline.reporting.variants import (
-    APPEARANCE_GAIT,
-    APPEARANCE_ONLY,
-    APPEARANCE_SHAPE,
-    FULL,
-    GCN,
-    POSE_2D,
-    Variant,
-)
+from pipeline.reporting.tables import MEASURED_ROWS
+from pipeline.reporting.variants import FULL, Variant
 
 # Below this size a test set cannot separate the variants (issue 14; `make benchmark` is above).
 MIN_CC_QUERIES = 150
@@ -30,12 +23,24 @@ MIN_CC_IDENTITIES = 75
 @dataclass(frozen=True)
 class Ordering:
     table: PaperTable
-    better: Variant
     better_row: str  # the paper row's method label
-    worse: Variant
     worse_row: str
     strict: bool  # ">" (Table 3) or "≥" (Tables 4 and 5)
     likely_cause: str  # when a measured gap clearly contradicts the paper
+
+    # A row's variant comes from the table's measured-row spec, so the label → variant mapping
+    # is stated once (tables.MEASURED_ROWS) and an ordering cannot disagree with its table.
+    def _variant(self, row: str) -> Variant:
+        specs = MEASURED_ROWS[self.table.number]
+        return next(spec.variant for spec in specs if spec.labels[0] == row)
+
+    @property
+    def better(self) -> Variant:
+        return self._variant(self.better_row)
+
+    @property
+    def worse(self) -> Variant:
+        return self._variant(self.worse_row)
 
     @property
     def symbol(self) -> str:
@@ -47,24 +52,23 @@ class Ordering:
 
 ORDERINGS: tuple[Ordering, ...] = (
     Ordering(
-        TABLE3, FULL, "Joint (the proposed ASGL)", APPEARANCE_GAIT, "Appearance and Gait", True,
+        TABLE3, "Joint (the proposed ASGL)", "Appearance and Gait", True,
         "adding the shape branch to appearance + gait did not add information the model could "
         "learn at this budget (few training identities and epochs; a random-init backbone unless "
         "ImageNet weights were given), or body shape differs too little between identities here.",
     ),
     Ordering(
-        TABLE3, APPEARANCE_SHAPE, "Appearance and Shape", APPEARANCE_ONLY,
-        "Texture branch (Appearance)", True,
+        TABLE3, "Appearance and Shape", "Texture branch (Appearance)", True,
         "the shape branch (GAT on per-frame skeletons) did not add usable information at this "
         "budget, or the estimated skeletons are too noisy on these frames to separate body shapes.",
     ),
     Ordering(
-        TABLE4, FULL, "GAT & ST-GAT", GCN, "GCN & ST-GCN", False,
+        TABLE4, "GAT & ST-GAT", "GCN & ST-GCN", False,
         "attention weights need more data and epochs to pay off than GCN's fixed neighbourhood "
         "averaging; at a small budget the simpler GCN can match or beat GAT.",
     ),
     Ordering(
-        TABLE5, FULL, "ASGL w/ 3D pose", POSE_2D, "ASGL w/ 2D pose", False,
+        TABLE5, "ASGL w/ 3D pose", "ASGL w/ 2D pose", False,
         "MediaPipe's 3D world landmarks are lifted from one view and can be noisier than its 2D "
         "image landmarks; with simple viewpoints 2D carries the same shape and gait information.",
     ),
