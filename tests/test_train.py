@@ -329,7 +329,7 @@ def one_process_on_both_ranks_batches(config, splits, world_size: int = 2):
             optimizer.zero_grad(set_to_none=True)
             for frames, joints, labels, *_ in batches:
                 output = model(frames, joints)
-                loss = loss_fn(output.embedding, output.logits, labels).total
+                loss = loss_fn(output.embedding, output.logits, labels, output.projected).total
                 (loss / world_size).backward()
             optimizer.step()
             steps += 1
