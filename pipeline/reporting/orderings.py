@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pipeline.confidence import Difference
 from pipeline.reporting.comparisons import compare_runs
 from pipeline.reporting.paper_results import TABLE3, TABLE4, TABLE5, PaperTable
-from pipeline.reporting.runs import MeasuredRun
+from pipeline.reporting.runs import MeasuredRun, latest_run
 from pipeline.reporting.tables import MEASURED_ROWS
 from pipeline.reporting.variants import FULL, Variant
 
@@ -75,12 +75,6 @@ ORDERINGS: tuple[Ordering, ...] = (
 )  # fmt: skip
 
 
-def _pick(runs: Sequence[MeasuredRun], variant: Variant) -> MeasuredRun | None:
-    """The most recent run of `variant` (by date, then name) among `runs`."""
-    matching = sorted((r for r in runs if r.variant == variant), key=lambda r: (r.date, r.name))
-    return matching[-1] if matching else None
-
-
 def _paper_reference(ordering: Ordering) -> str:
     table = ordering.table
     rows = {row.labels[0]: row for row in table.rows}
@@ -101,7 +95,7 @@ def check_ordering(ordering: Ordering, runs: Sequence[MeasuredRun]) -> str:
     """One Markdown bullet judging `ordering` among `runs` (one dataset/profile) from a paired
     bootstrap of the CC difference over the same queries: holds, reversed or within noise."""
     head = f"{ordering.title()} ({_paper_reference(ordering)}): "
-    better, worse = _pick(runs, ordering.better), _pick(runs, ordering.worse)
+    better, worse = latest_run(runs, ordering.better), latest_run(runs, ordering.worse)
     missing = [
         f"{label} (`asgl-pipeline {'train' if v == FULL else 'ablate ' + v.cli_flags()}`)"
         for label, v, run in (

@@ -62,7 +62,7 @@ def _probe_rows(reports_dir: Path) -> list[tuple[str, ...]]:
 
 def build_pose_gap_table(runs: Sequence[MeasuredRun], reports_dir: Path) -> Table:
     groups: dict[tuple[str, str], dict[str, MeasuredRun]] = {}
-    for run in sorted(runs, key=lambda r: r.name):
+    for run in sorted(runs, key=lambda r: (r.date, r.name)):  # the latest wins, as in latest_run
         groups.setdefault((run.dataset, run.variant.describe()), {})[pose_source(run)] = run
     rows = []
     for (dataset, variant), by_source in sorted(groups.items()):

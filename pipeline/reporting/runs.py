@@ -148,3 +148,10 @@ def discover_runs(runs_dir: str | Path) -> tuple[list[MeasuredRun], list[str]]:
         except ValueError as error:
             notes.append(f"run folder {folder.name} skipped: {error}")
     return runs, notes
+
+
+def latest_run(runs, variant) -> MeasuredRun | None:
+    """The most recent run of `variant` (by date, then name) among `runs`: the one a table row,
+    a plot bar and an ordering verdict all speak for."""
+    matching = sorted((r for r in runs if r.variant == variant), key=lambda r: (r.date, r.name))
+    return matching[-1] if matching else None

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pipeline.confidence import format_cell
 from pipeline.reporting.paper_results import METRICS, PAPER_TABLES, SETTING_TITLES, PaperTable
 from pipeline.reporting.plots import AblationBar
-from pipeline.reporting.runs import MeasuredRun
+from pipeline.reporting.runs import MeasuredRun, latest_run
 from pipeline.reporting.variants import (
     APPEARANCE_GAIT,
     APPEARANCE_ONLY,
@@ -203,12 +203,9 @@ def ablation_bars(number: int, runs: Sequence[MeasuredRun]) -> tuple[list, dict[
     (its most recent run), and the test set's measured chance level per panel."""
     bars, chance = [], {}
     for spec in MEASURED_ROWS[number]:
-        matching = sorted(
-            (r for r in runs if r.variant == spec.variant), key=lambda r: (r.date, r.name)
-        )
-        if not matching:
+        run = latest_run(runs, spec.variant)
+        if run is None:
             continue
-        run = matching[-1]
         values = {}
         for setting, metric in ABLATION_PANELS:
             value, interval = run.value(setting, metric), run.interval(setting, metric)
