@@ -347,6 +347,39 @@ def test_orderings_are_judged_from_paired_bootstraps(tmp_path):
     assert "**reversed**" in pose and "Likely cause (not verified)" in pose
 
 
+def set_skeletons_and_selection(folder: Path, pose_source: str, rule: str = "last") -> None:
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["skeletons"] = {"pose_source": pose_source, "normalisation": "paper"}
+    metrics["selection"] = {"rule": rule, "checkpoint": "best.pt", "epoch": 3}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_verdicts_speak_for_paper_setup_runs_and_other_rows_say_what_they_are(tmp_path):
+    runs_dir = tmp_path / "runs"
+    good, poor = fake_features(80, noise=0.5, seed=1), fake_features(80, noise=3.0, seed=2)
+    # Newer (and later by name) ground-truth and validation-split runs must not stand for the
+    # variant: the paper trains on MediaPipe skeletons with every training identity.
+    for name, variant, features, pose, rule, date in (
+        ("full", FULL, poor, "mediapipe", "last", "2026-11-23"),
+        ("full-gt", FULL, good, "groundtruth", "last", "2026-11-24"),
+        ("ag", APPEARANCE_GAIT, good, "mediapipe", "last", "2026-11-23"),
+        ("ag-val", APPEARANCE_GAIT, poor, "mediapipe", "val", "2026-11-24"),
+    ):
+        folder = write_run(runs_dir, name, variant, queries=80, date=date, with_extras=False,
+                           features=features)  # fmt: skip
+        set_skeletons_and_selection(folder, pose, rule)
+    runs, _ = discover_runs(runs_dir)
+    joint = check_ordering(ORDERINGS[0], runs)
+    assert "runs `full` vs `ag`" in joint and "**reversed**" in joint
+    run_report(tmp_path, runs_dir)
+    sources = [r["source"] for r in read_csv(tmp_path / "reports" / "table3.csv")]
+    assert "measured: synthetic / run full-gt / profile demo / 2026-11-24 / groundtruth skeletons" \
+        in sources  # fmt: skip
+    assert any(s.endswith("run ag-val / profile demo / 2026-11-24 / validation identities held "
+                          "out of training") for s in sources)  # fmt: skip
+    assert "measured: synthetic / run full / profile demo / 2026-11-23" in sources
+
+
 def test_orderings_without_paired_queries_are_not_compared(tmp_path):
     runs_dir = tmp_path / "runs"
     write_run(runs_dir, "full", FULL, features=fake_features(10))

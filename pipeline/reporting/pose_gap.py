@@ -16,10 +16,6 @@ SOURCES = ("groundtruth", "mediapipe")
 NUMBER = 6
 
 
-def pose_source(run: MeasuredRun) -> str:
-    return str((run.metrics.get("skeletons") or {}).get("pose_source") or "mediapipe")
-
-
 def _branch_cells(run: MeasuredRun | None) -> str:
     if run is None:
         return NOT_MEASURED
@@ -63,7 +59,7 @@ def _probe_rows(reports_dir: Path) -> list[tuple[str, ...]]:
 def build_pose_gap_table(runs: Sequence[MeasuredRun], reports_dir: Path) -> Table:
     groups: dict[tuple[str, str], dict[str, MeasuredRun]] = {}
     for run in sorted(runs, key=lambda r: (r.date, r.name)):  # the latest wins, as in latest_run
-        groups.setdefault((run.dataset, run.variant.describe()), {})[pose_source(run)] = run
+        groups.setdefault((run.dataset, run.variant.describe()), {})[run.pose_source] = run
     rows = []
     for (dataset, variant), by_source in sorted(groups.items()):
         if not all(source in by_source for source in SOURCES):

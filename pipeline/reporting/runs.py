@@ -38,8 +38,30 @@ class MeasuredRun:
         return str(self.metrics.get("date", "unknown date"))
 
     @property
+    def pose_source(self) -> str:
+        """Where the run's skeletons came from: "mediapipe" (as the paper) or "groundtruth"."""
+        return str((self.metrics.get("skeletons") or {}).get("pose_source") or "mediapipe")
+
+    @property
+    def held_out_validation(self) -> bool:
+        """Trained with `select = "val"`: some training identities were kept out for validation."""
+        return (self.metrics.get("selection") or {}).get("rule") == "val"
+
+    @property
+    def is_paper_setup(self) -> bool:
+        """MediaPipe skeletons and every training identity, as the paper trains."""
+        return self.pose_source == "mediapipe" and not self.held_out_validation
+
+    @property
     def source(self) -> str:
-        return f"measured: {self.dataset} / run {self.name} / profile {self.profile} / {self.date}"
+        caveats = [text for applies, text in (
+            (self.pose_source != "mediapipe", f"{self.pose_source} skeletons"),
+            (self.held_out_validation, "validation identities held out of training"),
+        ) if applies]  # fmt: skip
+        return (
+            f"measured: {self.dataset} / run {self.name} / profile {self.profile} / {self.date}"
+            + "".join(f" / {caveat}" for caveat in caveats)
+        )
 
     @property
     def backbone_weights(self) -> str:
@@ -151,7 +173,10 @@ def discover_runs(runs_dir: str | Path) -> tuple[list[MeasuredRun], list[str]]:
 
 
 def latest_run(runs, variant) -> MeasuredRun | None:
-    """The most recent run of `variant` (by date, then name) among `runs`: the one a table row,
-    a plot bar and an ordering verdict all speak for."""
-    matching = sorted((r for r in runs if r.variant == variant), key=lambda r: (r.date, r.name))
+    """The run of `variant` a table row, a plot bar and an ordering verdict all speak for: one
+    set up as the paper's (MediaPipe skeletons, all training identities) before a ground-truth or
+    validation-split run of the same variant, then the most recent (by date, then name)."""
+    matching = sorted(
+        (r for r in runs if r.variant == variant), key=lambda r: (r.is_paper_setup, r.date, r.name)
+    )
     return matching[-1] if matching else None
