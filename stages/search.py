@@ -84,14 +84,17 @@ def query_skeleton(tracklet: Tracklet, trained: TrainedModel, verbose: bool = Fa
     """The query's skeleton input (T, 14, C), extracted exactly as the preprocess stage does."""
     pre = trained.config.preprocess
     (extraction,) = extract_batch(
-        [tracklet], pre.normalisation, pre.model_complexity, verbose=verbose
+        [tracklet], pre.normalisation, pre.model_complexity, pre.pose_source, verbose=verbose
     )
     if extraction.arrays is None:
         reasons = "; ".join(f"{f.reason}: {f.path}" for f in extraction.failures) or "no skeleton"
-        raise StageError(
-            f"query {tracklet.source}: {reasons} — MediaPipe found no person in "
-            f"{extraction.frames} frame(s); use footage where one person is visible"
-        )
+        if pre.pose_source == "groundtruth":
+            hint = ("the run was trained on ground-truth skeletons, which only synthetic tracklets "
+                    "have; search with a run trained on MediaPipe skeletons")  # fmt: skip
+        else:
+            hint = (f"MediaPipe found no person in {extraction.frames} frame(s); use footage "
+                    "where one person is visible")  # fmt: skip
+        raise StageError(f"query {tracklet.source}: {reasons} — {hint}")
     return np.asarray(extraction.arrays[POSE_FIELDS[trained.config.model.pose]], dtype=np.float32)
 
 

@@ -4,6 +4,7 @@ the end-to-end commands, and the bad inputs (no person, no checkpoint, another m
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -15,10 +16,11 @@ from pipeline.cache import SkeletonCache
 from pipeline.config import load_config, save_config
 from pipeline.datasets import load_tracklets
 from pipeline.embeddings import EmbeddingSet, read_embeddings, write_embeddings
+from pipeline.extraction import extract_groundtruth
 from pipeline.runs import ModelFingerprint, RunFolder
 from stages import StageError
 from stages.cli import main
-from stages.search import query_tracklet, rank
+from stages.search import query_skeleton, query_tracklet, rank
 
 # Small enough to build, run and trace in well under a second per clip on one core.
 TINY_MODEL = {
@@ -202,6 +204,19 @@ def test_a_query_with_no_person_is_a_clear_error(untrained_gallery, tmp_path):
     result = cli("search", "--gallery", untrained_gallery, "--query", blank)
     assert result.exit_code == 1
     assert "no person detected" in result.output and "Traceback" not in result.output
+
+
+def test_a_ground_truth_run_queries_with_ground_truth_skeletons(synthetic_root, tmp_path):
+    config = load_config("demo", overrides={"preprocess": {"pose_source": "groundtruth"}})
+    trained = SimpleNamespace(config=config)
+    query = split_tracklets(synthetic_root, "query")[0]
+    expected = extract_groundtruth(query, config.preprocess.normalisation).arrays["joints14"]
+    np.testing.assert_array_equal(query_skeleton(query, trained), expected)
+    blank = tmp_path / "street"
+    blank.mkdir()
+    cv2.imwrite(str(blank / "000.jpg"), np.full((192, 96, 3), 128, np.uint8))
+    with pytest.raises(StageError, match="only synthetic tracklets have"):
+        query_skeleton(query_tracklet(blank, None), trained)
 
 
 def test_a_gallery_from_another_model_is_refused(untrained_gallery, synthetic_root, tmp_path):
