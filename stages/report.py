@@ -6,7 +6,6 @@ written."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from pipeline.reporting.frames import TrackletFrames, open_frames, skeleton_pane
 from pipeline.reporting.pose_gap import build_pose_gap_table
 from pipeline.reporting.ranklist import cc_rank_lists
 from pipeline.reporting.readme import compose_readme
-from pipeline.reporting.runs import MeasuredRun, discover_runs
+from pipeline.reporting.runs import MeasuredRun, comparable_groups, discover_runs, file_slug
 from pipeline.reporting.tables import (
     ABLATION_PANELS,
     ABLATION_TABLES,
@@ -44,10 +43,6 @@ class ReportResult:
     notes: tuple[str, ...]
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-
-
 class _FrameSources:
     """Opens each dataset's frames once per report, whichever runs share it."""
 
@@ -64,7 +59,7 @@ class _FrameSources:
 def _run_plots(run: MeasuredRun, folder: Path, frames: _FrameSources, notes: list[str]):
     """Write the plots of one run; return [(label, file)]."""
     written = []
-    slug = _slug(run.name)
+    slug = file_slug(run.name)
     curves = {s: run.cmc(s) for s in SETTINGS if run.cmc(s)}
     if curves:
         path = plots.cmc_plot(
@@ -137,28 +132,27 @@ def _skeleton_strips(
             continue
         title = f"Skeleton overlays — {dataset} ({Path(run.config.data.cache).name})"
         strips[dataset] = plots.skeleton_strip(
-            title, panels, folder / f"skeletons_{_slug(dataset)}.png"
+            title, panels, folder / f"skeletons_{file_slug(dataset)}.png"
         )
     return strips
 
 
 def _ablation_plots(runs, folder: Path, notes: list[str]) -> dict[str, Path]:
-    """One bar plot per ablation table (3–5) and measured (dataset, profile)."""
+    """One bar plot per ablation table (3–5) and group of comparable runs."""
     made: dict[str, Path] = {}
     panels = [panel_name(s, m) for s, m in ABLATION_PANELS]
-    for dataset, profile in sorted({(r.dataset, r.profile) for r in runs}):
-        members = [r for r in runs if (r.dataset, r.profile) == (dataset, profile)]
+    for group in comparable_groups(runs):
         for number in ABLATION_TABLES:
-            bars, chance = ablation_bars(number, members)
+            bars, chance = ablation_bars(number, group.runs)
             if len(bars) < 2:
                 notes.append(
-                    f"Table {number} plot for {dataset} / {profile}: fewer than two of its "
+                    f"Table {number} plot for {group.label}: fewer than two of its "
                     "variants measured; skipped"
                 )
                 continue
-            label = f"Table {number} variants, {dataset} / profile {profile}"
+            label = f"Table {number} variants, {group.label}"
             title = f"{label} (bars: 95 % intervals; dashed: chance)"
-            path = folder / f"ablation_table{number}_{_slug(dataset)}_{_slug(profile)}.png"
+            path = folder / f"ablation_table{number}_{group.slug}.png"
             made[label] = plots.ablation_plot(title, bars, chance, panels, path)
     return made
 

@@ -378,6 +378,13 @@ def test_verdicts_speak_for_paper_setup_runs_and_other_rows_say_what_they_are(tm
     assert any(s.endswith("run ag-val / profile demo / 2026-11-24 / validation identities held "
                           "out of training") for s in sources)  # fmt: skip
     assert "measured: synthetic / run full / profile demo / 2026-11-23" in sources
+    readme = (tmp_path / "reports" / "README.md").read_text()
+    verdicts = readme.split("## Scientific check")[1].split("\n## ")[0]
+    groups = verdicts.split("Measured on **synthetic**, profile **demo**")[1:]
+    (groundtruth,) = [g for g in groups if g.startswith(", **groundtruth skeletons** (the positive")]
+    (mediapipe,) = [g for g in groups if g.startswith(":")]
+    assert "runs `full` vs `ag`" in mediapipe and "full-gt" not in mediapipe
+    assert "**not measured** — no run for Appearance and Gait" in groundtruth
 
 
 def test_orderings_without_paired_queries_are_not_compared(tmp_path):
@@ -490,7 +497,7 @@ def test_plots_are_written_and_reports_are_byte_identical_twice(tmp_path):
         "(plots/ranklist_asgl-demo.png)" in readme and "(plots/skeletons_synthetic.png)" in readme
     )
     assert "Table 3 variants, synthetic / profile demo: [bars with intervals and chance]" in readme
-    assert "Table 4 plot for synthetic / demo: fewer than two of its variants" in readme
+    assert "Table 4 plot for synthetic / profile demo: fewer than two of its variants" in readme
 
     first = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     run_report(tmp_path)

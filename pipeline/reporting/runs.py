@@ -4,6 +4,8 @@ reads them: metrics.json is required, config.toml / train_log.csv / features.npz
 from __future__ import annotations
 
 import csv
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,3 +182,41 @@ def latest_run(runs, variant) -> MeasuredRun | None:
         (r for r in runs if r.variant == variant), key=lambda r: (r.is_paper_setup, r.date, r.name)
     )
     return matching[-1] if matching else None
+
+
+def file_slug(name: str) -> str:
+    """`name` as a safe part of a file name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+@dataclass(frozen=True)
+class RunGroup:
+    """Runs whose numbers can be compared: one dataset, one profile, one skeleton source."""
+
+    dataset: str
+    profile: str
+    pose_source: str
+    runs: tuple[MeasuredRun, ...]
+
+    @property
+    def label(self) -> str:
+        text = f"{self.dataset} / profile {self.profile}"
+        return text if self.pose_source == "mediapipe" else f"{text} / {self.pose_source} skeletons"
+
+    @property
+    def slug(self) -> str:
+        parts = (self.dataset, self.profile) + (
+            () if self.pose_source == "mediapipe" else (self.pose_source,)
+        )
+        return "_".join(file_slug(part) for part in parts)
+
+
+def comparable_groups(runs: Sequence[MeasuredRun]) -> list[RunGroup]:
+    """`runs` split by (dataset, profile, skeleton source), sorted: each ablation plot and each
+    set of ordering verdicts speaks for one group (ground-truth skeletons are the positive
+    control, never mixed with MediaPipe runs)."""
+    keys = sorted({(r.dataset, r.profile, r.pose_source) for r in runs})
+    return [
+        RunGroup(*key, tuple(r for r in runs if (r.dataset, r.profile, r.pose_source) == key))
+        for key in keys
+    ]
