@@ -69,4 +69,4 @@ def test_training_step_timer_times_each_variant_it_builds(monkeypatch):
     times = bench._step_time(model_cfg, batch=2, seq_len=2, size=(32, 16), repeats=1,
                              variants=variants)  # fmt: skip
     assert set(times) == set(variants)
-    assert times["appearance only"] >= 0.03 and times["full"] >= 0.09
+    assert times["appearance only"] >= 0.09 and times["full"] >= 0.03  # each its own delay
