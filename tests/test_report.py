@@ -403,8 +403,8 @@ def test_chance_level_is_stated_and_near_chance_runs_are_flagged(tmp_path):
     write_run(tmp_path / "runs", "weak", FULL, cc=(20.0, 15.0), half_width=8.0, chance=14.3)
     run_report(tmp_path)
     readme = (tmp_path / "reports" / "README.md").read_text()
-    assert "A random ranking scores CC R-1 ≈ 14.3 %" in readme
-    assert "**Every run here has the chance level inside its CC R-1 95 % interval**" in readme
+    assert "A random ranking scores CC R-1 ≈ 14.3 % and CC mAP ≈ 14.3 %" in readme
+    assert "**Every run here has the chance level inside its CC 95 % intervals**" in readme
     assert "**This test set is too small to compare variants** (20 CC queries" in readme
     assert "`make benchmark`" in readme
     table3 = (tmp_path / "reports" / "table3.md").read_text()
@@ -415,6 +415,8 @@ def test_chance_level_is_stated_and_near_chance_runs_are_flagged(tmp_path):
     run_report(tmp_path)
     readme = (tmp_path / "reports" / "README.md").read_text()
     assert "≈ 14.3 %" in readme and "Every run here" not in readme
+    assert "Clear of chance in CC (the whole 95 % interval above it): `strong` R-1 55.0 [47.0, " \
+        "63.0], `strong` mAP 45.0 [37.0, 53.0]." in readme  # fmt: skip
 
 
 # -- rank lists, plots, idempotence ---------------------------------------------------------
