@@ -258,6 +258,17 @@ def probe(profile, config_file, assignments, cache):
 
 @main.command()
 @config_options
+@click.argument("first", metavar="RUN_A")
+@click.argument("second", metavar="RUN_B")
+def compare(profile, config_file, assignments, first, second):
+    """Is RUN_A better than RUN_B beyond noise? A 95 % paired bootstrap of A − B over the same
+    queries, per setting (R-1, mAP). A run is a NAME under cache/runs or a PATH."""
+    config = resolve_config(profile, config_file, assignments, {})
+    run_stage("compare", config, first=first, second=second)
+
+
+@main.command()
+@config_options
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
               help="Folder of run folders to report on (default: cache/runs).")
 @click.option("--out", type=click.Path(file_okay=False), default=None,

@@ -54,18 +54,24 @@ def compare_runs(
     better: MeasuredRun, worse: MeasuredRun, setting: str = "cc"
 ) -> tuple[dict[str, Difference] | None, str]:
     """Paired bootstrap of `better` − `worse` on R-1 and mAP in `setting`, or (None, why not)."""
-    scores = {}
+    scores = []
     for run in (better, worse):
         found = run_scores(run, (setting,))
         if found is None:
             return None, f"run `{run.name}` has no usable features.npz to pair queries with"
-        scores[run.name] = found
-    a, b = scores[better.name], scores[worse.name]
+        scores.append(found)
+    return compare_scores(*scores, setting, (better.name, worse.name))
+
+
+def compare_scores(
+    a: RunScores, b: RunScores, setting: str, names: tuple[str, str]
+) -> tuple[dict[str, Difference] | None, str]:
+    """Paired bootstrap of run A − run B (named `names`) from their per-query scores."""
     same_test_set = np.array_equal(a.query_keys, b.query_keys) and np.array_equal(
         a.gallery_keys, b.gallery_keys
     )
     if not same_test_set:
-        return None, f"runs `{better.name}` and `{worse.name}` were not scored on one test set"
+        return None, f"runs `{names[0]}` and `{names[1]}` were not scored on one test set"
     per_query_a, per_query_b = a.results[setting].per_query, b.results[setting].per_query
     diffs = paired_differences(per_query_a, per_query_b, a.query_pids, COMPARED_RANKS)
     if not diffs:
