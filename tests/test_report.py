@@ -415,8 +415,8 @@ def test_chance_level_is_stated_and_near_chance_runs_are_flagged(tmp_path):
     run_report(tmp_path)
     readme = (tmp_path / "reports" / "README.md").read_text()
     assert "≈ 14.3 %" in readme and "Every run here" not in readme
-    assert "Clear of chance in CC (the whole 95 % interval above it): `strong` R-1 55.0 [47.0, " \
-        "63.0], `strong` mAP 45.0 [37.0, 53.0]." in readme  # fmt: skip
+    assert "Clear of chance in CC (the whole 95 % interval above it): `strong` (R-1 55.0 [47.0, " \
+        "63.0], mAP 45.0 [37.0, 53.0])." in readme  # fmt: skip
 
 
 # -- rank lists, plots, idempotence ---------------------------------------------------------

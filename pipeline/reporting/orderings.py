@@ -146,12 +146,15 @@ def _chance_level(runs: Sequence[MeasuredRun]) -> list[str]:
         + " and ".join(f"CC {m} ≈ {level:.1f} %" for m, level in measured.items())
         + " on this test set (measured: the evaluator on random gallery rankings)."
     )
-    clear = [
-        f"`{run.name}` {m} {run.value('cc', m):.1f} [{interval[0]:.1f}, {interval[1]:.1f}]"
-        for run in runs
-        for m, level in measured.items()
-        if (interval := run.interval("cc", m)) is not None and interval[0] > level
-    ]
+    clear = []
+    for run in runs:
+        cells = [
+            f"{m} {run.value('cc', m):.1f} [{interval[0]:.1f}, {interval[1]:.1f}]"
+            for m, level in measured.items()
+            if (interval := run.interval("cc", m)) is not None and interval[0] > level
+        ]
+        if cells:
+            clear.append(f"`{run.name}` ({', '.join(cells)})")
     if clear:
         line += " Clear of chance in CC (the whole 95 % interval above it): " + ", ".join(clear) + "."
     elif all(run.interval("cc", "R-1") is not None for run in runs):
