@@ -88,6 +88,8 @@ class ModelConfig:
     stgat_channels: tuple[int, ...] = (128, 256)
     stgat_heads: int = 4
     hop_distance: int = 3
+    # Beyond the paper: a root transform in every STA block (see pipeline/models/stgat.py).
+    stgat_root: bool = False
     temporal_kernel: int = 9
     fusion_dim: int = 512
     dropout: float = 0.0

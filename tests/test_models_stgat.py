@@ -44,6 +44,24 @@ def test_changing_hop_distance_changes_attention_and_output():
     assert not torch.allclose(near(x), far(x))
 
 
+def test_root_transform_adds_each_joints_own_features_and_nothing_else():
+    """`stgat_root`: with its weights zero the block is the paper's; otherwise a change in one
+    joint reaches that joint through the root path even where attention gives it little weight."""
+    torch.manual_seed(0)
+    plain = STABlock(6, 8, heads=2, neighbourhood=hop_mask(1), temporal_kernel=1).eval()
+    torch.manual_seed(0)
+    rooted = STABlock(6, 8, heads=2, neighbourhood=hop_mask(1), temporal_kernel=1, root=True)
+    rooted.eval()
+    assert plain.root is None and rooted.root.weight.shape == (8, 6, 1, 1)
+    x = torch.randn(2, 6, 3, NUM_JOINTS)
+    with torch.no_grad():
+        rooted.root.weight.zero_()
+        rooted.root.bias.zero_()
+        torch.testing.assert_close(rooted(x), plain(x))
+        rooted.root.weight.normal_()
+        assert not torch.allclose(rooted(x), plain(x))
+
+
 def test_gait_branch_shapes_and_temporal_kernel_check():
     branch = STGATGaitBranch(
         in_channels=6, channels=(4, 8), heads=2, hop_distance=3, temporal_kernel=3

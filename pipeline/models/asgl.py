@@ -156,7 +156,7 @@ def _graph_branches(cfg: ModelConfig, nodes: int) -> tuple[nn.Module | None, nn.
     if cfg.use_gait:
         gait = (
             STGATGaitBranch(nodes, tuple(cfg.stgat_channels), cfg.stgat_heads, cfg.hop_distance,
-                            cfg.temporal_kernel, cfg.dropout)
+                            cfg.temporal_kernel, cfg.dropout, root=cfg.stgat_root)
             if cfg.graph == "gat"
             else STGCNGaitBranch(nodes, tuple(cfg.stgat_channels), cfg.temporal_kernel,
                                  cfg.dropout)

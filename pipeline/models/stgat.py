@@ -62,6 +62,7 @@ class STABlock(nn.Module):
         neighbourhood: torch.Tensor,
         temporal_kernel: int = 9,
         dropout: float = 0.0,
+        root: bool = False,
     ):
         super().__init__()
         self.heads, self.out_channels = heads, out_channels
@@ -74,6 +75,10 @@ class STABlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.temporal = TemporalConv(out_channels, temporal_kernel, dropout)
         self.residual = residual_projection(in_channels, out_channels)
+        # Beyond the paper: each joint's own features through their own 1×1 transform, added to
+        # the attention's convex mix of its neighbours (as ST-GCN's root subset), so a block can
+        # form differences between a joint and its neighbours (bone vectors).
+        self.root = nn.Conv2d(in_channels, out_channels, 1) if root else None
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """Per-frame attention A_s over joints: (N, C_in, T, V) → (N, S, T, V_i, V_j), each row
@@ -91,6 +96,8 @@ class STABlock(nn.Module):
         values = self.value(x).view(n, self.heads, self.out_channels, t, v)
         # Eq. 5: average over heads of W_s · G · A_s, then σ
         spatial = torch.einsum("nsctw,nstvw->nctv", values, attention) / self.heads
+        if self.root is not None:
+            spatial = spatial + self.root(x)
         spatial = self.relu(self.spatial_bn(spatial))
         return self.relu(self.temporal(spatial) + self.residual(x))
 
@@ -108,6 +115,7 @@ class STGATGaitBranch(nn.Module):
         dropout: float = 0.0,
         num_joints: int = NUM_JOINTS,
         edges=EDGES,
+        root: bool = False,
     ):
         super().__init__()
         if not channels:
@@ -115,7 +123,7 @@ class STGATGaitBranch(nn.Module):
         neighbourhood = hop_mask(hop_distance, num_joints, edges)
         widths = (in_channels, *channels)
         self.blocks = nn.ModuleList(
-            STABlock(c_in, c_out, heads, neighbourhood, temporal_kernel, dropout)
+            STABlock(c_in, c_out, heads, neighbourhood, temporal_kernel, dropout, root)
             for c_in, c_out in zip(widths[:-1], widths[1:], strict=True)
         )
         self.out_channels = channels[-1]
