@@ -109,7 +109,8 @@ def compose_readme(
         "## Scientific check: the paper's orderings in the cloth-changing setting",
         "",
         "Each ordering is judged from runs on the same dataset, profile and skeleton source (of "
-        "each variant, a run trained on every training identity first, then the most recent) by a 95 % paired bootstrap of their CC difference over the same "
+        "each variant, a run trained on every training identity first, then the most recent) by "
+        "a 95 % paired bootstrap of their CC difference over the same "
         "queries, resampling query identities: **holds** when the interval is above 0, "
         "**reversed** when below, **within noise** when it contains 0. Nothing here is tuned to "
         "force an outcome.",

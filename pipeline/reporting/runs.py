@@ -175,9 +175,10 @@ def discover_runs(runs_dir: str | Path) -> tuple[list[MeasuredRun], list[str]]:
 
 
 def latest_run(runs, variant) -> MeasuredRun | None:
-    """The run of `variant` a table row, a plot bar and an ordering verdict all speak for: one
-    set up as the paper's (MediaPipe skeletons, all training identities) before a ground-truth or
-    validation-split run of the same variant, then the most recent (by date, then name)."""
+    """The run of `variant` a plot bar and an ordering verdict speak for (a table lists every
+    run): one set up as the paper's (MediaPipe skeletons, all training identities) before a
+    ground-truth or validation-split run of the same variant, then the most recent (by date, then
+    name)."""
     matching = sorted(
         (r for r in runs if r.variant == variant), key=lambda r: (r.is_paper_setup, r.date, r.name)
     )
