@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.reporting.runs import MeasuredRun
+from pipeline.reporting.runs import MeasuredRun, latest_run
 from pipeline.reporting.tables import NOT_MEASURED, Table, format_value
 
 SOURCES = ("groundtruth", "mediapipe")
@@ -57,14 +57,17 @@ def _probe_rows(reports_dir: Path) -> list[tuple[str, ...]]:
 
 
 def build_pose_gap_table(runs: Sequence[MeasuredRun], reports_dir: Path) -> Table:
-    groups: dict[tuple[str, str], dict[str, MeasuredRun]] = {}
-    for run in sorted(runs, key=lambda r: (r.date, r.name)):  # the latest wins, as in latest_run
-        groups.setdefault((run.dataset, run.variant.describe()), {})[run.pose_source] = run
+    by_variant: dict[tuple[str, str], list[MeasuredRun]] = {}
+    for run in runs:
+        by_variant.setdefault((run.dataset, run.variant.describe()), []).append(run)
     rows = []
-    for (dataset, variant), by_source in sorted(groups.items()):
-        if not all(source in by_source for source in SOURCES):
+    for (dataset, variant), members in sorted(by_variant.items()):
+        gt, mp = (
+            latest_run([r for r in members if r.pose_source == source], members[0].variant)
+            for source in SOURCES
+        )
+        if gt is None or mp is None:
             continue  # the gap needs both sides
-        gt, mp = by_source["groundtruth"], by_source["mediapipe"]
         rows.append((variant, dataset, *_cells(gt), *_cells(mp),
                      f"{_branch_cells(gt)} | {_branch_cells(mp)}", f"{gt.name} / {mp.name}"))  # fmt: skip
     rows += _probe_rows(reports_dir)
