@@ -95,10 +95,12 @@ bench: install
 
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest tests
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Mutation testing of the core modules, not part of `make test` or CI: mutmut mutates the modules
 # and runs the test files named in [tool.mutmut] (pyproject.toml), then the kill rate per module.

@@ -38,9 +38,14 @@ SCHEMA_VERSION = 1
 ARRAY_FIELDS = ("world33", "image33", "visibility", "present", "joints14", "joints14_2d")
 # File attributes whose change makes a cache stale (everything but the fingerprint itself).
 FINGERPRINT_FIELDS = (
-    "schema_version", "mediapipe_version", "model_complexity", "normalisation", "dataset", "root",
+    "schema_version",
+    "mediapipe_version",
+    "model_complexity",
+    "normalisation",
+    "dataset",
+    "root",
     "pose_source",
-)  # fmt: skip
+)
 # Fields added after schema 1 enter the hash only away from their default, so the caches built
 # before they existed keep their fingerprint (and a missing attribute reads as the default).
 LATER_FIELD_DEFAULTS = {"pose_source": "mediapipe"}

@@ -266,9 +266,7 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if annotation is str:
             return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"{where}: {value!r} is not a valid {annotation.__name__}"
-        ) from None
+        raise ConfigError(f"{where}: {value!r} is not a valid {annotation.__name__}") from None
     return value
 
 

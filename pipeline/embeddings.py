@@ -126,4 +126,3 @@ def read_embeddings(path: str | Path) -> EmbeddingSet:
         model=model,
         source={name: info.get(name, "") for name in ("dataset", "root", "manifest")},
     )
-

@@ -60,13 +60,21 @@ def extract_embeddings(
     was_training = core.training
     core.eval()
     dataset = EvalClips(
-        sources, config.eval.seq_len, eval_stride(config), config.train.height,
-        config.train.width, load_frames=core.needs_frames,
-    )  # fmt: skip
+        sources,
+        config.eval.seq_len,
+        eval_stride(config),
+        config.train.height,
+        config.train.width,
+        load_frames=core.needs_frames,
+    )
     loader = DataLoader(
-        dataset, batch_size=max(1, config.eval.batch_size), shuffle=False,
-        num_workers=num_workers, worker_init_fn=seed_worker, pin_memory=device.type == "cuda",
-    )  # fmt: skip
+        dataset,
+        batch_size=max(1, config.eval.batch_size),
+        shuffle=False,
+        num_workers=num_workers,
+        worker_init_fn=seed_worker,
+        pin_memory=device.type == "cuda",
+    )
     names = core.branch_names
     # slot 0: the fused embedding; slot 1 + k: branch k alone
     sums = torch.zeros(1 + len(names), len(sources), core.embedding_dim, dtype=torch.float64)
@@ -148,7 +156,9 @@ def format_table(settings: dict[str, dict]) -> str:
     for name, s in settings.items():
         intervals, chance = s.get("intervals", {}), s.get("chance", {})
         chance_text = (
-            f"{chance['R-1']:.1f}/{chance['mAP']:.1f}" if "R-1" in chance and "mAP" in chance else "-"
+            f"{chance['R-1']:.1f}/{chance['mAP']:.1f}"
+            if "R-1" in chance and "mAP" in chance
+            else "-"
         )
         lines.append(
             f"{name:<10}{format_cell(s['R-1'], intervals.get('R-1')):>20}{s['R-5']:>7.1f}"
@@ -158,8 +168,9 @@ def format_table(settings: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def branch_metrics(query: Embedded, gallery: Embedded, query_labels: Labels,
-                   gallery_labels: Labels, config: Config) -> dict:  # fmt: skip
+def branch_metrics(
+    query: Embedded, gallery: Embedded, query_labels: Labels, gallery_labels: Labels, config: Config
+) -> dict:
     """Each branch's own embedding scored alone (the three settings) and its fusion weight
     averaged over every query and gallery clip: which cue did the work, which collapsed."""
     ranks = tuple(config.eval.ranks)
@@ -167,16 +178,25 @@ def branch_metrics(query: Embedded, gallery: Embedded, query_labels: Labels,
     branches = {}
     for name in query.branch_features:
         results = evaluate(
-            query.branch_features[name], gallery.branch_features[name], query_labels,
-            gallery_labels, chunk_size=config.eval.chunk_size, max_rank=max(20, *ranks),
-        )  # fmt: skip
+            query.branch_features[name],
+            gallery.branch_features[name],
+            query_labels,
+            gallery_labels,
+            chunk_size=config.eval.chunk_size,
+            max_rank=max(20, *ranks),
+        )
         weight = query.mean_weights[name] * query.clips + gallery.mean_weights[name] * gallery.clips
         branches[name] = {
             # with 95 % intervals like the fused numbers; the chance level is the test set's, above
             "settings": summaries_with_confidence(
-                results, query_labels, gallery_labels, ranks, config.eval.bootstrap,
-                config.eval.bootstrap_seed, chance_repeats=0,
-            ),  # fmt: skip
+                results,
+                query_labels,
+                gallery_labels,
+                ranks,
+                config.eval.bootstrap,
+                config.eval.bootstrap_seed,
+                chance_repeats=0,
+            ),
             "mean_weight": weight / clips,
         }
     return branches
@@ -185,11 +205,14 @@ def branch_metrics(query: Embedded, gallery: Embedded, query_labels: Labels,
 def format_branch_table(branches: dict[str, dict]) -> str:
     """Per branch: its mean fusion weight, R-1 / mAP of its own embedding in every setting."""
     settings = list(next(iter(branches.values()))["settings"]) if branches else []
-    header = f"{'branch':<12}{'weight':>8}" + "".join(f"{s + ' R-1':>13}{'mAP':>7}" for s in settings)
+    header = f"{'branch':<12}{'weight':>8}" + "".join(
+        f"{s + ' R-1':>13}{'mAP':>7}" for s in settings
+    )
     lines = [header]
     for branch, info in branches.items():
         cells = "".join(
-            f"{info['settings'][s]['R-1']:>13.1f}{info['settings'][s]['mAP']:>7.1f}" for s in settings
+            f"{info['settings'][s]['R-1']:>13.1f}{info['settings'][s]['mAP']:>7.1f}"
+            for s in settings
         )
         lines.append(f"{branch:<12}{info['mean_weight']:>8.3f}{cells}")
     return "\n".join(lines)
@@ -202,12 +225,16 @@ def skeleton_source(config: Config) -> dict:
             attrs = cache.attrs
     except StageError:
         return {}
-    return {"cache": str(config.data.cache), "pose_source": attribute(attrs, "pose_source"),
-            "normalisation": attrs.get("normalisation")}  # fmt: skip
+    return {
+        "cache": str(config.data.cache),
+        "pose_source": attribute(attrs, "pose_source"),
+        "normalisation": attrs.get("normalisation"),
+    }
 
 
-def _metrics_record(config: Config, run: RunFolder, splits: DataSplits, epochs: int,
-                    selection: dict, settings: dict) -> dict:  # fmt: skip
+def _metrics_record(
+    config: Config, run: RunFolder, splits: DataSplits, epochs: int, selection: dict, settings: dict
+) -> dict:
     model_cfg, ev = config.model, config.eval
     return {
         "run": run.name,
@@ -258,18 +285,30 @@ def evaluate_model(
     ranks, ev = tuple(config.eval.ranks), config.eval
     query_labels, gallery_labels = source_labels(splits.query), source_labels(splits.gallery)
     results = evaluate(
-        query_features, gallery_features, query_labels, gallery_labels,
-        chunk_size=ev.chunk_size, max_rank=max(20, *ranks),
-    )  # fmt: skip
-    run.write_features({
-        **_feature_arrays("query", query_features, splits.query),
-        **_feature_arrays("gallery", gallery_features, splits.gallery),
-        **{f"clip_{key}": np.array(value) for key, value in clip_rule(config).items()},
-    })  # fmt: skip
+        query_features,
+        gallery_features,
+        query_labels,
+        gallery_labels,
+        chunk_size=ev.chunk_size,
+        max_rank=max(20, *ranks),
+    )
+    run.write_features(
+        {
+            **_feature_arrays("query", query_features, splits.query),
+            **_feature_arrays("gallery", gallery_features, splits.gallery),
+            **{f"clip_{key}": np.array(value) for key, value in clip_rule(config).items()},
+        }
+    )
     settings = summaries_with_confidence(
-        results, query_labels, gallery_labels, ranks, ev.bootstrap, ev.bootstrap_seed,
-        ev.chance_repeats, ev.chunk_size,
-    )  # fmt: skip
+        results,
+        query_labels,
+        gallery_labels,
+        ranks,
+        ev.bootstrap,
+        ev.bootstrap_seed,
+        ev.chance_repeats,
+        ev.chunk_size,
+    )
     metrics = _metrics_record(config, run, splits, epochs, selection, settings)
     metrics["branches"] = branch_metrics(query, gallery, query_labels, gallery_labels, config)
     run.write_metrics(metrics)

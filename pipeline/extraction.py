@@ -117,11 +117,16 @@ def extract_groundtruth(tracklet: Tracklet, normalisation: str = "paper") -> Ext
         return Extraction(tracklet.key, None, None, [failure], count, 0)
     size = (int(first.shape[0]), int(first.shape[1]))
     attrs = {
-        "pid": tracklet.pid, "clothes": tracklet.clothes, "camera": int(tracklet.camera),
-        "split": tracklet.split, "source": tracklet.source, "frames": count,
-        "detection_rate": 1.0, "frame_size": np.array(size, dtype=np.int64),
+        "pid": tracklet.pid,
+        "clothes": tracklet.clothes,
+        "camera": int(tracklet.camera),
+        "split": tracklet.split,
+        "source": tracklet.source,
+        "frames": count,
+        "detection_rate": 1.0,
+        "frame_size": np.array(size, dtype=np.int64),
         "unreadable": np.zeros(0, dtype=np.int64),
-    }  # fmt: skip
+    }
     arrays = groundtruth_arrays(gt, size, normalisation)
     return Extraction(tracklet.key, arrays, attrs, [], count, count)
 

@@ -47,16 +47,25 @@ class ReIDLoss(torch.nn.Module):
     identities fast (appearance: the clothes of a training batch) cannot leave the others without
     gradient once the fused loss is low."""
 
-    def __init__(self, ce_weight: float = 0.7, triplet_weight: float = 0.3, margin: float = 0.3,
-                 branch_weight: float = 0.0):  # fmt: skip
+    def __init__(
+        self,
+        ce_weight: float = 0.7,
+        triplet_weight: float = 0.3,
+        margin: float = 0.3,
+        branch_weight: float = 0.0,
+    ):
         super().__init__()
         self.ce_weight, self.triplet_weight, self.margin = ce_weight, triplet_weight, margin
         self.branch_weight = branch_weight
 
     @classmethod
     def from_config(cls, train_cfg) -> ReIDLoss:
-        return cls(train_cfg.ce_weight, train_cfg.triplet_weight, train_cfg.triplet_margin,
-                   train_cfg.branch_loss)  # fmt: skip
+        return cls(
+            train_cfg.ce_weight,
+            train_cfg.triplet_weight,
+            train_cfg.triplet_margin,
+            train_cfg.branch_loss,
+        )
 
     def forward(self, embeddings, logits, labels, branches=None) -> LossParts:
         """`branches`: (B, K, D) per-branch projections (`ASGLOutput.projected`), for λ3."""
@@ -64,7 +73,9 @@ class ReIDLoss(torch.nn.Module):
         triplet = batch_hard_triplet(embeddings, labels, self.margin)
         total = self.ce_weight * ce + self.triplet_weight * triplet
         if self.branch_weight and branches is not None and branches.shape[1] > 1:
-            per_branch = [batch_hard_triplet(branches[:, k], labels, self.margin)
-                          for k in range(branches.shape[1])]  # fmt: skip
+            per_branch = [
+                batch_hard_triplet(branches[:, k], labels, self.margin)
+                for k in range(branches.shape[1])
+            ]
             total = total + self.branch_weight * torch.stack(per_branch).mean()
         return LossParts(total, ce, triplet)

@@ -64,7 +64,9 @@ class QueryScores:
     """Each query's outcome in one setting, in query order — what the bootstrap resamples, the
     paired comparison pairs and per-branch evaluation reuses (pipeline/confidence.py)."""
 
-    first: np.ndarray  # (nq,) int64: filtered 0-based position of the first correct entry; -1 = none
+    first: (
+        np.ndarray
+    )  # (nq,) int64: filtered 0-based position of the first correct entry; -1 = none
     ap: np.ndarray  # (nq,) float64: average precision; NaN when the query has no correct entry
 
     @property
@@ -353,7 +355,9 @@ def evaluate_blocks(
     pid_start = np.cumsum(pid_count) - pid_count
     if len(gallery) == 0:  # nothing can match: every query is skipped
         none = np.full(len(query), -1)
-        return {setting: _result(none, np.full(len(query), np.nan), max_rank) for setting in settings}
+        return {
+            setting: _result(none, np.full(len(query), np.nan), max_rank) for setting in settings
+        }
     collect = {setting: [] for setting in settings}
     for start, block in zip(range(0, len(query), chunk_size), blocks, strict=True):
         chunk_pids = q_pid[start : start + len(block)]
@@ -363,9 +367,14 @@ def evaluate_blocks(
         cols = by_pid[np.repeat(pid_start[chunk_pids], n) + offset]
         q_rows = rows + start
         _score_chunk(
-            np.asarray(block, dtype=np.float32), rows, cols,
-            q_cam[q_rows] == g_cam[cols], q_clo[q_rows] == g_clo[cols], settings, collect,
-        )  # fmt: skip
+            np.asarray(block, dtype=np.float32),
+            rows,
+            cols,
+            q_cam[q_rows] == g_cam[cols],
+            q_clo[q_rows] == g_clo[cols],
+            settings,
+            collect,
+        )
     return {setting: _finish(collect[setting], len(query), max_rank) for setting in settings}
 
 

@@ -74,23 +74,29 @@ def cadence(joints: np.ndarray, min_lag: int = 3) -> float:
 def temporal_median(joints: np.ndarray, window: int = SMOOTH_FRAMES) -> np.ndarray:
     """Each frame replaced by the median of the `window` frames around it (edges shrink)."""
     half = window // 2
-    return np.stack([np.median(joints[max(0, t - half) : t + half + 1], axis=0)
-                     for t in range(len(joints))])  # fmt: skip
+    return np.stack(
+        [np.median(joints[max(0, t - half) : t + half + 1], axis=0) for t in range(len(joints))]
+    )
 
 
 def _ratios(lengths: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """(T, bones) → (bones,) median length over frames (those with weight, when given), over the
     sum: scale-free."""
     if weights is not None:
-        bones = np.array([np.median(lengths[w, b]) if w.any() else np.median(lengths[:, b])
-                          for b, w in enumerate(weights.T)])  # fmt: skip
+        bones = np.array(
+            [
+                np.median(lengths[w, b]) if w.any() else np.median(lengths[:, b])
+                for b, w in enumerate(weights.T)
+            ]
+        )
     else:
         bones = np.median(lengths, axis=0)
     return bones / (bones.sum() or 1.0)
 
 
-def variant_cues(joints: np.ndarray, joints_2d: np.ndarray | None,
-                 visibility14: np.ndarray | None) -> dict[str, np.ndarray]:  # fmt: skip
+def variant_cues(
+    joints: np.ndarray, joints_2d: np.ndarray | None, visibility14: np.ndarray | None
+) -> dict[str, np.ndarray]:
     """The bone ratios again, after a temporal median filter, from the frames where both ends of
     each bone are visible (MediaPipe's visibility > 0.5), and from the 2D image landmarks."""
     lengths = bone_lengths(joints)
@@ -106,8 +112,9 @@ def variant_cues(joints: np.ndarray, joints_2d: np.ndarray | None,
     return cues
 
 
-def tracklet_cues(joints: np.ndarray, joints_2d: np.ndarray | None = None,
-                  visibility14: np.ndarray | None = None) -> dict[str, np.ndarray]:  # fmt: skip
+def tracklet_cues(
+    joints: np.ndarray, joints_2d: np.ndarray | None = None, visibility14: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """One tracklet's cues (metric joints; optional image joints and per-joint visibility for
     the variant cues), each a 1-D vector."""
     bones = np.median(bone_lengths(joints), axis=0)
@@ -138,19 +145,26 @@ def _standardise(query: np.ndarray, gallery: np.ndarray) -> tuple[np.ndarray, np
     return (query - mean) / std, (gallery - mean) / std
 
 
-def score_cues(query: list[dict], gallery: list[dict], query_labels: Labels,
-               gallery_labels: Labels, chance_repeats: int = 100) -> ProbeResult:  # fmt: skip
+def score_cues(
+    query: list[dict],
+    gallery: list[dict],
+    query_labels: Labels,
+    gallery_labels: Labels,
+    chance_repeats: int = 100,
+) -> ProbeResult:
     """Nearest neighbour (Euclidean distance on standardised features) per cue."""
     cues = {}
     parts = [c for c in CUES if c != "all"]
     stacked = {}
     for cue in parts:
-        stacked[cue] = _standardise(np.stack([q[cue] for q in query]),
-                                    np.stack([g[cue] for g in gallery]))  # fmt: skip
+        stacked[cue] = _standardise(
+            np.stack([q[cue] for q in query]), np.stack([g[cue] for g in gallery])
+        )
     stacked["all"] = tuple(np.concatenate([stacked[c][k] for c in parts], axis=1) for k in (0, 1))
     for cue in VARIANT_CUES:
-        stacked[cue] = _standardise(np.stack([q[cue] for q in query]),
-                                    np.stack([g[cue] for g in gallery]))  # fmt: skip
+        stacked[cue] = _standardise(
+            np.stack([q[cue] for q in query]), np.stack([g[cue] for g in gallery])
+        )
     for cue in (*CUES, *VARIANT_CUES):
         q, g = stacked[cue]
         distances = np.linalg.norm(q[:, None, :] - g[None, :, :], axis=-1)
@@ -163,9 +177,14 @@ def score_cues(query: list[dict], gallery: list[dict], query_labels: Labels,
 def format_probe(result: ProbeResult) -> str:
     lines = [f"{'cue':<28}" + "".join(f"{s + ' R-1':>13}{'mAP':>7}" for s in SETTINGS)]
     for cue, settings in result.cues.items():
-        lines.append(f"{cue:<28}" + "".join(
-            f"{settings[s]['R-1']:>13.1f}{settings[s]['mAP']:>7.1f}" for s in SETTINGS))  # fmt: skip
-    lines.append(f"{'chance':<28}" + "".join(
-        f"{result.chance[s]['R-1']:>13.1f}{result.chance[s]['mAP']:>7.1f}" for s in SETTINGS))  # fmt: skip
+        lines.append(
+            f"{cue:<28}"
+            + "".join(f"{settings[s]['R-1']:>13.1f}{settings[s]['mAP']:>7.1f}" for s in SETTINGS)
+        )
+    lines.append(
+        f"{'chance':<28}"
+        + "".join(
+            f"{result.chance[s]['R-1']:>13.1f}{result.chance[s]['mAP']:>7.1f}" for s in SETTINGS
+        )
+    )
     return "\n".join(lines)
-

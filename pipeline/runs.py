@@ -195,7 +195,9 @@ class RunFolder:
         try:
             return load_config_file(self.config_file)
         except ConfigError as error:
-            raise StageError(f"{self.config_file} cannot be read ({error}) — re-train the run") from None
+            raise StageError(
+                f"{self.config_file} cannot be read ({error}) — re-train the run"
+            ) from None
 
     def write_config(self, config: Config) -> Path:
         return save_config(config, self.config_file)
@@ -237,7 +239,9 @@ class RunFolder:
         config = self.read_config()
         fingerprint = self.fingerprint()
         scored = load_checkpoint(checkpoint)
-        last = scored if checkpoint == self.last_checkpoint else load_checkpoint(self.last_checkpoint)
+        last = (
+            scored if checkpoint == self.last_checkpoint else load_checkpoint(self.last_checkpoint)
+        )
         state = {k: v for k, v in scored["model"].items() if not k.startswith("classifier.")}
         model = build_model(dataclasses.replace(config.model, backbone_weights=""), num_classes=0)
         try:

@@ -9,21 +9,57 @@ from __future__ import annotations
 import numpy as np
 
 JOINT_NAMES: tuple[str, ...] = (
-    "head", "neck", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_hand", "r_hand",
-    "l_hip", "r_hip", "l_knee", "r_knee", "l_foot", "r_foot",
-)  # fmt: skip
+    "head",
+    "neck",
+    "l_shoulder",
+    "r_shoulder",
+    "l_elbow",
+    "r_elbow",
+    "l_hand",
+    "r_hand",
+    "l_hip",
+    "r_hip",
+    "l_knee",
+    "r_knee",
+    "l_foot",
+    "r_foot",
+)
 NUM_JOINTS = len(JOINT_NAMES)
 
 # Which MediaPipe landmarks each of our joints averages (neck = mid-shoulder, the usual 14th).
 MEDIAPIPE_SOURCES: tuple[tuple[int, ...], ...] = (
-    tuple(range(0, 11)), (11, 12), (11,), (12,), (13,), (14,),
-    (15, 17, 19, 21), (16, 18, 20, 22), (23,), (24,), (25,), (26,), (27, 29, 31), (28, 30, 32),
-)  # fmt: skip
+    tuple(range(0, 11)),
+    (11, 12),
+    (11,),
+    (12,),
+    (13,),
+    (14,),
+    (15, 17, 19, 21),
+    (16, 18, 20, 22),
+    (23,),
+    (24,),
+    (25,),
+    (26,),
+    (27, 29, 31),
+    (28, 30, 32),
+)
 
 EDGES: tuple[tuple[int, int], ...] = (
-    (0, 1), (1, 2), (1, 3), (2, 4), (4, 6), (3, 5), (5, 7),
-    (2, 8), (3, 9), (8, 9), (8, 10), (10, 12), (9, 11), (11, 13),
-)  # fmt: skip
+    (0, 1),
+    (1, 2),
+    (1, 3),
+    (2, 4),
+    (4, 6),
+    (3, 5),
+    (5, 7),
+    (2, 8),
+    (3, 9),
+    (8, 9),
+    (8, 10),
+    (10, 12),
+    (9, 11),
+    (11, 13),
+)
 
 # Left/right pairs, used to swap joints when a clip is mirrored.
 LEFT_RIGHT_PAIRS: tuple[tuple[int, int], ...] = ((2, 3), (4, 5), (6, 7), (8, 9), (10, 11), (12, 13))

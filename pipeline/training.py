@@ -136,9 +136,12 @@ def train_step(
     scaler.update()
     correct = int((output.logits.detach().argmax(dim=1) == labels).sum())
     return StepResult(
-        float(parts.total.detach()), float(parts.cross_entropy.detach()),
-        float(parts.triplet.detach()), correct, len(labels),
-    )  # fmt: skip
+        float(parts.total.detach()),
+        float(parts.cross_entropy.detach()),
+        float(parts.triplet.detach()),
+        correct,
+        len(labels),
+    )
 
 
 def validation_score(model, sources: list[ClipSource], config: Config, device) -> float:
@@ -183,9 +186,15 @@ def write_log(path: Path, rows: list[dict]) -> None:
 def make_loader(config: Config, splits: DataSplits, needs_frames: bool, dist: Distributed):
     train = config.train
     dataset = TrainClips(
-        splits.train, train.seq_len, train.sample_stride, train.height, train.width, train.flip,
-        load_frames=needs_frames, sampling_step=train.sampling_step,
-    )  # fmt: skip
+        splits.train,
+        train.seq_len,
+        train.sample_stride,
+        train.height,
+        train.width,
+        train.flip,
+        load_frames=needs_frames,
+        sampling_step=train.sampling_step,
+    )
     pids = dataset.item_pids
     if dist.enabled:
         sampler = DistributedIdentitySampler(
@@ -194,10 +203,14 @@ def make_loader(config: Config, splits: DataSplits, needs_frames: bool, dist: Di
     else:
         sampler = IdentitySampler(pids, train.ids_per_batch, train.clips_per_id, train.seed)
     loader = DataLoader(
-        dataset, batch_size=sampler.batch_size, sampler=sampler, num_workers=train.num_workers,
-        worker_init_fn=seed_worker, pin_memory=torch.cuda.is_available(),
+        dataset,
+        batch_size=sampler.batch_size,
+        sampler=sampler,
+        num_workers=train.num_workers,
+        worker_init_fn=seed_worker,
+        pin_memory=torch.cuda.is_available(),
         persistent_workers=False,
-    )  # fmt: skip
+    )
     return sampler, loader
 
 
@@ -214,8 +227,9 @@ class Parts:
     loader: DataLoader
 
 
-def build_parts(config: Config, splits: DataSplits, device: torch.device, amp: bool,
-                dist: Distributed) -> Parts:  # fmt: skip
+def build_parts(
+    config: Config, splits: DataSplits, device: torch.device, amp: bool, dist: Distributed
+) -> Parts:
     """Model, Adam + StepLR, AMP scaler, loss and identity-batch loader (call after seeding)."""
     train = config.train
     model = build_training_model(config, splits).to(device)
@@ -261,8 +275,9 @@ def resume(parts: Parts, run: RunFolder, config: Config, log: Callable[[str], No
     return Progress(start, state.get("best_epoch"), state.get("best_score"), rows)
 
 
-def last_checkpoint_state(parts: Parts, progress: Progress, epoch: int, splits: DataSplits,
-                          config: Config) -> dict:  # fmt: skip
+def last_checkpoint_state(
+    parts: Parts, progress: Progress, epoch: int, splits: DataSplits, config: Config
+) -> dict:
     """last.pt: everything a resumed run needs to continue bit for bit (tensors and plain
     values only, so `torch.load(weights_only=True)` reads it)."""
     return {
@@ -326,18 +341,28 @@ class RunningStats:
         }
 
 
-def train_epoch(wrapped, parts: Parts, epoch: int, run: RunFolder, device: torch.device,
-                amp: bool, bar: bool, epochs: int) -> RunningStats:  # fmt: skip
+def train_epoch(
+    wrapped,
+    parts: Parts,
+    epoch: int,
+    run: RunFolder,
+    device: torch.device,
+    amp: bool,
+    bar: bool,
+    epochs: int,
+) -> RunningStats:
     """One pass over the epoch's identity batches; a NaN/inf loss stops the run cleanly."""
     wrapped.train()
     lr = parts.optimizer.param_groups[0]["lr"]
     stats = RunningStats()
-    batches = tqdm(parts.loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                   disable=not bar, unit="batch")  # fmt: skip
+    batches = tqdm(
+        parts.loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=not bar, unit="batch"
+    )
     for batch in batches:
         try:
-            step = train_step(wrapped, batch, parts.optimizer, parts.loss_fn, parts.scaler,
-                              device, amp)  # fmt: skip
+            step = train_step(
+                wrapped, batch, parts.optimizer, parts.loss_fn, parts.scaler, device, amp
+            )
         except NonFiniteLoss as error:
             kept = (
                 f"the last good checkpoint {run.last_checkpoint} is intact"
@@ -355,8 +380,16 @@ def train_epoch(wrapped, parts: Parts, epoch: int, run: RunFolder, device: torch
     return stats
 
 
-def end_epoch(parts: Parts, progress: Progress, row: dict, config: Config, splits: DataSplits,
-              run: RunFolder, device: torch.device, log: Callable[[str], None]) -> None:  # fmt: skip
+def end_epoch(
+    parts: Parts,
+    progress: Progress,
+    row: dict,
+    config: Config,
+    splits: DataSplits,
+    run: RunFolder,
+    device: torch.device,
+    log: Callable[[str], None],
+) -> None:
     """Main process: validate (select = "val", keeping best.pt), log, and checkpoint last.pt."""
     epoch = row["epoch"]
     if config.train.select == "val":
@@ -364,12 +397,21 @@ def end_epoch(parts: Parts, progress: Progress, row: dict, config: Config, split
         row["val_map"] = round(score, 4)
         if progress.best_score is None or score > progress.best_score:
             progress.best_epoch, progress.best_score = epoch, score
-            save_checkpoint(run.best_checkpoint, {"model": parts.model.state_dict(), "epoch": epoch,
-                                                  "score": float(score), "config": to_toml(config)})  # fmt: skip
+            save_checkpoint(
+                run.best_checkpoint,
+                {
+                    "model": parts.model.state_dict(),
+                    "epoch": epoch,
+                    "score": float(score),
+                    "config": to_toml(config),
+                },
+            )
     progress.rows.append(row)
     # Checkpoint first, log second: the log never lists an epoch whose checkpoint was not
     # written (a full disk did that), and a resume takes the rows from the checkpoint.
-    save_checkpoint(run.last_checkpoint, last_checkpoint_state(parts, progress, epoch, splits, config))
+    save_checkpoint(
+        run.last_checkpoint, last_checkpoint_state(parts, progress, epoch, splits, config)
+    )
     write_log(run.train_log, progress.rows)
     log(
         f"epoch {epoch}/{config.train.epochs}: loss {row['loss']:.4f} (ce {row['ce']:.4f}, "
@@ -404,8 +446,9 @@ def fit(
     for epoch in range(state.start_epoch, train.epochs):
         parts.sampler.set_epoch(epoch)
         lr = parts.optimizer.param_groups[0]["lr"]
-        stats = train_epoch(wrapped, parts, epoch, run, device, amp,
-                            progress and dist.is_main, train.epochs)  # fmt: skip
+        stats = train_epoch(
+            wrapped, parts, epoch, run, device, amp, progress and dist.is_main, train.epochs
+        )
         if epoch + 1 == train.epochs:
             recalibrate_statistics(parts.model, parts.loader, device, amp)
         parts.scheduler.step()
@@ -447,8 +490,9 @@ def time_training_steps(
 
     def timed(next_batch) -> float:
         def step():
-            train_step(parts.model, next_batch(), parts.optimizer, parts.loss_fn, parts.scaler,
-                       device, amp)  # fmt: skip
+            train_step(
+                parts.model, next_batch(), parts.optimizer, parts.loss_fn, parts.scaler, device, amp
+            )
 
         for _ in range(warmup):
             step()

@@ -21,9 +21,15 @@ from stages import StageError
 # What must equal the full model's run for a variant to be comparable with it.
 SHARED_FIELDS = (
     "profile",
-    "data.dataset", "data.root", "data.manifest", "data.cache",
-    "train.seed", "train.epochs", "model.backbone_depth", "model.backbone_weights",
-)  # fmt: skip
+    "data.dataset",
+    "data.root",
+    "data.manifest",
+    "data.cache",
+    "train.seed",
+    "train.epochs",
+    "model.backbone_depth",
+    "model.backbone_weights",
+)
 
 
 @dataclass(frozen=True)

@@ -47,15 +47,25 @@ class BenchSizes:
     eval_gallery: int = 20000
     eval_repeats: int = 3
     step_repeats: int = 5
-    paper_batch: int = 2  # clips per step (BatchNorm needs ≥ 2) at the paper's input (8×256×128, ResNet-50)
+    paper_batch: int = (
+        2  # clips per step (BatchNorm needs ≥ 2) at the paper's input (8×256×128, ResNet-50)
+    )
     preprocess_identities: int = 8  # × 2 outfits × 2 tracklets
     preprocess_frames: int = 24
     crowd_frames: int = 48  # tracklets section: one 640x360 crowd scene of 3 walkers
 
     @classmethod
     def quick(cls) -> BenchSizes:
-        return cls(eval_queries=200, eval_gallery=2000, eval_repeats=1, step_repeats=2,
-                   paper_batch=2, preprocess_identities=4, preprocess_frames=8, crowd_frames=8)
+        return cls(
+            eval_queries=200,
+            eval_gallery=2000,
+            eval_repeats=1,
+            step_repeats=2,
+            paper_batch=2,
+            preprocess_identities=4,
+            preprocess_frames=8,
+            crowd_frames=8,
+        )
 
 
 @dataclass
@@ -117,9 +127,11 @@ def bench_evaluation(config, sizes: BenchSizes, result: BenchResult) -> None:
     timings = time_interleaved(
         {
             "per-query loop": lambda: outputs.__setitem__(
-                "loop", metrics.evaluate_reference(distances, query, gallery)),
+                "loop", metrics.evaluate_reference(distances, query, gallery)
+            ),
             "vectorised": lambda: outputs.__setitem__(
-                "fast", metrics.evaluate_distances(distances, query, gallery, chunk_size=chunk)),
+                "fast", metrics.evaluate_distances(distances, query, gallery, chunk_size=chunk)
+            ),
         },
         repeats=sizes.eval_repeats,
         warmup=0,
@@ -135,19 +147,39 @@ def bench_evaluation(config, sizes: BenchSizes, result: BenchResult) -> None:
     full_matrix_mib = nq * ng * 4 / 2**20
     for chunk_size in sorted({max(1, chunk // 4), chunk}):
         _, peak = peak_python_memory(
-            lambda c=chunk_size: metrics.evaluate(q_feat, g_feat, query, gallery, chunk_size=c))
-        result.add(section, f"peak memory, from features, chunk {chunk_size}", peak / 2**20,
-                   "MiB", f"the full distance matrix alone would be {full_matrix_mib:.0f} MiB")
-    result.targets.append(Target(section, "vectorised speed-up", speedup, "≥ 10×",
-                                 speedup >= 10 and identical,
-                                 "" if identical else "numbers differ from the loop"))
+            lambda c=chunk_size: metrics.evaluate(q_feat, g_feat, query, gallery, chunk_size=c)
+        )
+        result.add(
+            section,
+            f"peak memory, from features, chunk {chunk_size}",
+            peak / 2**20,
+            "MiB",
+            f"the full distance matrix alone would be {full_matrix_mib:.0f} MiB",
+        )
+    result.targets.append(
+        Target(
+            section,
+            "vectorised speed-up",
+            speedup,
+            "≥ 10×",
+            speedup >= 10 and identical,
+            "" if identical else "numbers differ from the loop",
+        )
+    )
 
 
 # --------------------------------------------------------------------------- training step
 
 
-def _step_time(model_cfg, batch: int, seq_len: int, size: tuple[int, int], repeats: int,
-               variants: dict[str, dict], device: str = "cpu") -> dict[str, float]:
+def _step_time(
+    model_cfg,
+    batch: int,
+    seq_len: int,
+    size: tuple[int, int],
+    repeats: int,
+    variants: dict[str, dict],
+    device: str = "cpu",
+) -> dict[str, float]:
     """Median forward+backward time per step for each model variant, interleaved. On CUDA the
     step runs under AMP (as training does) and is synchronised before the clock stops."""
     torch.manual_seed(0)
@@ -165,8 +197,9 @@ def _step_time(model_cfg, batch: int, seq_len: int, size: tuple[int, int], repea
         def step(model=model, optimiser=optimiser, scaler=scaler):
             optimiser.zero_grad(set_to_none=True)
             with torch.autocast("cuda", enabled=cuda):
-                out = model(frames if model.needs_frames else None,
-                            joints if model.needs_joints else None)
+                out = model(
+                    frames if model.needs_frames else None, joints if model.needs_joints else None
+                )
                 loss = torch.nn.functional.cross_entropy(out.logits.float(), labels)
             scaler.scale(loss).backward()
             scaler.step(optimiser)
@@ -198,14 +231,28 @@ def bench_training(config, sizes: BenchSizes, result: BenchResult) -> None:
         times = _step_time(cfg.model, batch, cfg.train.seq_len, size, sizes.step_repeats, variants)
         for name, seconds in times.items():
             result.add(section, f"{profile}: {name} s/step", seconds, "s", note)
-            params = count_parameters(build_model(dataclasses.replace(cfg.model, **variants[name]), 8))
-            result.add(section, f"{profile}: {name} parameters", params["total"], "count",
-                       ", ".join(f"{k} {v:,}" for k, v in params.items() if k != "total" and v))
+            params = count_parameters(
+                build_model(dataclasses.replace(cfg.model, **variants[name]), 8)
+            )
+            result.add(
+                section,
+                f"{profile}: {name} parameters",
+                params["total"],
+                "count",
+                ", ".join(f"{k} {v:,}" for k, v in params.items() if k != "total" and v),
+            )
         ratio = times["full ASGL"] / times["appearance only"]
         result.add(section, f"{profile}: full / appearance-only", ratio, "×", note)
         if profile == "paper":
-            result.targets.append(Target(section, "full / appearance-only step (paper input)",
-                                         ratio, "≤ 1.25×", ratio <= 1.25))
+            result.targets.append(
+                Target(
+                    section,
+                    "full / appearance-only step (paper input)",
+                    ratio,
+                    "≤ 1.25×",
+                    ratio <= 1.25,
+                )
+            )
 
 
 # --------------------------------------------------------------------------- preprocess
@@ -213,8 +260,15 @@ def bench_training(config, sizes: BenchSizes, result: BenchResult) -> None:
 
 def _synthetic_frames(config, sizes: BenchSizes, root: Path):
     cfg = dataclasses.replace(
-        config.synth, out=str(root), identities=sizes.preprocess_identities, outfits=2,
-        tracklets_per_outfit=2, frames=sizes.preprocess_frames, overwrite=True, check_tracklets=0)
+        config.synth,
+        out=str(root),
+        identities=sizes.preprocess_identities,
+        outfits=2,
+        tracklets_per_outfit=2,
+        frames=sizes.preprocess_frames,
+        overwrite=True,
+        check_tracklets=0,
+    )
     synth.run(dataclasses.replace(config, synth=cfg))
 
 
@@ -240,16 +294,25 @@ def bench_preprocess(config, sizes: BenchSizes, result: BenchResult) -> None:
         runs = {"bare MediaPipe loop (1 process, frames pre-decoded)": bare_loop}
         workers = {"stage, 1 worker": 1, f"stage, {os.cpu_count()} workers": os.cpu_count() or 1}
         for name, count in workers.items():
+
             def stage(count=count, name=name):
                 cache = workdir / f"cache-{count}.h5"
                 cfg = dataclasses.replace(
                     config,
-                    data=dataclasses.replace(config.data, dataset="ccvid", root=str(root),
-                                             manifest="", cache=str(cache)),
-                    preprocess=dataclasses.replace(config.preprocess, workers=count, limit=0,
-                                                   overwrite=True, strict=False, backend="loky"),
+                    data=dataclasses.replace(
+                        config.data, dataset="ccvid", root=str(root), manifest="", cache=str(cache)
+                    ),
+                    preprocess=dataclasses.replace(
+                        config.preprocess,
+                        workers=count,
+                        limit=0,
+                        overwrite=True,
+                        strict=False,
+                        backend="loky",
+                    ),
                 )
                 preprocess.run(cfg)
+
             runs[name] = stage
         timings = time_interleaved(runs, repeats=1 if sizes == BenchSizes.quick() else 2, warmup=0)
         bare = timings["bare MediaPipe loop (1 process, frames pre-decoded)"].median_s
@@ -263,11 +326,19 @@ def bench_preprocess(config, sizes: BenchSizes, result: BenchResult) -> None:
         speedup = bare / many
         result.add(section, "stage overhead at 1 worker", 100 * overhead, "%", note)
         result.add(section, f"{many_name} / bare loop", speedup, "×", note)
-        result.targets.append(Target(section, "stage overhead at 1 worker (%)", 100 * overhead,
-                                     "≤ 15 %", overhead <= 0.15,
-                                     "includes worker start-up and MediaPipe load"))
-        result.targets.append(Target(section, f"{many_name} vs bare loop", speedup, "≥ 1.7×",
-                                     speedup >= 1.7))
+        result.targets.append(
+            Target(
+                section,
+                "stage overhead at 1 worker (%)",
+                100 * overhead,
+                "≤ 15 %",
+                overhead <= 0.15,
+                "includes worker start-up and MediaPipe load",
+            )
+        )
+        result.targets.append(
+            Target(section, f"{many_name} vs bare loop", speedup, "≥ 1.7×", speedup >= 1.7)
+        )
 
         cache = workdir / "cache-1.h5"
         bench_cache_size(cache, total, note, result)
@@ -293,22 +364,26 @@ def bench_loader(config, sizes: BenchSizes, result: BenchResult, root: Path, cac
     demo = load_config("demo")
     cfg = dataclasses.replace(
         demo,
-        data=dataclasses.replace(demo.data, dataset="ccvid", root=str(root), manifest="",
-                                 cache=str(cache)),
+        data=dataclasses.replace(
+            demo.data, dataset="ccvid", root=str(root), manifest="", cache=str(cache)
+        ),
         # P×K must fit the small bench set's training identities.
         train=dataclasses.replace(demo.train, ids_per_batch=2, clips_per_id=2, device="cpu"),
     )
     splits = load_splits(cfg, needs_joints=True, splits=("train",), log=lambda _msg: None)
     times = time_training_steps(cfg, splits, steps=sizes.step_repeats)
     section = "data loader (cpu)"
-    note = (f"demo profile, batch {cfg.train.ids_per_batch}×{cfg.train.clips_per_id} clips, "
-            f"{cfg.train.num_workers} loader workers")
+    note = (
+        f"demo profile, batch {cfg.train.ids_per_batch}×{cfg.train.clips_per_id} clips, "
+        f"{cfg.train.num_workers} loader workers"
+    )
     result.add(section, "step on a batch in memory", times["in_memory_s_per_step"], "s", note)
     result.add(section, "step with the real DataLoader", times["dataloader_s_per_step"], "s", note)
     ratio = times["dataloader_s_per_step"] / times["in_memory_s_per_step"]
     result.add(section, "loader / in memory", ratio, "×", note)
-    result.targets.append(Target(section, "step with loader / in memory", ratio, "≤ 1.1×",
-                                 ratio <= 1.1))
+    result.targets.append(
+        Target(section, "step with loader / in memory", ratio, "≤ 1.1×", ratio <= 1.1)
+    )
 
 
 def bench_cuda(config, sizes: BenchSizes, result: BenchResult) -> None:
@@ -320,15 +395,23 @@ def bench_cuda(config, sizes: BenchSizes, result: BenchResult) -> None:
     batch = paper.train.ids_per_batch * paper.train.clips_per_id  # the paper's 32 clips
     size = (paper.train.height, paper.train.width)
     variants = {"appearance only": {"use_shape": False, "use_gait": False}, "full ASGL": {}}
-    times = _step_time(paper.model, batch, paper.train.seq_len, size, sizes.step_repeats,
-                       variants, device="cuda")
+    times = _step_time(
+        paper.model, batch, paper.train.seq_len, size, sizes.step_repeats, variants, device="cuda"
+    )
     note = f"{torch.cuda.get_device_name(0)}, ResNet-50, {batch}×{paper.train.seq_len}×{size[0]}×{size[1]}"
     for name, seconds in times.items():
         result.add(section, f"{name} clips/s", batch / seconds, "clips/s", note)
     ratio = times["full ASGL"] / times["appearance only"]
     result.add(section, "full / appearance-only", ratio, "×", note)
-    result.targets.append(Target(section, "full / appearance-only step (paper input, GPU)",
-                                 ratio, "≤ 1.25×", ratio <= 1.25))
+    result.targets.append(
+        Target(
+            section,
+            "full / appearance-only step (paper input, GPU)",
+            ratio,
+            "≤ 1.25×",
+            ratio <= 1.25,
+        )
+    )
 
 
 # --------------------------------------------------------------------------- rendering
@@ -369,10 +452,17 @@ def write_report(result: BenchResult, out_dir: Path) -> None:
         met = {True: "yes", False: "**no**", None: "—"}[t.met]
         note = f" — {t.note}" if t.note else ""
         lines.append(f"| {t.section} | {t.name} | {measured} | {t.target} | {met}{note} |")
-    lines += ["", "## Measurements", "", "| section | measurement | value | unit | note |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Measurements",
+        "",
+        "| section | measurement | value | unit | note |",
+        "|---|---|---|---|---|",
+    ]
     for m in result.measurements:
-        lines.append(f"| {m.section} | {m.name} | {_format(m.value, m.unit)} | {m.unit} | {m.note} |")
+        lines.append(
+            f"| {m.section} | {m.name} | {_format(m.value, m.unit)} | {m.unit} | {m.note} |"
+        )
     if result.skipped:
         lines += ["", "## Not measured in this run", ""]
         lines += [f"- **{section}**: {why}" for section, why in result.skipped]
@@ -395,22 +485,37 @@ def bench_tracklets(config, sizes: BenchSizes, result: BenchResult) -> None:
         for detections in found:
             tracker.update(detections)
 
-    timings = time_interleaved({"detect": lambda: [detector.detect(f) for f in frames],
-                                "track": track}, repeats=1 if sizes == BenchSizes.quick() else 3,
-                               warmup=1)  # fmt: skip (warm-up: norfair's first import is slow)
+    timings = time_interleaved(
+        {"detect": lambda: [detector.detect(f) for f in frames], "track": track},
+        repeats=1 if sizes == BenchSizes.quick() else 3,
+        warmup=1,  # norfair's first import is slow
+    )
     score = score_scene(frames, truth, detector)
     per_frame = {name: 1000 * t.median_s / len(frames) for name, t in timings.items()}
     note = f"crowd scene seed 10, 3 walkers, {len(frames)} frames of 640x360"
     result.add(section, "HOG detection per frame", per_frame["detect"], "ms", note)
     result.add(section, "norfair tracking per frame", per_frame["track"], "ms", note)
-    result.add(section, "detection + tracking per frame (stage loop)",
-               1000 * score.seconds_per_frame, "ms", note)  # fmt: skip
+    result.add(
+        section,
+        "detection + tracking per frame (stage loop)",
+        1000 * score.seconds_per_frame,
+        "ms",
+        note,
+    )
     result.add(section, "tracking / detection time", per_frame["track"] / per_frame["detect"], "×")
-    result.add(section, "MOTA", score.tracking.mota, "", f"{score.tracking.id_switches} ID switches")
-    result.targets.append(Target(section, "tracking / detection time",
-                                 per_frame["track"] / per_frame["detect"], "≤ 0.1×",
-                                 per_frame["track"] <= 0.1 * per_frame["detect"],
-                                 "the tracker must not be the bottleneck"))  # fmt: skip
+    result.add(
+        section, "MOTA", score.tracking.mota, "", f"{score.tracking.id_switches} ID switches"
+    )
+    result.targets.append(
+        Target(
+            section,
+            "tracking / detection time",
+            per_frame["track"] / per_frame["detect"],
+            "≤ 0.1×",
+            per_frame["track"] <= 0.1 * per_frame["detect"],
+            "the tracker must not be the bottleneck",
+        )
+    )
 
 
 SECTIONS = {
@@ -446,4 +551,3 @@ def run(
 
 class SectionSkipped(Exception):
     """A section that cannot be measured on this machine (e.g. no CUDA device)."""
-

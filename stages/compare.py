@@ -35,7 +35,9 @@ def _measured(run: str, runs_dir: str) -> MeasuredRun:
     try:
         return load_run(folder.path)
     except ValueError as error:
-        raise StageError(f"{error} — re-score it with `asgl-pipeline evaluate --run {run}`") from None
+        raise StageError(
+            f"{error} — re-score it with `asgl-pipeline evaluate --run {run}`"
+        ) from None
 
 
 def _scores(run: MeasuredRun) -> RunScores:
@@ -53,7 +55,9 @@ def format_comparisons(comparisons: list[Comparison]) -> str:
     for c in comparisons:
         d = c.difference
         interval = f"{d.difference:+.1f} [{d.low:+.1f}, {d.high:+.1f}]"
-        lines.append(f"{c.setting:<10}{d.metric:<8}{c.a:>7.1f}{c.b:>7.1f}   {interval:<24}{d.verdict}")
+        lines.append(
+            f"{c.setting:<10}{d.metric:<8}{c.a:>7.1f}{c.b:>7.1f}   {interval:<24}{d.verdict}"
+        )
     return "\n".join(lines)
 
 
@@ -68,9 +72,7 @@ def run(config, *, first: str, second: str, log: Callable[[str], None] = print) 
             skipped.append((setting, reason))
             continue
         values_a, values_b = (s.results[setting].summary() for s in (scores_a, scores_b))
-        comparisons += [
-            Comparison(setting, values_a[m], values_b[m], d) for m, d in diffs.items()
-        ]
+        comparisons += [Comparison(setting, values_a[m], values_b[m], d) for m, d in diffs.items()]
     if not comparisons:
         raise StageError(f"{skipped[0][1]} — compare two evaluated runs of one test set")
     identities = comparisons[0].difference.identities

@@ -103,9 +103,12 @@ def run(
 
 
 def _embed(
-    config: Config, folder: RunFolder, out: str | Path, cache: str | Path,
+    config: Config,
+    folder: RunFolder,
+    out: str | Path,
+    cache: str | Path,
     log: Callable[[str], None],
-) -> EmbedResult:  # fmt: skip
+) -> EmbedResult:
     started = time.perf_counter()
     # The model first: a missing checkpoint or device fails before minutes of pose extraction.
     trained = folder.load_model(config.train.device)

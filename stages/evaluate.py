@@ -36,6 +36,12 @@ def _evaluate(config, folder: RunFolder, log: Callable[[str], None]) -> dict:
     needs_joints = model_cfg.use_shape or model_cfg.use_gait
     splits = load_splits(run_config, needs_joints, splits=("query", "gallery"), log=log)
     return evaluate_model(
-        run_config, trained.model, splits, folder, trained.device, trained.epochs,
-        trained.selection, log,
-    )  # fmt: skip
+        run_config,
+        trained.model,
+        splits,
+        folder,
+        trained.device,
+        trained.epochs,
+        trained.selection,
+        log,
+    )

@@ -131,9 +131,15 @@ def export_onnx(network, inputs: tuple, out: Path, check_inputs: tuple) -> float
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                network, inputs, str(tmp), dynamo=False, input_names=list(names),
-                output_names=["embedding"], dynamic_axes=dynamic, opset_version=17,
-            )  # fmt: skip
+                network,
+                inputs,
+                str(tmp),
+                dynamo=False,
+                input_names=list(names),
+                output_names=["embedding"],
+                dynamic_axes=dynamic,
+                opset_version=17,
+            )
         if importlib.util.find_spec("onnxruntime") is not None:
             import onnxruntime
 
@@ -154,8 +160,9 @@ def _require_close(diff: float, what: str) -> None:
         )
 
 
-def describe_export(trained: TrainedModel, network, inputs: tuple, format: str, out: Path,
-                    diff: float | None) -> dict:  # fmt: skip
+def describe_export(
+    trained: TrainedModel, network, inputs: tuple, format: str, out: Path, diff: float | None
+) -> dict:
     """The JSON written beside an export: inputs, preprocessing, clip rule and fingerprint."""
     cfg = trained.config
     return {
@@ -167,18 +174,26 @@ def describe_export(trained: TrainedModel, network, inputs: tuple, format: str, 
         "input_order": list(network.input_names),
         "output": {"embedding": [int(trained.model.embedding_dim)]},
         "dynamic_axes": ["batch", "frames"],
-        "frames": {"height": cfg.train.height, "width": cfg.train.width, "channels": "RGB",
-                   "scale": 1 / 255, "mean": [round(float(v), 6) for v in IMAGENET_MEAN],
-                   "std": [round(float(v), 6) for v in IMAGENET_STD]},
-        "joints": {"pose": cfg.model.pose, "normalisation": cfg.preprocess.normalisation,
-                   "cache_field": POSE_FIELDS[cfg.model.pose]},
+        "frames": {
+            "height": cfg.train.height,
+            "width": cfg.train.width,
+            "channels": "RGB",
+            "scale": 1 / 255,
+            "mean": [round(float(v), 6) for v in IMAGENET_MEAN],
+            "std": [round(float(v), 6) for v in IMAGENET_STD],
+        },
+        "joints": {
+            "pose": cfg.model.pose,
+            "normalisation": cfg.preprocess.normalisation,
+            "cache_field": POSE_FIELDS[cfg.model.pose],
+        },
         "clip_length": cfg.eval.seq_len,
         "clips": clip_rule(cfg),  # how `embed` cuts a tracklet before averaging
         "run": trained.fingerprint.run,
         "fingerprint": trained.fingerprint.fingerprint,
         "checked_max_abs_diff": diff,
         "tolerance": TOLERANCE,
-    }  # fmt: skip
+    }
 
 
 def run(

@@ -178,8 +178,9 @@ def _recorded_frame_failures(cache: SkeletonCache, tracklets: list[Tracklet]) ->
     return rows
 
 
-def _extract_missing(config, tracklets: list[Tracklet], failures: list[Failure],
-                     log: Callable[[str], None]) -> tuple[list[Tracklet], int, int]:  # fmt: skip
+def _extract_missing(
+    config, tracklets: list[Tracklet], failures: list[Failure], log: Callable[[str], None]
+) -> tuple[list[Tracklet], int, int]:
     """Pose-extract the tracklets the cache lacks (streamed into it batch by batch); returns the
     tracklets that were already cached, and this run's tracklet and frame counts."""
     pre, data = config.preprocess, config.data

@@ -54,8 +54,9 @@ def run(config, log: Callable[[str], None] = print) -> dict:
             f"{path} has {len(query)} query and {len(gallery)} gallery tracklets — the probe "
             "ranks query against gallery; preprocess a dataset with both splits"
         )
-    result = score_cues(query, gallery, query_labels, gallery_labels,
-                        chance_repeats=config.eval.chance_repeats)  # fmt: skip
+    result = score_cues(
+        query, gallery, query_labels, gallery_labels, chance_repeats=config.eval.chance_repeats
+    )
     record = {
         "cache": str(path),
         "pose_source": attribute(attrs, "pose_source"),
@@ -67,8 +68,10 @@ def run(config, log: Callable[[str], None] = print) -> dict:
     out = probe_path(path, config.paths.reports_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out, record)
-    log(f"probe: {path} ({record['pose_source']}, normalisation {record['normalisation']}), "
-        f"{result.tracklets['query']} query / {result.tracklets['gallery']} gallery tracklets")  # fmt: skip
+    log(
+        f"probe: {path} ({record['pose_source']}, normalisation {record['normalisation']}), "
+        f"{result.tracklets['query']} query / {result.tracklets['gallery']} gallery tracklets"
+    )
     log(format_probe(result))
     log(f"probe: → {out}")
     return record

@@ -208,10 +208,14 @@ def _write_report(runs, runs_dir: Path, out: Path, notes: list[str], probes: Pat
     plot_files += ablations.values()
 
     readme = compose_readme(
-        runs, tables, str(runs_dir), run_plots,
-        {d: p.relative_to(out).as_posix() for d, p in strips.items()}, notes,
+        runs,
+        tables,
+        str(runs_dir),
+        run_plots,
+        {d: p.relative_to(out).as_posix() for d, p in strips.items()},
+        notes,
         {label: p.relative_to(out).as_posix() for label, p in ablations.items()},
-    )  # fmt: skip
+    )
     written.append(atomic_write_text(out / "README.md", readme))
     written += plot_files
     return tables, [path.relative_to(out) for path in written]

@@ -89,11 +89,15 @@ def query_skeleton(tracklet: Tracklet, trained: TrainedModel, verbose: bool = Fa
     if extraction.arrays is None:
         reasons = "; ".join(f"{f.reason}: {f.path}" for f in extraction.failures) or "no skeleton"
         if pre.pose_source == "groundtruth":
-            hint = ("the run was trained on ground-truth skeletons, which only synthetic tracklets "
-                    "have; search with a run trained on MediaPipe skeletons")  # fmt: skip
+            hint = (
+                "the run was trained on ground-truth skeletons, which only synthetic tracklets "
+                "have; search with a run trained on MediaPipe skeletons"
+            )
         else:
-            hint = (f"MediaPipe found no person in {extraction.frames} frame(s); use footage "
-                    "where one person is visible")  # fmt: skip
+            hint = (
+                f"MediaPipe found no person in {extraction.frames} frame(s); use footage "
+                "where one person is visible"
+            )
         raise StageError(f"query {tracklet.source}: {reasons} — {hint}")
     return np.asarray(extraction.arrays[POSE_FIELDS[trained.config.model.pose]], dtype=np.float32)
 
@@ -222,8 +226,9 @@ def gallery_model(embeddings: EmbeddingSet, gallery, run_dir, config: Config) ->
     return folder
 
 
-def embed_query(tracklet: Tracklet, trained: TrainedModel, dim: int, gallery,
-                verbose: bool = False) -> np.ndarray:  # fmt: skip
+def embed_query(
+    tracklet: Tracklet, trained: TrainedModel, dim: int, gallery, verbose: bool = False
+) -> np.ndarray:
     """The query's embedding, made as the gallery's were (same pose extraction, same model)."""
     joints = query_skeleton(tracklet, trained, verbose)
     source = clip_source(tracklet, joints if trained.model.needs_joints else None, len(joints))
@@ -257,8 +262,9 @@ def run(
     folder = gallery_model(embeddings, gallery, run_dir, config)
     tracklet = query_tracklet(query, query_camera)
     trained = folder.load_model(config.train.device)
-    embedding = embed_query(tracklet, trained, embeddings.features.shape[1], gallery,
-                            config.preprocess.verbose)  # fmt: skip
+    embedding = embed_query(
+        tracklet, trained, embeddings.features.shape[1], gallery, config.preprocess.verbose
+    )
     matches, excluded = rank(
         embeddings, embedding, top, query_camera if exclude_same_camera else None
     )

@@ -163,7 +163,9 @@ def _write_set(config: Config, plan, staging: Path, workers: int) -> dict:
         "train_identities": len(plan.train_pids),
         "test_identities": len(plan.test_pids),
         "outfits_per_identity": settings.outfits,
-        "tracklets": {s: sum(t.split == s for t in plan.tracklets) for s in ("train", "query", "gallery")},
+        "tracklets": {
+            s: sum(t.split == s for t in plan.tracklets) for s in ("train", "query", "gallery")
+        },
         "frames": len(plan.tracklets) * settings.frames,
         "frame_size": [settings.width, settings.height],
         "cameras": sorted({t.camera for t in plan.tracklets}),
@@ -171,8 +173,9 @@ def _write_set(config: Config, plan, staging: Path, workers: int) -> dict:
         "occlusion": settings.occlusion,
         "render_seconds": round(render_seconds, 1),
         "workers": workers,
-        "pose_check": _pose_check(plan, staging, settings.check_tracklets, workers,
-                                  config.preprocess.verbose),
+        "pose_check": _pose_check(
+            plan, staging, settings.check_tracklets, workers, config.preprocess.verbose
+        ),
     }
     atomic_write_json(staging / SUMMARY_FILE, summary)
     return summary
@@ -203,9 +206,16 @@ def run(config: Config, log: Callable[[str], None] = print) -> dict:
     _check_target(out, settings.overwrite)
     size = (settings.width, settings.height)
     try:
-        plan = plan_dataset(settings.identities, settings.outfits, settings.cameras,
-                            settings.tracklets_per_outfit, settings.frames, size, settings.seed,
-                            settings.occlusion)  # fmt: skip
+        plan = plan_dataset(
+            settings.identities,
+            settings.outfits,
+            settings.cameras,
+            settings.tracklets_per_outfit,
+            settings.frames,
+            size,
+            settings.seed,
+            settings.occlusion,
+        )
     except ValueError as error:
         raise StageError(f"{error} — nothing was written") from None
     workers = settings.workers or os.cpu_count() or 1

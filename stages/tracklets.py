@@ -102,10 +102,18 @@ def crop_size(config: Config) -> tuple[int, int]:
 def _settings(config: Config) -> dict:
     t = config.tracklets
     model = str(Path(t.detector_model).absolute()) if t.detector_model else ""
-    return {"detector": t.detector, "detector_model": model, "min_score": t.min_score,
-            "upscale": t.upscale, "min_iou": t.min_iou, "max_age": t.max_age,
-            "min_frames": t.min_frames, "margin": t.margin, "camera": t.camera,
-            "crop": list(crop_size(config))}  # fmt: skip
+    return {
+        "detector": t.detector,
+        "detector_model": model,
+        "min_score": t.min_score,
+        "upscale": t.upscale,
+        "min_iou": t.min_iou,
+        "max_age": t.max_age,
+        "min_frames": t.min_frames,
+        "margin": t.margin,
+        "camera": t.camera,
+        "crop": list(crop_size(config)),
+    }
 
 
 def _check(config: Config) -> None:
@@ -116,8 +124,9 @@ def _check(config: Config) -> None:
     if t.detector_model and t.detector != "onnx":
         problems.append(f"--detector-model is for --detector onnx (got --detector {t.detector})")
     if t.detector == "onnx" and not Path(t.detector_model).is_file():
-        problems.append(f"--detector onnx needs --detector-model FILE (got {t.detector_model!r}, "
-                        "not a file)")  # fmt: skip
+        problems.append(
+            f"--detector onnx needs --detector-model FILE (got {t.detector_model!r}, not a file)"
+        )
     if t.min_frames < 1 or t.max_age < 1 or not 0 < t.min_iou < 1 or t.margin < 0 or t.upscale <= 0:
         problems.append(
             "need --min-frames ≥ 1, max_age ≥ 1, 0 < min_iou < 1, margin ≥ 0, upscale > 0"
@@ -152,8 +161,9 @@ def _claim_output(out: Path, run_info: dict, overwrite: bool) -> None:
 def _detector(config: Config):
     t = config.tracklets
     try:
-        return make_detector(t.detector, t.detector_model, None if t.min_score < 0 else t.min_score,
-                             t.upscale)  # fmt: skip
+        return make_detector(
+            t.detector, t.detector_model, None if t.min_score < 0 else t.min_score, t.upscale
+        )
     except ImportError:
         raise StageError(
             "--detector onnx needs onnxruntime — pip install 'asgl-pipeline[onnx]'"
@@ -218,8 +228,12 @@ def _finish_tracks(record: VideoRecord, folder: Path, min_frames: int) -> None:
             del record.tracks[name]
             record.dropped += 1
     if record.expected and record.frames + record.unreadable < record.expected:
-        record.failures.append([f"truncated video (decoded {record.frames} of "
-                                f"{record.expected} frames)", record.source])  # fmt: skip
+        record.failures.append(
+            [
+                f"truncated video (decoded {record.frames} of {record.expected} frames)",
+                record.source,
+            ]
+        )
     if not record.tracks:
         record.failures.append(["no person", record.source])
 
@@ -254,8 +268,15 @@ def _write_manifest(path: Path, records: list[VideoRecord]) -> None:
     writer.writerow(["path", "pid", "clothes", "camera", "split"])
     for record in records:
         for name in sorted(record.tracks):
-            writer.writerow([f"{record.name}/{name}", f"{record.name}-{name}", "unknown",
-                             record.camera, "gallery"])  # fmt: skip
+            writer.writerow(
+                [
+                    f"{record.name}/{name}",
+                    f"{record.name}-{name}",
+                    "unknown",
+                    record.camera,
+                    "gallery",
+                ]
+            )
     atomic_write_text(path, text.getvalue())
 
 
@@ -281,11 +302,13 @@ def run(
     footage, problems = find_footage(list(inputs))
     if not inputs or not footage:
         detail = "; ".join(problems) or "no input given"
-        raise StageError(f"nothing to read ({detail}) — pass video files, frame "
-                         "folders or folders of videos")  # fmt: skip
+        raise StageError(
+            f"nothing to read ({detail}) — pass video files, frame folders or folders of videos"
+        )
     out = Path(t.out)
-    _claim_output(out, {"inputs": [f.source for f in footage], "settings": _settings(config)},
-                  t.overwrite)  # fmt: skip
+    _claim_output(
+        out, {"inputs": [f.source for f in footage], "settings": _settings(config)}, t.overwrite
+    )
     failures = [Failure("missing input", problem) for problem in problems]
     cameras = [t.camera or number for number, _ in enumerate(footage, start=1)]
     records, todo = [], []
@@ -309,22 +332,35 @@ def run(
     return summary
 
 
-def _summarise(out: Path, records: list[VideoRecord], fresh: list[VideoRecord], seconds: float,
-               failures: list[Failure]) -> TrackletsSummary:  # fmt: skip
+def _summarise(
+    out: Path,
+    records: list[VideoRecord],
+    fresh: list[VideoRecord],
+    seconds: float,
+    failures: list[Failure],
+) -> TrackletsSummary:
     for record in records:
         failures.extend(Failure(reason, path, record.name) for reason, path in record.failures)
     _write_manifest(out / MANIFEST, records)
     write_failures(out / FAILURES, failures)
     run_frames, run_seconds = sum(r.frames for r in fresh), sum(r.seconds for r in fresh)
     return TrackletsSummary(
-        out=str(out), manifest=str(out / MANIFEST), failures_csv=str(out / FAILURES),
-        videos=len(records), processed=len(fresh), skipped=len(records) - len(fresh),
+        out=str(out),
+        manifest=str(out / MANIFEST),
+        failures_csv=str(out / FAILURES),
+        videos=len(records),
+        processed=len(fresh),
+        skipped=len(records) - len(fresh),
         failed=sum(any(f[0] == "unreadable video" for f in r.failures) for r in records),
-        frames=sum(r.frames for r in records), detections=sum(r.detections for r in records),
+        frames=sum(r.frames for r in records),
+        detections=sum(r.detections for r in records),
         tracks_kept=sum(len(r.tracks) for r in records),
-        tracks_dropped=sum(r.dropped for r in records), failures=len(failures), seconds=seconds,
-        frames_per_second=run_frames / run_seconds if run_seconds > 0 else 0.0, records=records,
-    )  # fmt: skip
+        tracks_dropped=sum(r.dropped for r in records),
+        failures=len(failures),
+        seconds=seconds,
+        frames_per_second=run_frames / run_seconds if run_seconds > 0 else 0.0,
+        records=records,
+    )
 
 
 def _report(s: TrackletsSummary, strict: bool, log: Callable[[str], None]) -> None:
@@ -333,9 +369,11 @@ def _report(s: TrackletsSummary, strict: bool, log: Callable[[str], None]) -> No
             if reason == "unreadable video" or reason.startswith("truncated video"):
                 log(f"tracklets: {reason}: {path} — the other videos go on")
         if any(reason == "no person" for reason, _ in record.failures):
-            log(f"tracklets: no person found in {record.source} ({record.frames} frames, "
-                  f"{record.detections} detections, {record.dropped} track(s) shorter than "
-                  "--min-frames) — nothing written for it")  # fmt: skip
+            log(
+                f"tracklets: no person found in {record.source} ({record.frames} frames, "
+                f"{record.detections} detections, {record.dropped} track(s) shorter than "
+                "--min-frames) — nothing written for it"
+            )
     log(
         f"tracklets: {s.videos} video(s) ({s.processed} new, {s.skipped} already done, {s.failed} "
         f"unreadable), {s.frames} frames, {s.detections} detections, {s.tracks_kept} tracks kept, "
@@ -344,5 +382,7 @@ def _report(s: TrackletsSummary, strict: bool, log: Callable[[str], None]) -> No
     )
     if strict and s.failures:
         first = next(iter(f for r in s.records for f in r.failures), ["missing input", ""])
-        raise StageError(f"{s.failures} input problem(s) with --strict (first: {first[0]}: "
-                         f"{first[1]}) — see {s.failures_csv}")  # fmt: skip
+        raise StageError(
+            f"{s.failures} input problem(s) with --strict (first: {first[0]}: "
+            f"{first[1]}) — see {s.failures_csv}"
+        )

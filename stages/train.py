@@ -96,7 +96,9 @@ def _train(config, folder: RunFolder, dist: Distributed, say, progress: bool) ->
         needs_joints = config.model.use_shape or config.model.use_gait
         splits = _load_training_splits(config, needs_joints, say)
         if dist.is_main:
-            folder.write_config(dataclasses.replace(config, train=dataclasses.replace(config.train, resume=False)))
+            folder.write_config(
+                dataclasses.replace(config, train=dataclasses.replace(config.train, resume=False))
+            )
         say(
             f"train: {config.train.run} — {len(splits.train)} tracklets of "
             f"{len(splits.class_pids)} identities"
@@ -114,9 +116,15 @@ def _train(config, folder: RunFolder, dist: Distributed, say, progress: bool) ->
                 f"{trained.selection['val_map']:.2f})"
             )
         return evaluate_model(
-            config, trained.model, splits, folder, result.device, result.epochs,
-            trained.selection, say,
-        )  # fmt: skip
+            config,
+            trained.model,
+            splits,
+            folder,
+            result.device,
+            result.epochs,
+            trained.selection,
+            say,
+        )
     finally:
         if dist.enabled and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()

@@ -25,14 +25,28 @@ def trained(monkeypatch):
         folder = f"{config.paths.runs_dir}/{config.train.run}"
         save_config(config, f"{folder}/config.toml")
         metrics = {
-            "run": config.train.run, "dataset": config.data.dataset, "data_root": config.data.root,
-            "profile": config.profile, "date": "2026-11-23", "epochs": config.train.epochs,
+            "run": config.train.run,
+            "dataset": config.data.dataset,
+            "data_root": config.data.root,
+            "profile": config.profile,
+            "date": "2026-11-23",
+            "epochs": config.train.epochs,
             "backbone_weights": None,
             "variant": dataclasses.asdict(Variant.from_model_config(config.model)),
-            "settings": {s: {"R-1": 1.0, "R-5": 2.0, "R-10": 3.0, "R-20": 4.0, "mAP": 1.0,
-                             "queries": 4, "skipped": 0, "cmc": [1.0] * 20}
-                         for s in ("standard", "cc", "sc")},
-        }  # fmt: skip
+            "settings": {
+                s: {
+                    "R-1": 1.0,
+                    "R-5": 2.0,
+                    "R-10": 3.0,
+                    "R-20": 4.0,
+                    "mAP": 1.0,
+                    "queries": 4,
+                    "skipped": 0,
+                    "cmc": [1.0] * 20,
+                }
+                for s in ("standard", "cc", "sc")
+            },
+        }
         with open(f"{folder}/metrics.json", "w") as handle:
             json.dump(metrics, handle)
 
@@ -41,8 +55,18 @@ def trained(monkeypatch):
 
 
 def ablate(tmp_path, *options):
-    args = ["ablate", "--profile", "demo", "--root", "data/x", "--set",
-            f"paths.runs_dir={tmp_path}", "--set", "train.run=base", *options]  # fmt: skip
+    args = [
+        "ablate",
+        "--profile",
+        "demo",
+        "--root",
+        "data/x",
+        "--set",
+        f"paths.runs_dir={tmp_path}",
+        "--set",
+        "train.run=base",
+        *options,
+    ]
     return CliRunner().invoke(main, args)
 
 
@@ -84,8 +108,15 @@ def test_all_trains_every_table_variant_then_skips_finished_ones(tmp_path, train
     result = ablate(tmp_path, "--all")
     assert result.exit_code == 0, result.output
     names = [c.train.run for c in trained]
-    assert names == ["base", "base-appearance-only", "base-shape-gait", "base-no-gait",
-                     "base-no-shape", "base-gcn", "base-2d"]  # fmt: skip
+    assert names == [
+        "base",
+        "base-appearance-only",
+        "base-shape-gait",
+        "base-no-gait",
+        "base-no-shape",
+        "base-gcn",
+        "base-2d",
+    ]
     assert [Variant.from_model_config(c.model) for c in trained] == list(TABLE_VARIANTS)
     assert len({(c.train.seed, c.data.root, c.profile) for c in trained}) == 1
 

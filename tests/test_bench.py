@@ -15,7 +15,9 @@ def test_time_interleaved_calls_each_function_per_repeat():
     def bump(name):
         calls[name] += 1
 
-    timings = time_interleaved({"a": lambda: bump("a"), "b": lambda: bump("b")}, repeats=3, warmup=1)
+    timings = time_interleaved(
+        {"a": lambda: bump("a"), "b": lambda: bump("b")}, repeats=3, warmup=1
+    )
     assert calls == {"a": 4, "b": 4}
     assert all(isinstance(t, Timing) and len(t.runs) == 3 for t in timings.values())
 
@@ -62,11 +64,15 @@ def test_training_step_timer_times_each_variant_it_builds(monkeypatch):
 
     monkeypatch.setattr(bench, "build_model", build_slow)  # the name the bench stage calls
     model_cfg = dataclasses.replace(
-        load_config("demo").model, backbone_depth=18, refine_widths=(8, 8),
-        stgat_channels=(8, 8), fusion_dim=16,
-    )  # fmt: skip
+        load_config("demo").model,
+        backbone_depth=18,
+        refine_widths=(8, 8),
+        stgat_channels=(8, 8),
+        fusion_dim=16,
+    )
     variants = {"appearance only": {"use_shape": False, "use_gait": False}, "full": {}}
-    times = bench._step_time(model_cfg, batch=2, seq_len=2, size=(32, 16), repeats=1,
-                             variants=variants)  # fmt: skip
+    times = bench._step_time(
+        model_cfg, batch=2, seq_len=2, size=(32, 16), repeats=1, variants=variants
+    )
     assert set(times) == set(variants)
     assert times["appearance only"] >= 0.09 and times["full"] >= 0.03  # each its own delay

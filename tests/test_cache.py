@@ -38,10 +38,16 @@ def tracklet_arrays(seed: int, frames: int = 5) -> dict[str, np.ndarray]:
 
 def tracklet_attrs(seed: int) -> dict:
     return {
-        "pid": f"{seed:03d}", "clothes": f"{seed:03d}/u0", "camera": seed, "split": "train",
-        "source": f"/data/ccvid/session1/{seed:03d}_01", "frames": 5, "detection_rate": 0.8,
-        "frame_size": np.array([256, 192]), "unreadable": np.array([], dtype=np.int64),
-    }  # fmt: skip
+        "pid": f"{seed:03d}",
+        "clothes": f"{seed:03d}/u0",
+        "camera": seed,
+        "split": "train",
+        "source": f"/data/ccvid/session1/{seed:03d}_01",
+        "frames": 5,
+        "detection_rate": 0.8,
+        "frame_size": np.array([256, 192]),
+        "unreadable": np.array([], dtype=np.int64),
+    }
 
 
 KEYS = ["session1/001_01", "session2/002_05", "odd %2F key/with space"]
@@ -253,8 +259,11 @@ def test_a_damaged_tracklet_is_named_and_the_next_run_extracts_it_again(tmp_path
     damage_chunk(path, KEYS[1])
     with SkeletonCache(path) as cache:
         assert cache.read(KEYS[0])["joints14"].shape == (5, 14, 3)
-        with pytest.raises(CacheError, match=f"{path} is damaged: tracklet {KEYS[1]} cannot be "
-                           r"read \(filter returned failure during read\) — re-run"):  # fmt: skip
+        with pytest.raises(
+            CacheError,
+            match=f"{path} is damaged: tracklet {KEYS[1]} cannot be "
+            r"read \(filter returned failure during read\) — re-run",
+        ):
             cache.read(KEYS[1])
     with CacheWriter(path, ATTRS) as writer:
         assert writer.damaged() == [KEYS[1]] and not writer.has(KEYS[1]) and writer.has(KEYS[0])

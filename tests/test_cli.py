@@ -68,10 +68,18 @@ def test_every_writing_stage_on_a_read_only_folder_says_so_in_one_line(
     commands = {
         "synth": ["synth", "--out", f"{ro}/set", "--identities", "2", "--frames", "8"],
         "preprocess": ["preprocess", "--root", str(synthetic_root), "--cache", f"{ro}/c.h5"],
-        "train": ["train", "--profile", "demo", *data, "--set", f"paths.runs_dir={ro}/runs",
-                  "--run", "r"],
+        "train": [
+            "train",
+            "--profile",
+            "demo",
+            *data,
+            "--set",
+            f"paths.runs_dir={ro}/runs",
+            "--run",
+            "r",
+        ],
         "report": ["report", "--runs-dir", f"{ro}/none", "--out", f"{ro}/reports"],
-    }  # fmt: skip
+    }
     for stage, args in commands.items():
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 1, (stage, result.output)

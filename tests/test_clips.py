@@ -65,10 +65,15 @@ def test_test_clips_worked_example():
     # 29 frames, L = 4, s = 4: one block of 16 → 4 clips; 13 left → 3 clips at stride 3 over
     # frames 16…27; 29 mod 4 = 1 → the last frame, padded.
     assert clips.test_clip_indices(29, 4, 4) == [
-        [0, 4, 8, 12], [1, 5, 9, 13], [2, 6, 10, 14], [3, 7, 11, 15],
-        [16, 19, 22, 25], [17, 20, 23, 26], [18, 21, 24, 27],
+        [0, 4, 8, 12],
+        [1, 5, 9, 13],
+        [2, 6, 10, 14],
+        [3, 7, 11, 15],
+        [16, 19, 22, 25],
+        [17, 20, 23, 26],
+        [18, 21, 24, 27],
         [28, 28, 28, 28],
-    ]  # fmt: skip
+    ]
     assert clips.test_clip_indices(3, 8, 4) == [[0, 1, 2, 0, 1, 2, 0, 1]]
     assert clips.test_clip_indices(0, 8, 4) == []
     with pytest.raises(ValueError, match="stride"):

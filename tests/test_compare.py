@@ -16,16 +16,34 @@ def compare(runs_dir, *runs: str):
 
 def rows(output: str) -> dict[tuple[str, str], list[str]]:
     """(setting, metric) → the rest of its printed row."""
-    table = [line.split() for line in output.splitlines() if line.split()[:1] in (["cc"], ["standard"], ["sc"])]
+    table = [
+        line.split()
+        for line in output.splitlines()
+        if line.split()[:1] in (["cc"], ["standard"], ["sc"])
+    ]
     return {(r[0], r[1]): r[2:] for r in table}
 
 
 def test_a_clear_difference_holds_one_way_and_is_reversed_the_other(tmp_path):
     runs = tmp_path / "runs"
-    write_run(runs, "good", FULL, cc=(45.0, 59.3), queries=80, with_extras=False,
-              features=fake_features(80, noise=0.5, seed=1))  # fmt: skip
-    write_run(runs, "poor", APPEARANCE_ONLY, cc=(10.0, 20.0), queries=80, with_extras=False,
-              features=fake_features(80, noise=3.0, seed=2))  # fmt: skip
+    write_run(
+        runs,
+        "good",
+        FULL,
+        cc=(45.0, 59.3),
+        queries=80,
+        with_extras=False,
+        features=fake_features(80, noise=0.5, seed=1),
+    )
+    write_run(
+        runs,
+        "poor",
+        APPEARANCE_ONLY,
+        cc=(10.0, 20.0),
+        queries=80,
+        with_extras=False,
+        features=fake_features(80, noise=3.0, seed=2),
+    )
     result = compare(runs, "good", "poor")
     assert result.exit_code == 0, result.output
     assert "A = good, B = poor; paired bootstrap over 80 query identities" in result.output

@@ -72,8 +72,10 @@ def test_interval_brackets_the_point_and_narrows_with_more_identities():
 def test_paired_differences_equal_a_plain_loop():
     rng = np.random.default_rng(5)
     a, pids = random_scores(rng)
-    b = QueryScores(np.where(a.first >= 0, rng.integers(0, 6, size=len(a.first)), -1),
-                    np.where(a.first >= 0, rng.random(len(a.first)), np.nan))  # fmt: skip
+    b = QueryScores(
+        np.where(a.first >= 0, rng.integers(0, 6, size=len(a.first)), -1),
+        np.where(a.first >= 0, rng.random(len(a.first)), np.nan),
+    )
     got = paired_differences(a, b, pids, ranks=(1,), resamples=200, seed=9)
     for metric in ("R-1", "mAP"):
         loop = loop_resamples(a, pids, metric, 200, 9) - loop_resamples(b, pids, metric, 200, 9)
@@ -152,9 +154,11 @@ def test_chance_rank1_matches_the_expected_share_of_correct_entries():
     shares = []
     for i in range(len(query)):
         correct, removed = setting_masks(
-            "cc", gallery.pids == query.pids[i], gallery.cameras == query.cameras[i],
+            "cc",
+            gallery.pids == query.pids[i],
+            gallery.cameras == query.cameras[i],
             gallery.clothes == query.clothes[i],
-        )  # fmt: skip
+        )
         if correct.any():
             shares.append(correct.sum() / (~removed).sum())
     assert got["cc"]["R-1"] == pytest.approx(100 * np.mean(shares), abs=1.0)

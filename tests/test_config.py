@@ -32,7 +32,9 @@ def test_demo_profile_is_lighter_than_paper():
 
 def test_toml_overrides_profile(tmp_path):
     path = tmp_path / "exp.toml"
-    path.write_text('[train]\nepochs = 7\nlr = 0.001\n[model]\ngraph = "gcn"\nstgat_channels = [16, 32]\n')
+    path.write_text(
+        '[train]\nepochs = 7\nlr = 0.001\n[model]\ngraph = "gcn"\nstgat_channels = [16, 32]\n'
+    )
     config = load_config("demo", path)
     assert config.train.epochs == 7 and config.train.lr == 0.001
     assert config.model.graph == "gcn" and config.model.stgat_channels == (16, 32)
@@ -74,7 +76,9 @@ def test_bad_assignments_are_rejected():
 
 
 def test_saved_config_round_trips(tmp_path):
-    config = load_config("demo", None, parse_assignments(["data.root=/data/my ccvid", "train.lr=1e-4"]))
+    config = load_config(
+        "demo", None, parse_assignments(["data.root=/data/my ccvid", "train.lr=1e-4"])
+    )
     path = save_config(config, tmp_path / "config.toml")
     assert load_config_file(path) == config
 
@@ -86,13 +90,23 @@ def test_benchmark_profile_is_big_enough_to_compare_variants():
 
     config = load_config("benchmark")
     s = config.synth
-    plan = plan_dataset(s.identities, s.outfits, s.cameras, s.tracklets_per_outfit, s.frames,
-                        (s.width, s.height), s.seed, s.occlusion)  # fmt: skip
+    plan = plan_dataset(
+        s.identities,
+        s.outfits,
+        s.cameras,
+        s.tracklets_per_outfit,
+        s.frames,
+        (s.width, s.height),
+        s.seed,
+        s.occlusion,
+    )
     gallery = [t for t in plan.tracklets if t.split == "gallery"]
     cc_queries = [
-        q for q in plan.tracklets if q.split == "query"
+        q
+        for q in plan.tracklets
+        if q.split == "query"
         and any(g.pid == q.pid and g.camera != q.camera and g.outfit != q.outfit for g in gallery)
-    ]  # fmt: skip
+    ]
     assert len(plan.train_pids) >= 100
     assert len(cc_queries) >= 150 and len({q.pid for q in cc_queries}) >= 75
     assert (config.train.ids_per_batch, config.train.clips_per_id) == (8, 4)  # the paper's batch

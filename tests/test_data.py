@@ -29,16 +29,24 @@ def test_train_items_are_dense_chunks_and_crops_stay_inside_them():
         return np.broadcast_to(np.arange(n, dtype=np.float32)[:, None, None], (n, 14, 3)).copy()
 
     sources = [
-        ClipSource(Tracklet(f"t{n}", (), f"t{n}.mp4", f"p{i % 2}", "c", 1, "train"),
-                   n, frame_numbers(n), pid_index=i % 2, camera=1, clothes_index=0)
+        ClipSource(
+            Tracklet(f"t{n}", (), f"t{n}.mp4", f"p{i % 2}", "c", 1, "train"),
+            n,
+            frame_numbers(n),
+            pid_index=i % 2,
+            camera=1,
+            clothes_index=0,
+        )
         for i, n in enumerate((10, 64, 65, 130, 200))
-    ]  # fmt: skip
+    ]
     dense = TrainClips(sources, 8, 4, 8, 4, flip=False, load_frames=False, sampling_step=64)
     whole = TrainClips(sources, 8, 4, 8, 4, flip=False, load_frames=False, sampling_step=0)
     assert len(whole) == 5 and len(dense) == 1 + 1 + 1 + 2 + 3
     assert dense.item_pids == [0, 1, 0, 1, 1, 0, 0, 0]
     assert [(s, (c.start, c.stop)) for s, c in dense.items[-3:]] == [
-        (4, (0, 64)), (4, (64, 128)), (4, (128, 200))
+        (4, (0, 64)),
+        (4, (64, 128)),
+        (4, (128, 200)),
     ]
     for item, (low, high) in ((4, (64, 130)), (7, (128, 200))):
         starts = []

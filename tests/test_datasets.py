@@ -200,9 +200,11 @@ def test_folder_manifest_videos_and_frame_folders(folder_root):
     assert alice.video == str(folder_root / "cam1/alice.avi")
     assert [Path(f).name for f in bob.frames] == ["a.png", "b.png"] and bob.video == ""
     assert [f.reason for f in failures] == [
-        "missing folder", "not a video or frame folder", "malformed manifest row",
+        "missing folder",
+        "not a video or frame folder",
         "malformed manifest row",
-    ]  # fmt: skip
+        "malformed manifest row",
+    ]
     assert estimated_frame_count(alice) == 5 and estimated_frame_count(bob) == 2
 
 

@@ -24,9 +24,14 @@ from stages.search import query_skeleton, query_tracklet, rank
 
 # Small enough to build, run and trace in well under a second per clip on one core.
 TINY_MODEL = {
-    "backbone_depth": 18, "refine_widths": (8, 16, 32), "gat_channels": 16, "gat_heads": 1,
-    "stgat_channels": (8, 16), "stgat_heads": 1, "fusion_dim": 16,
-}  # fmt: skip
+    "backbone_depth": 18,
+    "refine_widths": (8, 16, 32),
+    "gat_channels": 16,
+    "gat_heads": 1,
+    "stgat_channels": (8, 16),
+    "stgat_heads": 1,
+    "fusion_dim": 16,
+}
 TINY_INPUT = {"height": 64, "width": 32}
 
 
@@ -81,8 +86,19 @@ def untrained_gallery(untrained_run, own_footage) -> Path:
     """The own-footage set embedded by the untrained run: pose extracted on the way, into a
     skeleton cache beside the output."""
     out = own_footage / "embeddings" / "gallery.npz"
-    result = cli("embed", "--run", untrained_run, "--dataset", "folder", "--root", own_footage,
-                 "--out", out, "--workers", 1)  # fmt: skip
+    result = cli(
+        "embed",
+        "--run",
+        untrained_run,
+        "--dataset",
+        "folder",
+        "--root",
+        own_footage,
+        "--out",
+        out,
+        "--workers",
+        1,
+    )
     assert result.exit_code == 0, result.output
     return out
 
@@ -97,17 +113,26 @@ def fingerprint(run: str = "r", checkpoint: str = "a" * 64) -> ModelFingerprint:
 def test_embeddings_file_round_trip(tmp_path):
     features = np.eye(3, 4, dtype=np.float32)
     written = EmbeddingSet(
-        features, ["s1/001_01", "s1/002_01", "s3/001_02"], ["001", "002", "001"],
-        ["001/a", "002/a", "001/b"], [1, 1, 14], ["/d/x", "/d/y", "/d/z.mp4"], fingerprint(),
+        features,
+        ["s1/001_01", "s1/002_01", "s3/001_02"],
+        ["001", "002", "001"],
+        ["001/a", "002/a", "001/b"],
+        [1, 1, 14],
+        ["/d/x", "/d/y", "/d/z.mp4"],
+        fingerprint(),
         {"dataset": "folder", "root": "/d", "manifest": "/d/m.csv"},
-    )  # fmt: skip
+    )
     path = write_embeddings(tmp_path / "e.npz", written)
     assert [p.name for p in tmp_path.iterdir()] == ["e.npz"]  # no temporary file left behind
     read = read_embeddings(path)
     np.testing.assert_array_equal(read.features, features)
     assert (read.keys, read.pids, read.clothes, read.cameras, read.paths) == (
-        written.keys, written.pids, written.clothes, written.cameras, written.paths,
-    )  # fmt: skip
+        written.keys,
+        written.pids,
+        written.clothes,
+        written.cameras,
+        written.paths,
+    )
     assert read.model == written.model and read.source["manifest"] == "/d/m.csv"
 
 
@@ -126,9 +151,14 @@ def test_a_file_that_is_not_an_embeddings_file_is_refused(tmp_path, content):
 def test_a_damaged_embeddings_file_is_one_clear_error(tmp_path, damage):
     # zipfile's BadZipFile ("Bad CRC-32", "File is not a zip file") used to be a traceback.
     written = EmbeddingSet(
-        np.eye(3, 4, dtype=np.float32), ["a", "b", "c"], ["1", "2", "3"], ["1/a", "2/a", "3/a"],
-        [1, 1, 2], ["/a", "/b", "/c"], fingerprint(),
-    )  # fmt: skip
+        np.eye(3, 4, dtype=np.float32),
+        ["a", "b", "c"],
+        ["1", "2", "3"],
+        ["1/a", "2/a", "3/a"],
+        [1, 1, 2],
+        ["/a", "/b", "/c"],
+        fingerprint(),
+    )
     path = write_embeddings(tmp_path / "e.npz", written)
     if damage == "truncated":
         truncate(path, 0.6)
@@ -159,9 +189,13 @@ def test_rank_orders_by_negative_cosine_and_excludes_the_query_camera():
     angles = np.deg2rad([0, 80, 30, 10, 50])
     gallery = EmbeddingSet(
         np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32),
-        ["a", "b", "c", "d", "e"], ["1", "2", "1", "3", "2"], [""] * 5, [1, 2, 2, 1, 3],
-        ["pa", "pb", "pc", "pd", "pe"], fingerprint(),
-    )  # fmt: skip
+        ["a", "b", "c", "d", "e"],
+        ["1", "2", "1", "3", "2"],
+        [""] * 5,
+        [1, 2, 2, 1, 3],
+        ["pa", "pb", "pc", "pd", "pe"],
+        fingerprint(),
+    )
     query = np.array([1.0, 0.0])
     matches, excluded = rank(gallery, query, top=10)
     assert [m.key for m in matches] == ["a", "d", "c", "e", "b"] and excluded == 0
@@ -256,8 +290,11 @@ def test_embed_writes_one_unit_embedding_per_tracklet_with_its_labels(
     ):
         expected = by_key[key]
         assert (pid, clothes, camera, path) == (
-            expected.pid, expected.clothes, expected.camera, expected.source,
-        )  # fmt: skip
+            expected.pid,
+            expected.clothes,
+            expected.camera,
+            expected.source,
+        )
         assert pid.startswith("person")
     assert embeddings.model == RunFolder(untrained_run).fingerprint()
     assert embeddings.source["dataset"] == "folder"
@@ -272,8 +309,17 @@ def test_search_embeds_the_query_exactly_as_embed_did(untrained_gallery, synthet
         if t.source in read_embeddings(untrained_gallery).paths
     )
     image = tmp_path / "ranks.png"
-    result = cli("search", "--gallery", untrained_gallery, "--query", target.source,
-                 "--top", 3, "--image", image)  # fmt: skip
+    result = cli(
+        "search",
+        "--gallery",
+        untrained_gallery,
+        "--query",
+        target.source,
+        "--top",
+        3,
+        "--image",
+        image,
+    )
     assert result.exit_code == 0, result.output
     first = next(line for line in result.output.splitlines() if line.strip().startswith("1 "))
     assert target.source in first and float(first.split()[-1]) == pytest.approx(-1.0, abs=1e-4)
@@ -291,13 +337,24 @@ def trained_run(synthetic_root, skeleton_cache, tmp_path_factory) -> Path:
     from stages import train
 
     runs = tmp_path_factory.mktemp("trained")
-    config = load_config("demo", overrides={
-        "data": {"dataset": "ccvid", "root": str(synthetic_root), "cache": str(skeleton_cache)},
-        "model": {**TINY_MODEL, "use_appearance": False},
-        "train": {**TINY_INPUT, "run": "tiny", "epochs": 10, "lr": 1e-3, "ids_per_batch": 2,
-                  "clips_per_id": 2, "num_workers": 0, "seed": 0},
-        "paths": {"runs_dir": str(runs)},
-    })  # fmt: skip
+    config = load_config(
+        "demo",
+        overrides={
+            "data": {"dataset": "ccvid", "root": str(synthetic_root), "cache": str(skeleton_cache)},
+            "model": {**TINY_MODEL, "use_appearance": False},
+            "train": {
+                **TINY_INPUT,
+                "run": "tiny",
+                "epochs": 10,
+                "lr": 1e-3,
+                "ids_per_batch": 2,
+                "clips_per_id": 2,
+                "num_workers": 0,
+                "seed": 0,
+            },
+            "paths": {"runs_dir": str(runs)},
+        },
+    )
     train.run(config, log=lambda _line: None, progress=False)
     return runs / "tiny"
 
@@ -313,8 +370,17 @@ def test_embed_and_search_reproduce_the_evaluation_of_a_trained_run(
     from stages import search
 
     gallery = tmp_path / "synthetic.npz"
-    result = cli("embed", "--run", trained_run, "--root", synthetic_root, "--cache",
-                 skeleton_cache, "--out", gallery)  # fmt: skip
+    result = cli(
+        "embed",
+        "--run",
+        trained_run,
+        "--root",
+        synthetic_root,
+        "--cache",
+        skeleton_cache,
+        "--out",
+        gallery,
+    )
     assert result.exit_code == 0, result.output
     embeddings = read_embeddings(gallery)
     row = {key: i for i, key in enumerate(embeddings.keys)}
@@ -330,17 +396,23 @@ def test_embed_and_search_reproduce_the_evaluation_of_a_trained_run(
     queries = [t for t in split_tracklets(synthetic_root, "query") if t.key in query_features]
     assert len(queries) >= 2  # those with a cached skeleton
     for query in queries:
-        found = search.run(config, gallery=gallery, query=query.source, top=len(embeddings),
-                           exclude_same_camera=True, query_camera=query.camera,
-                           image=tmp_path / "ranks.png")  # fmt: skip
+        found = search.run(
+            config,
+            gallery=gallery,
+            query=query.source,
+            top=len(embeddings),
+            exclude_same_camera=True,
+            query_camera=query.camera,
+            image=tmp_path / "ranks.png",
+        )
         # unit features, so negative cosine = negative dot product (float64: this tiny model's
         # features differ by ~1e-6, below float32's resolution near -1)
         distances = -(embeddings.features.astype(float) @ query_features[query.key].astype(float))
-        order = [j for j in np.argsort(distances, kind="stable")
-                 if embeddings.cameras[j] != query.camera]  # fmt: skip
+        order = [
+            j for j in np.argsort(distances, kind="stable") if embeddings.cameras[j] != query.camera
+        ]
         assert [m.key for m in found.matches] == [embeddings.keys[j] for j in order]
-        np.testing.assert_allclose([m.distance for m in found.matches], distances[order],
-                                   atol=1e-4)  # fmt: skip
+        np.testing.assert_allclose([m.distance for m in found.matches], distances[order], atol=1e-4)
         assert [m.rank for m in found.matches] == list(range(1, len(order) + 1))
         identity_rank = 1 + next(i for i, j in enumerate(order) if embeddings.pids[j] == query.pid)
         assert next(m.rank for m in found.matches if m.pid == query.pid) == identity_rank

@@ -60,8 +60,10 @@ def test_metrics_json_is_the_evaluation_of_features_npz(run_folder):
     written = assert_metrics_are_those_of_the_features(folder, splits)
     assert written == json.loads(json.dumps(metrics))
     assert metrics["epochs"] == 3 and metrics["selection"] == {
-        "rule": "last", "checkpoint": "last.pt", "epoch": 3
-    }  # fmt: skip
+        "rule": "last",
+        "checkpoint": "last.pt",
+        "epoch": 3,
+    }
     assert metrics["clips"] == {"rule": "CAL _recombination_for_testset", "seq_len": 3, "stride": 4}
     assert metrics["confidence"]["resamples"] == 1000
     for name, setting in metrics["settings"].items():
@@ -81,10 +83,15 @@ def test_metrics_json_is_the_evaluation_of_features_npz(run_folder):
             4,
         )
         gallery = features_labels(features, "gallery")
-        shuffled = Labels(*(np.roll(values, 1) for values in (gallery.pids, gallery.cameras,
-                                                                gallery.clothes)))  # fmt: skip
-        other = evaluate(features["query_features"], features["gallery_features"],
-                         features_labels(features, "query"), shuffled)  # fmt: skip
+        shuffled = Labels(
+            *(np.roll(values, 1) for values in (gallery.pids, gallery.cameras, gallery.clothes))
+        )
+        other = evaluate(
+            features["query_features"],
+            features["gallery_features"],
+            features_labels(features, "query"),
+            shuffled,
+        )
     assert any(other[s].mAP != written["settings"][s]["mAP"] / 100 for s in SETTINGS)
 
 
@@ -126,9 +133,18 @@ def test_cli_prints_the_table(run_folder):
     config, folder, _ = run_folder
     result = CliRunner().invoke(
         main,
-        ["evaluate", "--profile", "demo", "--run", "hand", "--device", "cpu",
-         "--set", f"paths.runs_dir={folder.parent}"],
-    )  # fmt: skip
+        [
+            "evaluate",
+            "--profile",
+            "demo",
+            "--run",
+            "hand",
+            "--device",
+            "cpu",
+            "--set",
+            f"paths.runs_dir={folder.parent}",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "setting" in result.output and "standard" in result.output and "mAP" in result.output
     assert "R-1 [95 % CI]" in result.output and "chance R-1/mAP" in result.output
@@ -150,8 +166,12 @@ def test_validation_selected_run_is_evaluated_with_best_pt(run_folder, tmp_path)
     )
     metrics = evaluate_stage.run(val_config, log=quiet)
     assert metrics["selection"] == {
-        "rule": "val", "checkpoint": "best.pt", "epoch": 2, "val_ids": ["001"], "val_map": 12.5
-    }  # fmt: skip
+        "rule": "val",
+        "checkpoint": "best.pt",
+        "epoch": 2,
+        "val_ids": ["001"],
+        "val_map": 12.5,
+    }
     assert metrics["epochs"] == 3
 
 
@@ -194,9 +214,12 @@ def test_every_tracklet_gets_a_unit_feature_from_its_own_clips(num_frames):
     from pipeline.evaluation import extract_features
 
     config = load_config(
-        "demo", overrides={"train": {"height": 32, "width": 16}, "eval": {"seq_len": 4,
-                           "stride": 2, "batch_size": 3}},
-    )  # fmt: skip
+        "demo",
+        overrides={
+            "train": {"height": 32, "width": 16},
+            "eval": {"seq_len": 4, "stride": 2, "batch_size": 3},
+        },
+    )
     torch.manual_seed(0)
     model = build_model(tiny_model_config(use_appearance=False), num_classes=0).eval()
     rng = np.random.default_rng(num_frames)
@@ -208,7 +231,7 @@ def test_every_tracklet_gets_a_unit_feature_from_its_own_clips(num_frames):
             -1,
             1,
             0,
-        )  # fmt: skip
+        )
         for i, n in enumerate([num_frames, 2])
     ]
     features = extract_features(model, sources, config, torch.device("cpu"))

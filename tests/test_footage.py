@@ -51,8 +51,10 @@ def test_decode_yolo_v8_and_v5_layouts():
 
 
 def test_non_max_suppression_keeps_the_best_of_overlapping_boxes():
-    found = Detections(np.array([[0, 0, 10, 20], [1, 0, 11, 20], [30, 0, 40, 20]], np.float32),
-                       np.array([0.5, 0.9, 0.7], np.float32))  # fmt: skip
+    found = Detections(
+        np.array([[0, 0, 10, 20], [1, 0, 11, 20], [30, 0, 40, 20]], np.float32),
+        np.array([0.5, 0.9, 0.7], np.float32),
+    )
     kept = non_max_suppression(found)
     assert sorted(kept.scores.tolist()) == pytest.approx([0.7, 0.9])
 
@@ -77,9 +79,12 @@ def test_onnx_detector_undoes_the_letterbox(tmp_path):
         helper.make_node("Add", ["c", "m0"], ["output0"]),
     ]
     graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 5, 8])], [const, zero],
-    )  # fmt: skip
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 5, 8])],
+        [const, zero],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 7
     onnx.save(model, tmp_path / "tiny.onnx")
@@ -138,8 +143,12 @@ def test_clear_mot_perfect_output():
 
 def test_clear_mot_counts_a_swap_misses_and_false_positives():
     truth = [{1: BOX_A, 2: BOX_B}] * 4
-    output = [{7: BOX_A, 8: BOX_B}, {7: BOX_A, 8: BOX_B}, {8: BOX_A, 7: BOX_B},
-              {8: BOX_A, 9: (100, 0, 110, 20)}]  # fmt: skip
+    output = [
+        {7: BOX_A, 8: BOX_B},
+        {7: BOX_A, 8: BOX_B},
+        {8: BOX_A, 7: BOX_B},
+        {8: BOX_A, 9: (100, 0, 110, 20)},
+    ]
     figures = clear_mot(truth, output)
     # frame 3: both ids swap (2 switches); frame 4: gt 2 missed, id 9 is a false positive.
     assert figures.id_switches == 2

@@ -61,7 +61,11 @@ def test_branch_loss_adds_each_branch_triplet_only_when_switched_on():
     branches = torch.randn(8, 2, 4, requires_grad=True)
     plain = ReIDLoss()(embeddings, logits, labels, branches)
     with_branches = ReIDLoss(branch_weight=0.5)(embeddings, logits, labels, branches)
-    expected = 0.5 * (batch_hard_triplet(branches[:, 0], labels) + batch_hard_triplet(branches[:, 1], labels)) / 2
+    expected = (
+        0.5
+        * (batch_hard_triplet(branches[:, 0], labels) + batch_hard_triplet(branches[:, 1], labels))
+        / 2
+    )
     torch.testing.assert_close(with_branches.total - plain.total, expected)
     with_branches.total.backward()
     assert branches.grad.abs().sum() > 0

@@ -93,9 +93,10 @@ def test_a_query_without_a_valid_match_is_skipped_and_counted():
     # Query D only has same-clothes matches in other cameras: CC has nothing correct.
     query = Labels(np.array(["A", "D"]), np.array([1, 1]), np.array(["A1", "D1"]))
     gallery = Labels(
-        np.append(TOY_GALLERY.pids, "D"), np.append(TOY_GALLERY.cameras, 2),
+        np.append(TOY_GALLERY.pids, "D"),
+        np.append(TOY_GALLERY.cameras, 2),
         np.append(TOY_GALLERY.clothes, "D1"),
-    )  # fmt: skip
+    )
     distances = np.array([[*TOY_DISTANCES[0], 0.9], [0.5] * 8], dtype=np.float32)
     results = both(distances, query, gallery)
     assert results["cc"].queries == 1 and results["cc"].skipped == 1
@@ -135,11 +136,14 @@ def test_same_as_compares_every_field():
     assert result.same_as(result)
     per_query = result.per_query
     changes = {
-        "queries": 2, "skipped": 1, "mAP": 0.5, "cmc": np.zeros(20),
+        "queries": 2,
+        "skipped": 1,
+        "mAP": 0.5,
+        "cmc": np.zeros(20),
         "per_query": None,
         "per_query ap": QueryScores(per_query.first, per_query.ap + 0.1),
         "per_query first": QueryScores(per_query.first + 1, per_query.ap),
-    }  # fmt: skip
+    }
     for name, value in changes.items():
         other = dataclasses.replace(result, **{name.split()[0]: value})
         assert not result.same_as(other) and not other.same_as(result), name
@@ -196,8 +200,10 @@ def test_bad_inputs_are_refused_with_what_is_wrong():
         Labels(np.array(["A"]), np.array([1, 2]), np.array(["A1", "A2"]))
     with pytest.raises(ValueError, match=r"^distances \(1, 5\) do not match 1 × 7$"):
         evaluate_distances(TOY_DISTANCES[:, :5], TOY_QUERY, TOY_GALLERY)
-    for query_features, gallery_features in ((np.ones((2, 3)), np.ones((7, 3))),
-                                             (np.ones((1, 3)), np.ones((6, 3)))):  # fmt: skip
+    for query_features, gallery_features in (
+        (np.ones((2, 3)), np.ones((7, 3))),
+        (np.ones((1, 3)), np.ones((6, 3))),
+    ):
         with pytest.raises(ValueError, match="^features and labels differ in length$"):
             evaluate(query_features, gallery_features, TOY_QUERY, TOY_GALLERY)
 
@@ -275,9 +281,11 @@ def test_scale_of_each_feature_does_not_matter():
     qf, gf, query, gallery = random_problem(rng, 20, 100, 5)
     a = evaluate(qf, gf, query, gallery)
     b = evaluate(  # every row its own scale, over six orders of magnitude
-        qf * 10.0 ** rng.uniform(-3, 3, (20, 1)), gf * 10.0 ** rng.uniform(-3, 3, (100, 1)),
-        query, gallery,
-    )  # fmt: skip
+        qf * 10.0 ** rng.uniform(-3, 3, (20, 1)),
+        gf * 10.0 ** rng.uniform(-3, 3, (100, 1)),
+        query,
+        gallery,
+    )
     assert a["standard"].cmc[0] < 1.0  # random features: the scores are not trivially saturated
     for s in SETTINGS:
         assert b[s].mAP == pytest.approx(a[s].mAP, abs=1e-9) and np.allclose(b[s].cmc, a[s].cmc)

@@ -30,8 +30,6 @@ VARIANTS = {
 }
 
 
-
-
 def clip_inputs(model, batch: int = B):
     frames = torch.randn(batch, T, 3, H, W) if model.needs_frames else None
     joints = (

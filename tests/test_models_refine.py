@@ -68,8 +68,10 @@ def test_per_joint_mlp_with_relu_between_layers_only():
     refine = JointRefinement()  # the paper's 3 → 128 → 512 → 2048
     assert [type(m).__name__ for m in refine.mlp] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
     assert [(m.in_features, m.out_features) for m in refine.mlp[::2]] == [
-        (3, 128), (128, 512), (512, 2048)
-    ]  # fmt: skip
+        (3, 128),
+        (128, 512),
+        (512, 2048),
+    ]
     assert refine.out_channels == 2048
     small = JointRefinement(2, (8, 4))
     joints = torch.randn(2, 5, 14, 2)

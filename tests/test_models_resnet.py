@@ -43,8 +43,6 @@ def test_last_stride_changes_the_map_not_the_weights():
     assert {k: v.shape for k, v in stride1.state_dict().items()} == shapes
 
 
-
-
 @pytest.fixture()
 def checkpoint(tmp_path):
     """A torchvision-style resnet18 checkpoint (with its 1000-class fc) on disk."""

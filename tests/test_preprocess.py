@@ -183,8 +183,11 @@ def test_cache_holds_every_tracklet_with_consistent_arrays(synthetic_root, skele
             arrays = cache.read(tracklet.key, ARRAY_FIELDS)
             count = len(tracklet.frames)
             assert (meta["pid"], meta["clothes"], meta["camera"], meta["split"]) == (
-                tracklet.pid, tracklet.clothes, tracklet.camera, tracklet.split,
-            )  # fmt: skip
+                tracklet.pid,
+                tracklet.clothes,
+                tracklet.camera,
+                tracklet.split,
+            )
             assert meta["source"] == tracklet.source and meta["frames"] == count
             assert meta["frame_size"] == cv2.imread(tracklet.frames[0]).shape[:2]
             present = arrays["present"]
@@ -280,9 +283,11 @@ def test_workers_exit_when_the_main_process_is_killed(synthetic_root, tmp_path):
         "'preprocess': {'workers': 2}}))\n"
     )
     child = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.DEVNULL,
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     workers: set[int] = set()
     try:
         deadline = time.monotonic() + 120
@@ -410,9 +415,13 @@ def test_dask_backend_on_a_local_cluster(
     distributed = pytest.importorskip("distributed")
     cache = tmp_path / "dask.h5"
     with distributed.LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, protocol="tcp", host="127.0.0.1",
+        n_workers=1,
+        threads_per_worker=2,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
         dashboard_address=None,
-    ) as cluster:  # fmt: skip
+    ) as cluster:
         config = preprocess_config(
             synthetic_root, cache, backend="dask", scheduler=cluster.scheduler_address, limit=3
         )
@@ -475,9 +484,19 @@ def test_groundtruth_source_refuses_a_root_that_is_not_synthetic(
     with pytest.raises(StageError, match="not one .*use --pose-source mediapipe"):
         preprocess.run(preprocess_config(root, cache, pose_source="groundtruth"))
     assert not cache.exists() and not parts_dir(cache).exists()
-    result = CliRunner().invoke(main, [
-        "preprocess", "--profile", "demo", "--root", str(root), "--cache", str(cache),
-        "--pose-source", "groundtruth",
-    ])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "preprocess",
+            "--profile",
+            "demo",
+            "--root",
+            str(root),
+            "--cache",
+            str(cache),
+            "--pose-source",
+            "groundtruth",
+        ],
+    )
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "--pose-source mediapipe" in result.output

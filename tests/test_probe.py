@@ -27,7 +27,8 @@ def test_bone_ratios_are_scale_free_and_eq1_is_undone():
     np.testing.assert_allclose(small["limb proportions"], large["limb proportions"])
     paper = skeleton.normalise(joints, (256, 128), "paper")
     np.testing.assert_allclose(
-        probe.metric_joints(paper, (256, 128), "paper"), joints - skeleton.hip_centre(joints),
+        probe.metric_joints(paper, (256, 128), "paper"),
+        joints - skeleton.hip_centre(joints),
         atol=1e-6,
     )
 

@@ -65,9 +65,15 @@ def write_run(
         r1, m_ap = cc if setting == "cc" else (60.0 + offset, 50.0 + offset)
         cmc = [min(100.0, r1 + 2.0 * k) for k in range(20)]
         settings[setting] = {
-            "R-1": r1, "R-5": cmc[4], "R-10": cmc[9], "R-20": cmc[19], "mAP": m_ap,
-            "queries": queries, "skipped": 0, "cmc": cmc,
-        }  # fmt: skip
+            "R-1": r1,
+            "R-5": cmc[4],
+            "R-10": cmc[9],
+            "R-20": cmc[19],
+            "mAP": m_ap,
+            "queries": queries,
+            "skipped": 0,
+            "cmc": cmc,
+        }
         if half_width is not None:
             settings[setting]["intervals"] = {
                 m: [settings[setting][m] - half_width, settings[setting][m] + half_width]
@@ -76,10 +82,16 @@ def write_run(
         if chance is not None:
             settings[setting]["chance"] = {m: chance for m in ("R-1", "R-5", "R-10", "R-20", "mAP")}
     metrics = {
-        "run": name, "dataset": dataset, "data_root": data_root, "profile": "demo", "date": date,
-        "epochs": 12, "backbone_weights": None, "variant": dataclasses.asdict(variant),
+        "run": name,
+        "dataset": dataset,
+        "data_root": data_root,
+        "profile": "demo",
+        "date": date,
+        "epochs": 12,
+        "backbone_weights": None,
+        "variant": dataclasses.asdict(variant),
         "settings": settings,
-    }  # fmt: skip
+    }
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if features is not None:
         np.savez(folder / "features.npz", **features)
@@ -94,10 +106,18 @@ def write_run(
     )
     save_config(config, folder / "config.toml")
     rows = [
-        {"epoch": e, "loss": 3.0 / e, "ce": 2.0 / e, "triplet": 1.0 / e, "acc": 10.0 * e,
-         "lr": 3.5e-4, "clips_per_s": 5.0, "seconds": 1.5}
+        {
+            "epoch": e,
+            "loss": 3.0 / e,
+            "ce": 2.0 / e,
+            "triplet": 1.0 / e,
+            "acc": 10.0 * e,
+            "lr": 3.5e-4,
+            "clips_per_s": 5.0,
+            "seconds": 1.5,
+        }
         for e in range(1, 4)
-    ]  # fmt: skip
+    ]
     with (folder / "train_log.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -113,8 +133,11 @@ def fake_features(people: int = 3, noise: float = 0.1, seed: int = 0) -> dict[st
     separates people."""
     centres = np.random.default_rng(0).normal(size=(people, 8))
     rng = np.random.default_rng(seed)
-    arrays: dict[str, list] = {f"{split}_{f}": [] for split in ("query", "gallery")
-                               for f in ("features", "pids", "cameras", "clothes", "keys")}  # fmt: skip
+    arrays: dict[str, list] = {
+        f"{split}_{f}": []
+        for split in ("query", "gallery")
+        for f in ("features", "pids", "cameras", "clothes", "keys")
+    }
     for pid in range(people):
         for outfit in range(2):
             for camera in (1, 2):
@@ -130,10 +153,13 @@ def fake_features(people: int = 3, noise: float = 0.1, seed: int = 0) -> dict[st
 def run_report(tmp_path: Path, runs_dir: Path | None = None):
     config = load_config("demo")
     config = dataclasses.replace(
-        config, paths=dataclasses.replace(
-            config.paths, runs_dir=str(runs_dir or tmp_path / "runs"), reports_dir=str(tmp_path / "reports")
+        config,
+        paths=dataclasses.replace(
+            config.paths,
+            runs_dir=str(runs_dir or tmp_path / "runs"),
+            reports_dir=str(tmp_path / "reports"),
         ),
-    )  # fmt: skip
+    )
     return report.run(config, log=lambda line: None)
 
 
@@ -152,9 +178,17 @@ def paper_rows(path: Path) -> dict[str, dict[str, str]]:
 def test_table_layouts_are_the_papers(tmp_path):
     tables = {t.number: t for t in build_tables([])}
     assert tables[1].columns == (
-        "Method", "Method type", "Modalities", "CC R-1", "CC mAP", "Standard R-1", "Standard mAP",
-        "SC R-1", "SC mAP", "source",
-    )  # fmt: skip
+        "Method",
+        "Method type",
+        "Modalities",
+        "CC R-1",
+        "CC mAP",
+        "Standard R-1",
+        "Standard mAP",
+        "SC R-1",
+        "SC mAP",
+        "source",
+    )
     assert tables[2].columns == (
         "Method",
         "CC R-1",
@@ -164,22 +198,45 @@ def test_table_layouts_are_the_papers(tmp_path):
         "source",
     )
     assert tables[3].columns == (
-        "Method", "VCCR CC R-1", "VCCR CC mAP", "VCCR Standard R-1", "VCCR Standard mAP",
-        "CCVID CC R-1", "CCVID CC mAP", "CCVID Standard R-1", "CCVID Standard mAP", "source",
-    )  # fmt: skip
+        "Method",
+        "VCCR CC R-1",
+        "VCCR CC mAP",
+        "VCCR Standard R-1",
+        "VCCR Standard mAP",
+        "CCVID CC R-1",
+        "CCVID CC mAP",
+        "CCVID Standard R-1",
+        "CCVID Standard mAP",
+        "source",
+    )
     for number in (4, 5):
         assert tables[number].columns == tables[2].columns
     paper_methods = {
         n: [row[0] for row in t.rows if row[-1] == "reported in paper"] for n, t in tables.items()
     }
-    assert paper_methods[1] == ["PCB (Sun et al., 2018)", "AP3D (Gu et al., 2020)",
-                                "GRL (Liu et al., 2021)", "SPS (Shu et al., 2021)",
-                                "CAL (Gu et al., 2022)", "3STA (Han et al., 2023)", "ASGL (Ours)"]  # fmt: skip
-    assert paper_methods[2] == ["InsightFace (Deng et al., 2020)", "ReFace (Arkushin et al., 2022)",
-                                "CAL (Gu et al., 2022)", "DCR-ReID (Cui et al., 2023)", "ASGL (Ours)"]  # fmt: skip
-    assert paper_methods[3] == ["Texture branch (Appearance)", "ASGL branch (Shape and Gait)",
-                                "Appearance and Shape", "Appearance and Gait",
-                                "Joint (the proposed ASGL)"]  # fmt: skip
+    assert paper_methods[1] == [
+        "PCB (Sun et al., 2018)",
+        "AP3D (Gu et al., 2020)",
+        "GRL (Liu et al., 2021)",
+        "SPS (Shu et al., 2021)",
+        "CAL (Gu et al., 2022)",
+        "3STA (Han et al., 2023)",
+        "ASGL (Ours)",
+    ]
+    assert paper_methods[2] == [
+        "InsightFace (Deng et al., 2020)",
+        "ReFace (Arkushin et al., 2022)",
+        "CAL (Gu et al., 2022)",
+        "DCR-ReID (Cui et al., 2023)",
+        "ASGL (Ours)",
+    ]
+    assert paper_methods[3] == [
+        "Texture branch (Appearance)",
+        "ASGL branch (Shape and Gait)",
+        "Appearance and Shape",
+        "Appearance and Gait",
+        "Joint (the proposed ASGL)",
+    ]
     assert paper_methods[4] == ["GCN & ST-GCN", "GAT & ST-GAT"]
     assert paper_methods[5] == ["ASGL w/ 2D pose", "ASGL w/ 3D pose"]
 
@@ -208,8 +265,9 @@ def test_paper_cells_match_the_paper(tmp_path):
     assert t3["Appearance and Gait"]["VCCR Standard mAP"] == "53.1"
     assert t3["Texture branch (Appearance)"]["CCVID Standard mAP"] == "76.9"
     t4 = paper_rows(out / "table4.csv")
-    assert [t4["GCN & ST-GCN"][c] for c in ("CC R-1", "CC mAP", "Standard R-1", "Standard mAP")] == [
-        "45.2", "38.1", "82.6", "58.1"]  # fmt: skip
+    assert [
+        t4["GCN & ST-GCN"][c] for c in ("CC R-1", "CC mAP", "Standard R-1", "Standard mAP")
+    ] == ["45.2", "38.1", "82.6", "58.1"]
     t5 = paper_rows(out / "table5.csv")
     assert t5["ASGL w/ 2D pose"]["Standard mAP"] == "60.3"
 
@@ -251,8 +309,15 @@ def test_measured_rows_are_placed_by_variant_and_dataset(tmp_path):
     write_run(runs, "asgl-demo", FULL, cc=(55.0, 45.0))
     write_run(runs, "asgl-demo-no-shape", APPEARANCE_GAIT, cc=(41.0, 33.3))
     write_run(runs, "asgl-demo-gcn", GCN, cc=(50.0, 40.0))
-    write_run(runs, "vccr-full", FULL, cc=(52.0, 42.0), dataset="vccr", data_root="/data/VCCR",
-              with_extras=False)  # fmt: skip
+    write_run(
+        runs,
+        "vccr-full",
+        FULL,
+        cc=(52.0, 42.0),
+        dataset="vccr",
+        data_root="/data/VCCR",
+        with_extras=False,
+    )
     run_report(tmp_path)
     out = tmp_path / "reports"
 
@@ -289,7 +354,8 @@ def test_measured_rows_are_placed_by_variant_and_dataset(tmp_path):
     assert ours[0]["CC R-1"] == "52.0" and ours[1]["synthetic SC R-1"] == "62.0"
     t2 = read_csv(out / "table2.csv")  # a VCCR run has no place in the CCVID table
     assert [r["source"] for r in t2 if r["Method"] == "ASGL (this pipeline)"] == [
-        "measured: synthetic / run asgl-demo / profile demo / 2026-11-23"]  # fmt: skip
+        "measured: synthetic / run asgl-demo / profile demo / 2026-11-23"
+    ]
     t4 = read_csv(out / "table4.csv")
     gcn = [r for r in t4 if r["Method"] == "GCN & ST-GCN" and r["source"].startswith("measured")]
     assert gcn[0]["synthetic CC R-1"] == "50.0"
@@ -330,14 +396,28 @@ def test_orderings_are_judged_from_paired_bootstraps(tmp_path):
     runs_dir = tmp_path / "runs"
     good, poor = fake_features(80, noise=0.5, seed=1), fake_features(80, noise=3.0, seed=2)
     write_run(runs_dir, "full", FULL, cc=(45.0, 59.3), queries=80, features=good)
-    write_run(runs_dir, "ag", APPEARANCE_GAIT, cc=(10.0, 20.0), queries=80, with_extras=False,
-              features=poor)  # fmt: skip
+    write_run(
+        runs_dir,
+        "ag",
+        APPEARANCE_GAIT,
+        cc=(10.0, 20.0),
+        queries=80,
+        with_extras=False,
+        features=poor,
+    )
     # Appearance + shape and appearance only: the same features, so no difference at all.
     for name, variant in (("as", APPEARANCE_SHAPE), ("a", APPEARANCE_ONLY)):
-        write_run(runs_dir, name, variant, cc=(10.0, 20.0), queries=80, with_extras=False,
-                  features=poor)  # fmt: skip
-    write_run(runs_dir, "2d", POSE_2D, cc=(100.0, 100.0), with_extras=False,
-              features=fake_features(80, noise=0.1, seed=3))  # fmt: skip
+        write_run(
+            runs_dir, name, variant, cc=(10.0, 20.0), queries=80, with_extras=False, features=poor
+        )
+    write_run(
+        runs_dir,
+        "2d",
+        POSE_2D,
+        cc=(100.0, 100.0),
+        with_extras=False,
+        features=fake_features(80, noise=0.1, seed=3),
+    )
     runs, _ = discover_runs(runs_dir)
     joint, shape, gat, pose = (check_ordering(o, runs) for o in ORDERINGS)
     assert "**holds**" in joint and "R-1 45.0 vs 10.0, Δ +" in joint and "paired bootstrap" in joint
@@ -365,23 +445,32 @@ def test_verdicts_speak_for_paper_setup_runs_and_other_rows_say_what_they_are(tm
         ("ag", APPEARANCE_GAIT, good, "mediapipe", "last", "2026-11-23"),
         ("ag-val", APPEARANCE_GAIT, poor, "mediapipe", "val", "2026-11-24"),
     ):
-        folder = write_run(runs_dir, name, variant, queries=80, date=date, with_extras=False,
-                           features=features)  # fmt: skip
+        folder = write_run(
+            runs_dir, name, variant, queries=80, date=date, with_extras=False, features=features
+        )
         set_skeletons_and_selection(folder, pose, rule)
     runs, _ = discover_runs(runs_dir)
     joint = check_ordering(ORDERINGS[0], runs)
     assert "runs `full` vs `ag`" in joint and "**reversed**" in joint
     run_report(tmp_path, runs_dir)
     sources = [r["source"] for r in read_csv(tmp_path / "reports" / "table3.csv")]
-    assert "measured: synthetic / run full-gt / profile demo / 2026-11-24 / groundtruth skeletons" \
-        in sources  # fmt: skip
-    assert any(s.endswith("run ag-val / profile demo / 2026-11-24 / validation identities held "
-                          "out of training") for s in sources)  # fmt: skip
+    assert (
+        "measured: synthetic / run full-gt / profile demo / 2026-11-24 / groundtruth skeletons"
+        in sources
+    )
+    assert any(
+        s.endswith(
+            "run ag-val / profile demo / 2026-11-24 / validation identities held out of training"
+        )
+        for s in sources
+    )
     assert "measured: synthetic / run full / profile demo / 2026-11-23" in sources
     readme = (tmp_path / "reports" / "README.md").read_text()
     verdicts = readme.split("## Scientific check")[1].split("\n## ")[0]
     groups = verdicts.split("Measured on **synthetic**, profile **demo**")[1:]
-    (groundtruth,) = [g for g in groups if g.startswith(", **groundtruth skeletons** (the positive")]
+    (groundtruth,) = [
+        g for g in groups if g.startswith(", **groundtruth skeletons** (the positive")
+    ]
     (mediapipe,) = [g for g in groups if g.startswith(":")]
     assert "runs `full` vs `ag`" in mediapipe and "full-gt" not in mediapipe
     assert "**not measured** — no run for Appearance and Gait" in groundtruth
@@ -410,13 +499,23 @@ def test_chance_level_is_stated_and_near_chance_runs_are_flagged(tmp_path):
     table3 = (tmp_path / "reports" / "table3.md").read_text()
     assert "| chance level (random ranking) |" in table3 and "14.3" in table3
     assert "20.0 [12.0, 28.0]" in table3  # a measured cell with its interval
-    write_run(tmp_path / "runs", "strong", FULL, cc=(55.0, 45.0), queries=20, date="2026-11-24",
-              half_width=8.0, chance=14.3)  # fmt: skip
+    write_run(
+        tmp_path / "runs",
+        "strong",
+        FULL,
+        cc=(55.0, 45.0),
+        queries=20,
+        date="2026-11-24",
+        half_width=8.0,
+        chance=14.3,
+    )
     run_report(tmp_path)
     readme = (tmp_path / "reports" / "README.md").read_text()
     assert "≈ 14.3 %" in readme and "Every run here" not in readme
-    assert "Clear of chance in CC (the whole 95 % interval above it): `strong` (R-1 55.0 [47.0, " \
-        "63.0], mAP 45.0 [37.0, 53.0])." in readme  # fmt: skip
+    assert (
+        "Clear of chance in CC (the whole 95 % interval above it): `strong` (R-1 55.0 [47.0, "
+        "63.0], mAP 45.0 [37.0, 53.0])." in readme
+    )
 
 
 # -- rank lists, plots, idempotence ---------------------------------------------------------
@@ -445,8 +544,12 @@ def make_ccvid_root(root: Path) -> None:
     features = fake_features()
     lines = {"train": [], "query": [], "gallery": []}
     for split in ("query", "gallery"):
-        for key, pid, clothes in zip(features[f"{split}_keys"], features[f"{split}_pids"],
-                                     features[f"{split}_clothes"], strict=True):  # fmt: skip
+        for key, pid, clothes in zip(
+            features[f"{split}_keys"],
+            features[f"{split}_pids"],
+            features[f"{split}_clothes"],
+            strict=True,
+        ):
             folder = root / key
             folder.mkdir(parents=True)
             for t in range(3):
@@ -464,11 +567,13 @@ def make_skeleton_cache(path: Path, keys) -> None:
         for key in keys:
             image33 = np.tile(np.linspace(0.2, 0.8, 33, dtype=np.float32)[:, None], (3, 1, 3))
             arrays = {
-                "world33": np.zeros((3, 33, 3), np.float32), "image33": image33,
-                "visibility": np.ones((3, 33), np.float32), "present": np.ones(3, bool),
+                "world33": np.zeros((3, 33, 3), np.float32),
+                "image33": image33,
+                "visibility": np.ones((3, 33), np.float32),
+                "present": np.ones(3, bool),
                 "joints14": np.zeros((3, 14, 3), np.float32),
                 "joints14_2d": np.zeros((3, 14, 2), np.float32),
-            }  # fmt: skip
+            }
             writer.write(key, arrays, {"frame_size": (32, 16)})
 
 
@@ -487,10 +592,14 @@ def test_plots_are_written_and_reports_are_byte_identical_twice(tmp_path):
     plots = sorted(p.name for p in (out / "plots").iterdir())
     assert plots == [
         "ablation_table3_synthetic_demo.png",  # two Table 3 variants; Tables 4 and 5 have one
-        "cmc_asgl-demo-no-gait.png", "cmc_asgl-demo.png", "ranklist_asgl-demo-no-gait.png",
-        "ranklist_asgl-demo.png", "skeletons_synthetic.png", "training_asgl-demo-no-gait.png",
+        "cmc_asgl-demo-no-gait.png",
+        "cmc_asgl-demo.png",
+        "ranklist_asgl-demo-no-gait.png",
+        "ranklist_asgl-demo.png",
+        "skeletons_synthetic.png",
+        "training_asgl-demo-no-gait.png",
         "training_asgl-demo.png",
-    ]  # fmt: skip
+    ]
     for name in plots:  # decodable images with content (what they draw: tests/test_plots.py)
         image = imread(out / "plots" / name)
         assert image.ndim == 3 and min(image.shape[:2]) >= 100 and image[..., :3].std() > 0.05
@@ -520,15 +629,27 @@ def test_missing_frames_skip_pictures_with_a_note_but_write_tables(tmp_path):
     out = tmp_path / "reports"
     assert all((out / f"table{n}.csv").is_file() for n in range(1, 6))
     assert sorted(p.name for p in (out / "plots").iterdir()) == [
-        "cmc_asgl-demo.png", "training_asgl-demo.png"]  # fmt: skip
+        "cmc_asgl-demo.png",
+        "training_asgl-demo.png",
+    ]
     readme = (out / "README.md").read_text()
     assert "rank-list grid skipped" in readme and "skeleton overlay skipped" in readme
 
 
 def test_report_cli(tmp_path):
     write_run(tmp_path / "runs", "asgl-demo", FULL, with_extras=False)
-    result = CliRunner().invoke(main, ["report", "--profile", "demo", "--runs-dir",
-                                       str(tmp_path / "runs"), "--out", str(tmp_path / "rep")])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--profile",
+            "demo",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--out",
+            str(tmp_path / "rep"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "6 tables" in result.output
     assert (tmp_path / "rep" / "table5.md").is_file()
@@ -564,28 +685,40 @@ def test_a_report_that_fails_half_way_leaves_the_previous_one(tmp_path, monkeypa
 
 def test_pose_gap_table_puts_both_pose_sources_of_a_variant_side_by_side(tmp_path):
     runs = tmp_path / "runs"
-    for name, source, cc in (("sg_gt", "groundtruth", (62.5, 70.0)), ("sg_mp", "mediapipe", (8.3, 20.0)),
-                             ("full_gt", "groundtruth", (50.0, 60.0))):  # fmt: skip
-        folder = write_run(runs, name, SHAPE_GAIT if name.startswith("sg") else FULL, cc=cc,
-                           with_extras=False)  # fmt: skip
+    for name, source, cc in (
+        ("sg_gt", "groundtruth", (62.5, 70.0)),
+        ("sg_mp", "mediapipe", (8.3, 20.0)),
+        ("full_gt", "groundtruth", (50.0, 60.0)),
+    ):
+        folder = write_run(
+            runs, name, SHAPE_GAIT if name.startswith("sg") else FULL, cc=cc, with_extras=False
+        )
         metrics = json.loads((folder / "metrics.json").read_text())
         metrics["skeletons"] = {"pose_source": source, "normalisation": "paper"}
-        metrics["branches"] = {"shape": {"settings": {"cc": {"R-1": cc[0] - 4, "mAP": 1.0}},
-                                         "mean_weight": 0.7}}  # fmt: skip
+        metrics["branches"] = {
+            "shape": {"settings": {"cc": {"R-1": cc[0] - 4, "mAP": 1.0}}, "mean_weight": 0.7}
+        }
         (folder / "metrics.json").write_text(json.dumps(metrics))
     reports = tmp_path / "reports"
     reports.mkdir()
     for source, r1 in (("groundtruth", 100.0), ("mediapipe", 12.5)):
-        (reports / f"probe_{source}.json").write_text(json.dumps({
-            "pose_source": source, "cues": {"bone ratios": {"cc": {"R-1": r1, "mAP": r1}}},
-            "chance": {"cc": {"R-1": 4.6, "mAP": 16.4}},
-        }))  # fmt: skip
+        (reports / f"probe_{source}.json").write_text(
+            json.dumps(
+                {
+                    "pose_source": source,
+                    "cues": {"bone ratios": {"cc": {"R-1": r1, "mAP": r1}}},
+                    "chance": {"cc": {"R-1": 4.6, "mAP": 16.4}},
+                }
+            )
+        )
     run_report(tmp_path, runs)
     rows = read_csv(reports / "table6.csv")
     learned = [r for r in rows if r["runs"] == "sg_gt / sg_mp"]
     assert len(learned) == 1  # the full model has no MediaPipe side: no row
     assert learned[0]["ground truth CC R-1"] == "62.5" and learned[0]["MediaPipe CC R-1"] == "8.3"
-    assert "shape 58.5 (w 0.70) | shape 4.3 (w 0.70)" == learned[0][
-        "each branch alone, CC R-1 (GT | MediaPipe)"]
+    assert (
+        "shape 58.5 (w 0.70) | shape 4.3 (w 0.70)"
+        == learned[0]["each branch alone, CC R-1 (GT | MediaPipe)"]
+    )
     probe_row = next(r for r in rows if r["variant"].startswith("probe: bone ratios"))
     assert probe_row["ground truth CC R-1"] == "100.0" and probe_row["MediaPipe CC R-1"] == "12.5"

@@ -25,8 +25,9 @@ def hold_lock_in_another_process(folder: Path) -> subprocess.Popen:
         "    print('held', flush=True)\n"
         "    time.sleep(120)\n"
     )
-    child = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
-                             text=True)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     assert child.stdout.readline().strip() == "held"
     return child
 
@@ -57,8 +58,11 @@ def test_taking_the_lock_deletes_a_killed_writers_temporaries(tmp_path):
     checkpoints = folder.last_checkpoint.parent
     checkpoints.mkdir(parents=True)
     folder.last_checkpoint.write_bytes(b"the last good checkpoint")
-    left = [checkpoints / ".last.pt.k2j3.tmp", checkpoints / ".best.pt.x9.tmp",
-            folder.path / ".metrics.json.a1.tmp"]  # fmt: skip
+    left = [
+        checkpoints / ".last.pt.k2j3.tmp",
+        checkpoints / ".best.pt.x9.tmp",
+        folder.path / ".metrics.json.a1.tmp",
+    ]
     for path in left:
         path.write_bytes(b"half a file")
     with folder.lock("train"):

@@ -117,11 +117,25 @@ def test_graph_helpers():
 def _walker(seed=0, frames=6):
     """A plausible hip-centred skeleton sequence (metres, y down) facing an arbitrary way."""
     rng = np.random.default_rng(seed)
-    base = np.array([
-        [0, -0.65, 0], [0, -0.45, 0], [0.18, -0.45, 0], [-0.18, -0.45, 0], [0.2, -0.2, 0],
-        [-0.2, -0.2, 0], [0.21, 0.05, 0], [-0.21, 0.05, 0], [0.1, 0, 0], [-0.1, 0, 0],
-        [0.1, 0.45, 0], [-0.1, 0.45, 0], [0.1, 0.85, 0], [-0.1, 0.85, 0],
-    ], dtype=np.float32)  # fmt: skip
+    base = np.array(
+        [
+            [0, -0.65, 0],
+            [0, -0.45, 0],
+            [0.18, -0.45, 0],
+            [-0.18, -0.45, 0],
+            [0.2, -0.2, 0],
+            [-0.2, -0.2, 0],
+            [0.21, 0.05, 0],
+            [-0.21, 0.05, 0],
+            [0.1, 0, 0],
+            [-0.1, 0, 0],
+            [0.1, 0.45, 0],
+            [-0.1, 0.45, 0],
+            [0.1, 0.85, 0],
+            [-0.1, 0.85, 0],
+        ],
+        dtype=np.float32,
+    )
     sequence = base + rng.normal(0, 0.03, size=(frames, 14, 3)).astype(np.float32)
     return skeleton.rotate_yaw(sequence + np.array([0.5, 0.1, 2.0], np.float32), 0.7)
 

@@ -118,8 +118,18 @@ def test_no_person_gives_an_empty_manifest(footage, tmp_path):
     summary = stage.run(make_config(out), inputs=[str(footage / "empty.avi")])
     assert summary.tracks_kept == 0
     assert (out / "manifest.csv").read_text() == "path,pid,clothes,camera,split\n"
-    result = CliRunner().invoke(main, ["tracklets", str(footage / "empty.avi"), "--out", str(out),
-                                       "--profile", "demo", "--strict"])  # fmt: skip
+    result = CliRunner().invoke(
+        main,
+        [
+            "tracklets",
+            str(footage / "empty.avi"),
+            "--out",
+            str(out),
+            "--profile",
+            "demo",
+            "--strict",
+        ],
+    )
     assert result.exit_code == 1 and "no person" in result.output
 
 

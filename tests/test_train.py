@@ -97,8 +97,12 @@ def test_run_folder_holds_everything(trained_run):
         assert key in written
     assert written["epochs"] == 1 and written["profile"] == "demo" and written["run"] == "tiny"
     assert written["variant"] == {
-        "use_appearance": True, "use_shape": True, "use_gait": True, "graph": "gat", "pose": "3d"
-    }  # fmt: skip
+        "use_appearance": True,
+        "use_shape": True,
+        "use_gait": True,
+        "graph": "gat",
+        "pose": "3d",
+    }
     assert written["selection"]["rule"] == "last"
     features = np.load(folder / "features.npz", allow_pickle=False)
     assert features["query_features"].shape == (written["tracklets"]["query"], 16)
@@ -352,10 +356,19 @@ def test_ddp_two_gloo_processes_end_with_the_weights_of_one_process(
     config = dataclasses.replace(config, model=model_config)
     save_config(config, tmp_path / "ddp.toml")
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-        "--master-addr", "127.0.0.1", "--master-port", str(port),
-        str(Path(__file__).with_name("ddp_worker.py")), str(tmp_path / "ddp.toml"), str(tmp_path),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+        str(Path(__file__).with_name("ddp_worker.py")),
+        str(tmp_path / "ddp.toml"),
+        str(tmp_path),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
     done = subprocess.run(
         command, cwd=Path(__file__).parents[1], env=env, capture_output=True, text=True, timeout=300
@@ -394,8 +407,9 @@ def test_ddp_two_gloo_processes_end_with_the_weights_of_one_process(
     assert (ddp_embedding - one_process).abs().max() < 5e-3  # measured 5e-4
 
 
-
-def test_eval_mode_keeps_each_branch_at_its_training_spread(synthetic_root, skeleton_cache, tmp_path):
+def test_eval_mode_keeps_each_branch_at_its_training_spread(
+    synthetic_root, skeleton_cache, tmp_path
+):
     """BatchNorm running statistics must have caught up after a short training: each branch's
     projected feature spreads across clips as much in eval mode as in training mode (within 3×),
     otherwise the fused embedding at test time is not the one that was trained."""
@@ -445,4 +459,6 @@ def test_each_branch_is_scored_alone_and_one_branch_scores_as_the_fusion(
     assert metrics["branches"]["shape"]["mean_weight"] == 1.0
     for setting, fused in metrics["settings"].items():
         alone = metrics["branches"]["shape"]["settings"][setting]
-        assert alone["R-1"] == pytest.approx(fused["R-1"]) and alone["mAP"] == pytest.approx(fused["mAP"])
+        assert alone["R-1"] == pytest.approx(fused["R-1"]) and alone["mAP"] == pytest.approx(
+            fused["mAP"]
+        )

@@ -38,9 +38,13 @@ def main(mutmut: str) -> int:
         killed = sum(c[s] for s in KILLED)
         ran = sum(c.values()) - c["skipped"] - c["not checked"]
         total_killed, total = total_killed + killed, total + ran
-        print(f"{module:<28}{ran:>9}{killed:>8}{ran - killed:>7}{100 * killed / max(ran, 1):>10.1f}%")
-    print(f"{'all':<28}{total:>9}{total_killed:>8}{total - total_killed:>7}"
-          f"{100 * total_killed / max(total, 1):>10.1f}%")  # fmt: skip
+        print(
+            f"{module:<28}{ran:>9}{killed:>8}{ran - killed:>7}{100 * killed / max(ran, 1):>10.1f}%"
+        )
+    print(
+        f"{'all':<28}{total:>9}{total_killed:>8}{total - total_killed:>7}"
+        f"{100 * total_killed / max(total, 1):>10.1f}%"
+    )
     print("\nnot killed (mutmut show NAME for the diff):")
     print("\n".join(f"  {s}" for s in survivors) or "  none")
     return 0

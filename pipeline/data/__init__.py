@@ -7,7 +7,17 @@ from pipeline.data.sampler import DistributedIdentitySampler, IdentitySampler
 from pipeline.data.splits import DataSplits, load_splits, open_cache
 
 __all__ = [
-    "ClipSource", "DataSplits", "DistributedIdentitySampler", "EvalClips", "IdentitySampler",
-    "TrainClips", "dense_chunks", "load_frames", "load_splits", "loop_pad", "open_cache",
-    "test_clip_indices", "training_clip",
-]  # fmt: skip
+    "ClipSource",
+    "DataSplits",
+    "DistributedIdentitySampler",
+    "EvalClips",
+    "IdentitySampler",
+    "TrainClips",
+    "dense_chunks",
+    "load_frames",
+    "load_splits",
+    "loop_pad",
+    "open_cache",
+    "test_clip_indices",
+    "training_clip",
+]

@@ -141,8 +141,9 @@ def _dataset_tracklets(data, cache: SkeletonCache) -> list[Tracklet]:
     return tracklets
 
 
-def _cached_by_split(data, cache: SkeletonCache, tracklets: list[Tracklet],
-                     splits: tuple[str, ...], log) -> tuple[dict[str, list[Tracklet]], dict[str, int]]:  # fmt: skip
+def _cached_by_split(
+    data, cache: SkeletonCache, tracklets: list[Tracklet], splits: tuple[str, ...], log
+) -> tuple[dict[str, list[Tracklet]], dict[str, int]]:
     """Each split's cached tracklets, and how many it lost to recorded preprocess failures."""
     listed, cached = {t.key for t in tracklets}, set(cache.keys())
     failed = recorded_failures(data.cache)
@@ -203,7 +204,9 @@ def load_splits(
     by_split, excluded = _cached_by_split(config.data, cache, tracklets, splits, log)
     train = by_split.get("train", [])
     val_pids = (
-        _validation_pids(config, train) if config.train.select == "val" and "train" in splits else []
+        _validation_pids(config, train)
+        if config.train.select == "val" and "train" in splits
+        else []
     )
     val = [t for t in train if t.pid in set(val_pids)]
     train = [t for t in train if t.pid not in set(val_pids)]

@@ -65,8 +65,13 @@ class HogDetector:
 
     name = "hog"
 
-    def __init__(self, min_score: float = 0.0, upscale: float = 1.0, stride: int = 8,
-                 scale_step: float = 1.05):  # fmt: skip
+    def __init__(
+        self,
+        min_score: float = 0.0,
+        upscale: float = 1.0,
+        stride: int = 8,
+        scale_step: float = 1.05,
+    ):
         self.hog = cv2.HOGDescriptor()
         self.hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
         self.min_score, self.upscale = float(min_score), float(upscale)
@@ -75,19 +80,31 @@ class HogDetector:
     def detect(self, frame: np.ndarray) -> Detections:
         image = frame
         if self.upscale != 1.0:
-            image = cv2.resize(frame, None, fx=self.upscale, fy=self.upscale,
-                               interpolation=cv2.INTER_LINEAR)  # fmt: skip
+            image = cv2.resize(
+                frame, None, fx=self.upscale, fy=self.upscale, interpolation=cv2.INTER_LINEAR
+            )
         rects, weights = self.hog.detectMultiScale(
-            image, hitThreshold=HOG_HIT_THRESHOLD, winStride=(self.stride, self.stride),
-            padding=(8, 8), scale=self.scale_step, groupThreshold=HOG_GROUP_THRESHOLD,
-        )  # fmt: skip
+            image,
+            hitThreshold=HOG_HIT_THRESHOLD,
+            winStride=(self.stride, self.stride),
+            padding=(8, 8),
+            scale=self.scale_step,
+            groupThreshold=HOG_GROUP_THRESHOLD,
+        )
         if len(rects) == 0:
             return empty()
         rects = np.asarray(rects, np.float32) / self.upscale
         scores = 1.0 / (1.0 + np.exp(-np.asarray(weights, np.float32).ravel()))
         dx, dy = rects[:, 2] * HOG_INSET[0], rects[:, 3] * HOG_INSET[1]
-        boxes = np.stack([rects[:, 0] + dx, rects[:, 1] + dy, rects[:, 0] + rects[:, 2] - dx,
-                          rects[:, 1] + rects[:, 3] - dy], axis=1)  # fmt: skip
+        boxes = np.stack(
+            [
+                rects[:, 0] + dx,
+                rects[:, 1] + dy,
+                rects[:, 0] + rects[:, 2] - dx,
+                rects[:, 1] + rects[:, 3] - dy,
+            ],
+            axis=1,
+        )
         keep = scores >= self.min_score
         return non_max_suppression(Detections(boxes[keep], scores[keep]))
 
@@ -146,9 +163,16 @@ def _pose_task_bundle(folder: Path) -> Path:
     modules = Path(mediapipe.__file__).parent / "modules"
     bundle = folder / "pose_landmarker_bundled.task"
     # (file in the wheel, name the Tasks graph expects, input mean/std, output tensors)
-    models = [("pose_detection/pose_detection.tflite", "pose_detector.tflite", 127.5, 127.5, 2),
-              ("pose_landmark/pose_landmark_full.tflite", "pose_landmarks_detector.tflite",
-               0.0, 255.0, 5)]  # fmt: skip
+    models = [
+        ("pose_detection/pose_detection.tflite", "pose_detector.tflite", 127.5, 127.5, 2),
+        (
+            "pose_landmark/pose_landmark_full.tflite",
+            "pose_landmarks_detector.tflite",
+            0.0,
+            255.0,
+            5,
+        ),
+    ]
     with zipfile.ZipFile(bundle, "w", zipfile.ZIP_STORED) as archive:
         for source, name, mean, std, outputs in models:
             writer = metadata_writer.MetadataWriter.create(
@@ -173,10 +197,14 @@ class MediaPipePoseDetector:
 
         self._folder = tempfile.TemporaryDirectory(prefix="asgl-pose-task-")
         options = vision.PoseLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(_pose_task_bundle(Path(self._folder.name)))),
-            running_mode=vision.RunningMode.IMAGE, num_poses=max_people,
-            min_pose_detection_confidence=min_score, min_pose_presence_confidence=min_score,
-        )  # fmt: skip
+            base_options=BaseOptions(
+                model_asset_path=str(_pose_task_bundle(Path(self._folder.name)))
+            ),
+            running_mode=vision.RunningMode.IMAGE,
+            num_poses=max_people,
+            min_pose_detection_confidence=min_score,
+            min_pose_presence_confidence=min_score,
+        )
         self.landmarker = vision.PoseLandmarker.create_from_options(options)
 
     def detect(self, frame: np.ndarray) -> Detections:

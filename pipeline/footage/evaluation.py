@@ -40,8 +40,9 @@ class SceneScore:
     seconds_per_frame: float  # detection + tracking
 
 
-def score_scene(frames, truth, detector, settings: TrackerSettings = TrackerSettings(),
-                min_visible: float = 0.0) -> SceneScore:  # fmt: skip
+def score_scene(
+    frames, truth, detector, settings: TrackerSettings = TrackerSettings(), min_visible: float = 0.0
+) -> SceneScore:
     """Run `detector` + the tracker over a scene and score both against its ground truth
     (people less than `min_visible` visible are not expected)."""
     tracker = PersonTracker(settings)

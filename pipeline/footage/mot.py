@@ -55,9 +55,22 @@ def clear_mot(truth: Sequence[Frame], output: Sequence[Frame]) -> MotFigures:
         out_ids, out_boxes = _xywh(out_frame)
         distances = motmetrics.distances.iou_matrix(gt_boxes, out_boxes, max_iou=1 - IOU_MATCH)
         accumulator.update(gt_ids, out_ids, distances)
-    names = ["num_frames", "num_objects", "num_matches", "num_misses", "num_false_positives",
-             "num_switches", "num_fragmentations", "recall", "precision", "mota", "motp",
-             "idf1", "num_predictions", "num_unique_objects"]  # fmt: skip
+    names = [
+        "num_frames",
+        "num_objects",
+        "num_matches",
+        "num_misses",
+        "num_false_positives",
+        "num_switches",
+        "num_fragmentations",
+        "recall",
+        "precision",
+        "mota",
+        "motp",
+        "idf1",
+        "num_predictions",
+        "num_unique_objects",
+    ]
     row = motmetrics.metrics.create().compute(accumulator, metrics=names, name="run").iloc[0]
     out_ids = {i for frame in output for i in frame}
 
@@ -88,10 +101,13 @@ def truth_frames(boxes: np.ndarray, visible: np.ndarray, min_visible: float = 0.
     people off-frame, or less visible than `min_visible`, are left out of that frame."""
     frames = []
     for t in range(len(boxes)):
-        frames.append({
-            i: tuple(boxes[t, i]) for i in range(boxes.shape[1])
-            if np.isfinite(boxes[t, i]).all() and visible[t, i] > min_visible
-        })  # fmt: skip
+        frames.append(
+            {
+                i: tuple(boxes[t, i])
+                for i in range(boxes.shape[1])
+                if np.isfinite(boxes[t, i]).all() and visible[t, i] > min_visible
+            }
+        )
     return frames
 
 

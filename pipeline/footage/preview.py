@@ -22,8 +22,16 @@ def draw_tracks(frame: np.ndarray, observations) -> np.ndarray:
         x0, y0, x1, y1 = (int(round(v)) for v in obs.box)
         colour = track_colour(obs.track)
         cv2.rectangle(image, (x0, y0), (x1, y1), colour, 2)
-        cv2.putText(image, str(obs.track), (x0 + 2, max(y0 - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.5, colour, 1, cv2.LINE_AA)  # fmt: skip
+        cv2.putText(
+            image,
+            str(obs.track),
+            (x0 + 2, max(y0 - 4, 12)),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            colour,
+            1,
+            cv2.LINE_AA,
+        )
     return image
 
 
@@ -36,6 +44,8 @@ def preview_indices(frames: int, count: int = PREVIEW_FRAMES) -> set[int]:
 
 def preview_strip(drawn: list[np.ndarray]) -> np.ndarray:
     """Drawn frames scaled to one height and placed side by side."""
-    scaled = [cv2.resize(f, (max(1, round(f.shape[1] * PREVIEW_HEIGHT / f.shape[0])), PREVIEW_HEIGHT))
-              for f in drawn]  # fmt: skip
+    scaled = [
+        cv2.resize(f, (max(1, round(f.shape[1] * PREVIEW_HEIGHT / f.shape[0])), PREVIEW_HEIGHT))
+        for f in drawn
+    ]
     return np.concatenate(scaled, axis=1)

@@ -59,7 +59,7 @@ class PersonTracker:
                 points=box.reshape(2, 2).astype(np.float64),
                 scores=np.full(2, max(float(score), 1e-3)),
                 data=k,
-            )  # fmt: skip
+            )
             for k, (box, score) in enumerate(zip(detections.boxes, detections.scores))
         ]
         tracked = self.tracker.update(detections=found)

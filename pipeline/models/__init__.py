@@ -22,8 +22,24 @@ from pipeline.models.resnet import ResNet
 from pipeline.models.stgat import STABlock, STGATGaitBranch, hop_mask
 
 __all__ = [
-    "ASGL", "ASGLOutput", "AdaptiveFusion", "AppearanceBranch", "DenseGATConv", "GATShapeBranch",
-    "GCNShapeBranch", "JointRefinement", "ResNet", "STABlock", "STGATGaitBranch", "STGCNGaitBranch",
-    "build_model", "check_backbone_weights", "count_parameters", "hop_mask",
-    "load_backbone_weights", "normalised_adjacency", "skeleton_mask", "spatial_partition",
-]  # fmt: skip
+    "ASGL",
+    "ASGLOutput",
+    "AdaptiveFusion",
+    "AppearanceBranch",
+    "DenseGATConv",
+    "GATShapeBranch",
+    "GCNShapeBranch",
+    "JointRefinement",
+    "ResNet",
+    "STABlock",
+    "STGATGaitBranch",
+    "STGCNGaitBranch",
+    "build_model",
+    "check_backbone_weights",
+    "count_parameters",
+    "hop_mask",
+    "load_backbone_weights",
+    "normalised_adjacency",
+    "skeleton_mask",
+    "spatial_partition",
+]

@@ -67,8 +67,10 @@ class ASGL(nn.Module):
         if num_classes < 0:
             raise ValueError(f"num_classes must be ≥ 0, got {num_classes}")
         self.use_appearance, self.use_shape, self.use_gait = (
-            cfg.use_appearance, cfg.use_shape, cfg.use_gait,
-        )  # fmt: skip
+            cfg.use_appearance,
+            cfg.use_shape,
+            cfg.use_gait,
+        )
         self.graph, self.pose = cfg.graph, cfg.pose
         self.pose_channels = POSE_CHANNELS[cfg.pose]
         self.num_classes = num_classes
@@ -148,19 +150,31 @@ def _graph_branches(cfg: ModelConfig, nodes: int) -> tuple[nn.Module | None, nn.
     shape = gait = None
     if cfg.use_shape:
         shape = (
-            GATShapeBranch(nodes, cfg.gat_channels, cfg.gat_heads, cfg.gat_layers,
-                           cfg.gat_concat_last, cfg.dropout)
+            GATShapeBranch(
+                nodes,
+                cfg.gat_channels,
+                cfg.gat_heads,
+                cfg.gat_layers,
+                cfg.gat_concat_last,
+                cfg.dropout,
+            )
             if cfg.graph == "gat"
             else GCNShapeBranch(nodes, cfg.gat_channels, cfg.gat_layers)
-        )  # fmt: skip
+        )
     if cfg.use_gait:
         gait = (
-            STGATGaitBranch(nodes, tuple(cfg.stgat_channels), cfg.stgat_heads, cfg.hop_distance,
-                            cfg.temporal_kernel, cfg.dropout, root=cfg.stgat_root)
+            STGATGaitBranch(
+                nodes,
+                tuple(cfg.stgat_channels),
+                cfg.stgat_heads,
+                cfg.hop_distance,
+                cfg.temporal_kernel,
+                cfg.dropout,
+                root=cfg.stgat_root,
+            )
             if cfg.graph == "gat"
-            else STGCNGaitBranch(nodes, tuple(cfg.stgat_channels), cfg.temporal_kernel,
-                                 cfg.dropout)
-        )  # fmt: skip
+            else STGCNGaitBranch(nodes, tuple(cfg.stgat_channels), cfg.temporal_kernel, cfg.dropout)
+        )
     return shape, gait
 
 

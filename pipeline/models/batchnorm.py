@@ -40,7 +40,7 @@ def warm_start(model: nn.Module) -> nn.Module:
 
 @torch.no_grad()
 def recalibrate(model: nn.Module, batches, forward) -> int:
-    """"Precise BN": recompute every BatchNorm's running statistics on the final weights, as
+    """ "Precise BN": recompute every BatchNorm's running statistics on the final weights, as
     the plain average over `batches` (training-mode forward passes, `forward(batch)`), instead of
     the exponential average collected while the weights were still moving. Weights, the RNG and
     the model's mode are left as they were. Returns the number of batches used."""

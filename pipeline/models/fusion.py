@@ -51,8 +51,9 @@ class AdaptiveFusion(nn.Module):
         branch can be scored on its own on the same footing as the fusion."""
         bn = self.bn
         flat = projected.reshape(-1, projected.shape[-1])
-        alone = F.batch_norm(flat, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                             training=False, eps=bn.eps)  # fmt: skip
+        alone = F.batch_norm(
+            flat, bn.running_mean, bn.running_var, bn.weight, bn.bias, training=False, eps=bn.eps
+        )
         return alone.view_as(projected)
 
     def forward(self, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -33,7 +33,9 @@ def _labels(features: dict, prefix: str) -> Labels:
     )
 
 
-def run_scores(run: MeasuredRun, settings: tuple[str, ...] = ("cc", "standard")) -> RunScores | None:
+def run_scores(
+    run: MeasuredRun, settings: tuple[str, ...] = ("cc", "standard")
+) -> RunScores | None:
     """The run's per-query results from features.npz (None when it is missing or unusable)."""
     features = run.load_features()
     if features is None:
@@ -41,9 +43,12 @@ def run_scores(run: MeasuredRun, settings: tuple[str, ...] = ("cc", "standard"))
     try:
         query, gallery = _labels(features, "query"), _labels(features, "gallery")
         results = evaluate(
-            features["query_features"], features["gallery_features"], query, gallery,
+            features["query_features"],
+            features["gallery_features"],
+            query,
+            gallery,
             settings=settings,
-        )  # fmt: skip
+        )
         keys = features["query_keys"].astype(str), features["gallery_keys"].astype(str)
     except (KeyError, ValueError):
         return None

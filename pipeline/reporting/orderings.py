@@ -52,27 +52,39 @@ class Ordering:
 
 ORDERINGS: tuple[Ordering, ...] = (
     Ordering(
-        TABLE3, "Joint (the proposed ASGL)", "Appearance and Gait", True,
+        TABLE3,
+        "Joint (the proposed ASGL)",
+        "Appearance and Gait",
+        True,
         "adding the shape branch to appearance + gait did not add information the model could "
         "learn at this budget (few training identities and epochs; a random-init backbone unless "
         "ImageNet weights were given), or body shape differs too little between identities here.",
     ),
     Ordering(
-        TABLE3, "Appearance and Shape", "Texture branch (Appearance)", True,
+        TABLE3,
+        "Appearance and Shape",
+        "Texture branch (Appearance)",
+        True,
         "the shape branch (GAT on per-frame skeletons) did not add usable information at this "
         "budget, or the estimated skeletons are too noisy on these frames to separate body shapes.",
     ),
     Ordering(
-        TABLE4, "GAT & ST-GAT", "GCN & ST-GCN", False,
+        TABLE4,
+        "GAT & ST-GAT",
+        "GCN & ST-GCN",
+        False,
         "attention weights need more data and epochs to pay off than GCN's fixed neighbourhood "
         "averaging; at a small budget the simpler GCN can match or beat GAT.",
     ),
     Ordering(
-        TABLE5, "ASGL w/ 3D pose", "ASGL w/ 2D pose", False,
+        TABLE5,
+        "ASGL w/ 3D pose",
+        "ASGL w/ 2D pose",
+        False,
         "MediaPipe's 3D world landmarks are lifted from one view and can be noisier than its 2D "
         "image landmarks; with simple viewpoints 2D carries the same shape and gait information.",
     ),
-)  # fmt: skip
+)
 
 
 def _paper_reference(ordering: Ordering) -> str:
@@ -156,7 +168,9 @@ def _chance_level(runs: Sequence[MeasuredRun]) -> list[str]:
         if cells:
             clear.append(f"`{run.name}` ({', '.join(cells)})")
     if clear:
-        line += " Clear of chance in CC (the whole 95 % interval above it): " + ", ".join(clear) + "."
+        line += (
+            " Clear of chance in CC (the whole 95 % interval above it): " + ", ".join(clear) + "."
+        )
     elif all(run.interval("cc", "R-1") is not None for run in runs):
         line += (
             " **Every run here has the chance level inside its CC 95 % intervals**: these runs "
@@ -197,8 +211,10 @@ def ordering_report(runs: Sequence[MeasuredRun]) -> list[str]:
     for group in groups:
         head = f"Measured on **{group.dataset}**, profile **{group.profile}**"
         if group.pose_source != "mediapipe":
-            head += (f", **{group.pose_source} skeletons** (the positive control: what the "
-                     "variants do when the skeletons are exact; the paper uses estimated ones)")  # fmt: skip
+            head += (
+                f", **{group.pose_source} skeletons** (the positive control: what the "
+                "variants do when the skeletons are exact; the paper uses estimated ones)"
+            )
         lines.append(head + ":")
         lines.append("")
         lines += _size_warning(group.runs)

@@ -41,22 +41,32 @@ TABLE1 = PaperTable(
     datasets=("VCCR",),
     settings=("cc", "standard", "sc"),
     rows=(
-        PaperRow(("PCB (Sun et al., 2018)", "Image-based", "RGB"),
-                 (18.8, 15.6, 55.6, 36.6, None, None)),
-        PaperRow(("AP3D (Gu et al., 2020)", "Video-based", "RGB"),
-                 (35.9, 31.6, 78.0, 52.1, None, None)),
-        PaperRow(("GRL (Liu et al., 2021)", "Video-based", "RGB"),
-                 (35.7, 31.8, 76.9, 51.4, None, None)),
-        PaperRow(("SPS (Shu et al., 2021)", "Image-based CC", "RGB"),
-                 (34.5, 30.5, 76.5, 50.6, None, None)),
-        PaperRow(("CAL (Gu et al., 2022)", "Video-based CC", "RGB"),
-                 (36.6, 31.9, 78.9, 52.9, 79.1, 63.8)),
-        PaperRow(("3STA (Han et al., 2023)", "Video-based CC", "RGB + 3D shape"),
-                 (40.7, 36.2, 80.5, 54.3, None, None)),
-        PaperRow(("ASGL (Ours)", "Video-based CC", "RGB + shape + gait"),
-                 (52.9, 43.2, 88.1, 65.8, 89.9, 79.5)),
+        PaperRow(
+            ("PCB (Sun et al., 2018)", "Image-based", "RGB"), (18.8, 15.6, 55.6, 36.6, None, None)
+        ),
+        PaperRow(
+            ("AP3D (Gu et al., 2020)", "Video-based", "RGB"), (35.9, 31.6, 78.0, 52.1, None, None)
+        ),
+        PaperRow(
+            ("GRL (Liu et al., 2021)", "Video-based", "RGB"), (35.7, 31.8, 76.9, 51.4, None, None)
+        ),
+        PaperRow(
+            ("SPS (Shu et al., 2021)", "Image-based CC", "RGB"),
+            (34.5, 30.5, 76.5, 50.6, None, None),
+        ),
+        PaperRow(
+            ("CAL (Gu et al., 2022)", "Video-based CC", "RGB"), (36.6, 31.9, 78.9, 52.9, 79.1, 63.8)
+        ),
+        PaperRow(
+            ("3STA (Han et al., 2023)", "Video-based CC", "RGB + 3D shape"),
+            (40.7, 36.2, 80.5, 54.3, None, None),
+        ),
+        PaperRow(
+            ("ASGL (Ours)", "Video-based CC", "RGB + shape + gait"),
+            (52.9, 43.2, 88.1, 65.8, 89.9, 79.5),
+        ),
     ),
-)  # fmt: skip
+)
 
 TABLE2 = PaperTable(
     number=2,
@@ -80,18 +90,17 @@ TABLE3 = PaperTable(
     datasets=("VCCR", "CCVID"),
     settings=("cc", "standard"),
     rows=(
-        PaperRow(("Texture branch (Appearance)",),
-                 (32.8, 29.3, 74.3, 46.7, 78.5, 75.3, 79.7, 76.9)),
-        PaperRow(("ASGL branch (Shape and Gait)",),
-                 (29.1, 27.4, 68.2, 43.9, 71.3, 70.3, 72.1, 70.8)),
-        PaperRow(("Appearance and Shape",),
-                 (38.7, 32.3, 77.2, 50.7, 79.6, 75.6, 79.9, 77.2)),
-        PaperRow(("Appearance and Gait",),
-                 (41.5, 35.5, 79.6, 53.1, 79.2, 76.1, 80.6, 77.9)),
-        PaperRow(("Joint (the proposed ASGL)",),
-                 (52.9, 43.2, 88.1, 65.8, 83.9, 82.2, 86.1, 82.5)),
+        PaperRow(
+            ("Texture branch (Appearance)",), (32.8, 29.3, 74.3, 46.7, 78.5, 75.3, 79.7, 76.9)
+        ),
+        PaperRow(
+            ("ASGL branch (Shape and Gait)",), (29.1, 27.4, 68.2, 43.9, 71.3, 70.3, 72.1, 70.8)
+        ),
+        PaperRow(("Appearance and Shape",), (38.7, 32.3, 77.2, 50.7, 79.6, 75.6, 79.9, 77.2)),
+        PaperRow(("Appearance and Gait",), (41.5, 35.5, 79.6, 53.1, 79.2, 76.1, 80.6, 77.9)),
+        PaperRow(("Joint (the proposed ASGL)",), (52.9, 43.2, 88.1, 65.8, 83.9, 82.2, 86.1, 82.5)),
     ),
-)  # fmt: skip
+)
 
 TABLE4 = PaperTable(
     number=4,

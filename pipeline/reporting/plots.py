@@ -195,17 +195,33 @@ def ablation_plot(
                     continue
                 value, low, high = measured
                 axes.bar(i, value, color=colours[i % len(colours)], width=0.7)
-                axes.errorbar(i, value, yerr=[[value - low], [high - value]], color="black",
-                              capsize=3, linewidth=1)  # fmt: skip
+                axes.errorbar(
+                    i,
+                    value,
+                    yerr=[[value - low], [high - value]],
+                    color="black",
+                    capsize=3,
+                    linewidth=1,
+                )
             if panel in chance:
-                axes.axhline(chance[panel], color="grey", linestyle="--", linewidth=1,
-                             label=f"chance {chance[panel]:.1f}")  # fmt: skip
+                axes.axhline(
+                    chance[panel],
+                    color="grey",
+                    linestyle="--",
+                    linewidth=1,
+                    label=f"chance {chance[panel]:.1f}",
+                )
                 axes.legend(loc="upper right", fontsize=6)
             axes.set_xticks([])  # the variants are named once, in the legend below
             axes.set(title=panel, ylim=(0, 100), ylabel="%" if panel == panels[0] else None)
             axes.grid(axis="y", alpha=0.3)
         figure.suptitle(title)
-        figure.legend(handles, [b.label for b in bars], loc="lower center", ncol=min(len(bars), 3),
-                      frameon=False)  # fmt: skip
+        figure.legend(
+            handles,
+            [b.label for b in bars],
+            loc="lower center",
+            ncol=min(len(bars), 3),
+            frameon=False,
+        )
         figure.tight_layout(rect=(0, 0.16, 1, 1))
         return save_png(figure, path)

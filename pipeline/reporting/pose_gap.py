@@ -20,10 +20,13 @@ def _branch_cells(run: MeasuredRun | None) -> str:
     if run is None:
         return NOT_MEASURED
     branches = run.metrics.get("branches") or {}
-    return ", ".join(
-        f"{name} {format_value(info['settings']['cc']['R-1'])} (w {info['mean_weight']:.2f})"
-        for name, info in branches.items()
-    ) or NOT_MEASURED
+    return (
+        ", ".join(
+            f"{name} {format_value(info['settings']['cc']['R-1'])} (w {info['mean_weight']:.2f})"
+            for name, info in branches.items()
+        )
+        or NOT_MEASURED
+    )
 
 
 def _cells(run: MeasuredRun | None) -> list[str]:
@@ -49,10 +52,19 @@ def _probe_rows(reports_dir: Path) -> list[tuple[str, ...]]:
         for source in SOURCES:
             record = probes.get(source, {})
             cc = (record.get("cues", {}).get(cue) or {}).get("cc")
-            cells += [format_value(cc["R-1"]), format_value(cc["mAP"])] if cc else [NOT_MEASURED] * 2
+            cells += (
+                [format_value(cc["R-1"]), format_value(cc["mAP"])] if cc else [NOT_MEASURED] * 2
+            )
         chance = next(iter(probes.values()))["chance"]["cc"]
-        rows.append((f"probe: {cue} (no learning)", "", *cells,
-                     f"chance {chance['R-1']:.1f} / {chance['mAP']:.1f}", "probe_*.json"))  # fmt: skip
+        rows.append(
+            (
+                f"probe: {cue} (no learning)",
+                "",
+                *cells,
+                f"chance {chance['R-1']:.1f} / {chance['mAP']:.1f}",
+                "probe_*.json",
+            )
+        )
     return rows
 
 
@@ -68,12 +80,27 @@ def build_pose_gap_table(runs: Sequence[MeasuredRun], reports_dir: Path) -> Tabl
         )
         if gt is None or mp is None:
             continue  # the gap needs both sides
-        rows.append((variant, dataset, *_cells(gt), *_cells(mp),
-                     f"{_branch_cells(gt)} | {_branch_cells(mp)}", f"{gt.name} / {mp.name}"))  # fmt: skip
+        rows.append(
+            (
+                variant,
+                dataset,
+                *_cells(gt),
+                *_cells(mp),
+                f"{_branch_cells(gt)} | {_branch_cells(mp)}",
+                f"{gt.name} / {mp.name}",
+            )
+        )
     rows += _probe_rows(reports_dir)
-    columns = ("variant", "dataset", "ground truth CC R-1", "ground truth CC mAP",
-               "MediaPipe CC R-1", "MediaPipe CC mAP", "each branch alone, CC R-1 (GT | MediaPipe)",
-               "runs")  # fmt: skip
+    columns = (
+        "variant",
+        "dataset",
+        "ground truth CC R-1",
+        "ground truth CC mAP",
+        "MediaPipe CC R-1",
+        "MediaPipe CC mAP",
+        "each branch alone, CC R-1 (GT | MediaPipe)",
+        "runs",
+    )
     notes = (
         "Same frames, splits and training; only the skeletons differ: ground truth "
         "(`preprocess --pose-source groundtruth`, synthetic sets only) or MediaPipe's estimates.",

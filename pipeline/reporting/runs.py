@@ -56,10 +56,14 @@ class MeasuredRun:
 
     @property
     def source(self) -> str:
-        caveats = [text for applies, text in (
-            (self.pose_source != "mediapipe", f"{self.pose_source} skeletons"),
-            (self.held_out_validation, "validation identities held out of training"),
-        ) if applies]  # fmt: skip
+        caveats = [
+            text
+            for applies, text in (
+                (self.pose_source != "mediapipe", f"{self.pose_source} skeletons"),
+                (self.held_out_validation, "validation identities held out of training"),
+            )
+            if applies
+        ]
         return (
             f"measured: {self.dataset} / run {self.name} / profile {self.profile} / {self.date}"
             + "".join(f" / {caveat}" for caveat in caveats)

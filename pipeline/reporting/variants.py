@@ -131,5 +131,11 @@ POSE_2D = Variant(pose="2d")
 
 # Every variant Tables 3–5 need, in the order `ablate --all` trains them.
 TABLE_VARIANTS: tuple[Variant, ...] = (
-    FULL, APPEARANCE_ONLY, SHAPE_GAIT, APPEARANCE_SHAPE, APPEARANCE_GAIT, GCN, POSE_2D,
-)  # fmt: skip
+    FULL,
+    APPEARANCE_ONLY,
+    SHAPE_GAIT,
+    APPEARANCE_SHAPE,
+    APPEARANCE_GAIT,
+    GCN,
+    POSE_2D,
+)

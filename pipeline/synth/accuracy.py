@@ -12,8 +12,13 @@ import numpy as np
 from pipeline.pose import PoseEstimator
 from pipeline.skeleton import JOINT_NAMES, LEFT_RIGHT_PAIRS, map_33_to_14
 
-YAW_BUCKETS = (("frontal", 0, 30), ("front-oblique", 30, 75), ("side", 75, 105),
-               ("back-oblique", 105, 150), ("back", 150, 180.01))  # fmt: skip
+YAW_BUCKETS = (
+    ("frontal", 0, 30),
+    ("front-oblique", 30, 75),
+    ("side", 75, 105),
+    ("back-oblique", 105, 150),
+    ("back", 150, 180.01),
+)
 
 
 def similarity_align(source: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -16,11 +16,29 @@ import numpy as np
 # Named points of the rendered body (more than the 14 evaluation joints: hands, heels and toes
 # are needed to draw hands and shoes, and the 14 joints are derived from them).
 POINT_NAMES: tuple[str, ...] = (
-    "pelvis", "chest", "neck", "head",
-    "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist", "r_wrist",
-    "l_fingers", "r_fingers", "l_hip", "r_hip", "l_knee", "r_knee",
-    "l_ankle", "r_ankle", "l_heel", "r_heel", "l_toe", "r_toe",
-)  # fmt: skip
+    "pelvis",
+    "chest",
+    "neck",
+    "head",
+    "l_shoulder",
+    "r_shoulder",
+    "l_elbow",
+    "r_elbow",
+    "l_wrist",
+    "r_wrist",
+    "l_fingers",
+    "r_fingers",
+    "l_hip",
+    "r_hip",
+    "l_knee",
+    "r_knee",
+    "l_ankle",
+    "r_ankle",
+    "l_heel",
+    "r_heel",
+    "l_toe",
+    "r_toe",
+)
 POINT_INDEX = {name: index for index, name in enumerate(POINT_NAMES)}
 
 
@@ -214,9 +232,13 @@ def walk(body: BodyShape, gait: Gait, frames: int, fps: float, phase: float = 0.
         # Foot pitch: toes up at heel strike, heel up at push-off.
         foot_pitch = 0.25 * np.sin(leg_phase + 0.2) * gain
         toe_dir = np.stack(
-            [sign * np.sin(gait.toe_out) * np.ones_like(t), np.sin(foot_pitch),
-             np.cos(foot_pitch) * np.cos(gait.toe_out)], -1,
-        )  # fmt: skip
+            [
+                sign * np.sin(gait.toe_out) * np.ones_like(t),
+                np.sin(foot_pitch),
+                np.cos(foot_pitch) * np.cos(gait.toe_out),
+            ],
+            -1,
+        )
         heel = ankle + np.array([0.0, -body.ankle_height, 0.0]) - 0.22 * body.foot_length * toe_dir
         toe = heel + body.foot_length * toe_dir
         points[:, POINT_INDEX[f"{side}_hip"]] = hip
@@ -271,8 +293,13 @@ def walk(body: BodyShape, gait: Gait, frames: int, fps: float, phase: float = 0.
         1,
     ]
     points[:, :, 1] -= feet.min(axis=1, keepdims=True)
-    return Motion(points=points, head_axes=head_rot, body_axes=trunk_rot, speed=float(speed),
-                  head_radius=body.head_radius)  # fmt: skip
+    return Motion(
+        points=points,
+        head_axes=head_rot,
+        body_axes=trunk_rot,
+        speed=float(speed),
+        head_radius=body.head_radius,
+    )
 
 
 def joints14(motion: Motion) -> np.ndarray:

@@ -62,8 +62,9 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, 90, *stream])
 
 
-def plan_crowd(seed: int, people: int = 3, frames: int = 48, size=(640, 360),
-               cast: int | None = None) -> CrowdScene:  # fmt: skip
+def plan_crowd(
+    seed: int, people: int = 3, frames: int = 48, size=(640, 360), cast: int | None = None
+) -> CrowdScene:
     """Place `people` walkers (2 or 3) so that neighbours walk in opposite directions and meet
     near the middle of the clip; lanes 1.4 m apart from 4.5 m away. `cast` seeds who the people
     are (identity and outfit; default `seed`): two scenes with one cast show the same people,
@@ -76,8 +77,9 @@ def plan_crowd(seed: int, people: int = 3, frames: int = 48, size=(640, 360),
     first_lane = float(rng.uniform(4.3, 5.0))
     for i in range(people):
         look_rng = _rng(cast, 1, i)
-        identity = Identity(sample_body_shape(look_rng), sample_gait(look_rng),
-                            sample_identity_look(look_rng))  # fmt: skip
+        identity = Identity(
+            sample_body_shape(look_rng), sample_gait(look_rng), sample_identity_look(look_rng)
+        )
         outfit = sample_outfits(_rng(cast, 2, i), 1)[0]
         lane = first_lane + i * LANE_GAP
         heading = 1 if i % 2 == 0 else -1
@@ -87,8 +89,9 @@ def plan_crowd(seed: int, people: int = 3, frames: int = 48, size=(640, 360),
         travel = speed * frames / FPS
         meet = float(rng.uniform(-0.15, 0.15)) * travel
         start = meet - heading * travel / 2
-        walkers.append(Walker(identity, outfit, lane, start, heading,
-                              float(rng.uniform(0, 2 * np.pi))))  # fmt: skip
+        walkers.append(
+            Walker(identity, outfit, lane, start, heading, float(rng.uniform(0, 2 * np.pi)))
+        )
     backdrop = sample_scene(0, 90.0, seed, _rng(seed, 3))
     return CrowdScene(seed, frames, tuple(size), backdrop, tuple(walkers))
 
@@ -138,8 +141,12 @@ def render_crowd(scene: CrowdScene) -> tuple[list[np.ndarray], CrowdTruth]:
     backdrop = Backdrop(scene.backdrop, np.array([0.0, 0.0, -1.0]), np.array([0.0, 0.0, WALL_Z]))
     look = scene.backdrop
     light_world = np.array([0.3, 0.8, -0.5]) / np.linalg.norm([0.3, 0.8, -0.5])
-    light = Light(big.rotation @ light_world, look.ambient, look.diffuse,
-                  np.asarray(look.tint, dtype=np.float32))  # fmt: skip
+    light = Light(
+        big.rotation @ light_world,
+        look.ambient,
+        look.diffuse,
+        np.asarray(look.tint, dtype=np.float32),
+    )
     noise_rng = _rng(scene.seed, 4)
     boxes = np.full((scene.frames, len(motions), 4), np.nan)
     visible = np.zeros((scene.frames, len(motions)))
@@ -147,14 +154,22 @@ def render_crowd(scene: CrowdScene) -> tuple[list[np.ndarray], CrowdTruth]:
     for t in range(scene.frames):
         background = backdrop.render(camera, scene.size, far)
         background *= np.asarray(look.tint, dtype=np.float32) * (look.ambient + 0.6 * look.diffuse)
-        canvas = Canvas(cv2.resize(background, (width * SUPERSAMPLE, height * SUPERSAMPLE),
-                                   interpolation=cv2.INTER_LINEAR), big, light)  # fmt: skip
+        canvas = Canvas(
+            cv2.resize(
+                background,
+                (width * SUPERSAMPLE, height * SUPERSAMPLE),
+                interpolation=cv2.INTER_LINEAR,
+            ),
+            big,
+            light,
+        )
         spans, full = {}, {}
         for i in order:
             first = len(canvas.materials)
             walker = scene.walkers[i]
-            draw_person(canvas, motions[i], t, walker.identity.body, walker.identity.look,
-                        walker.outfit)  # fmt: skip
+            draw_person(
+                canvas, motions[i], t, walker.identity.body, walker.identity.look, walker.outfit
+            )
             spans[i] = (first, len(canvas.materials))
             mine = (canvas.material >= first) & (canvas.material < spans[i][1])
             boxes[t, i], full[i] = _silhouette_box(mine)

@@ -30,8 +30,14 @@ from pipeline.synth.scene import Scene, View, sample_scene, sample_view
 SESSIONS = (1, 2, 3)
 SESSION3_CAMERA_OFFSET = 12  # CCVID: camera id + 12 for session3
 MAX_CAMERAS = 12  # per site; more would collide with the session3 offset
-JPEG_PARAMS = (cv2.IMWRITE_JPEG_QUALITY, 92, cv2.IMWRITE_JPEG_OPTIMIZE, 0,
-               cv2.IMWRITE_JPEG_PROGRESSIVE, 0)  # fmt: skip
+JPEG_PARAMS = (
+    cv2.IMWRITE_JPEG_QUALITY,
+    92,
+    cv2.IMWRITE_JPEG_OPTIMIZE,
+    0,
+    cv2.IMWRITE_JPEG_PROGRESSIVE,
+    0,
+)
 GT_FILE = "gt_joints14.npy"
 SPLIT_FILES = {"train": "train.txt", "query": "query.txt", "gallery": "gallery.txt"}
 _ASSIGNMENT_TRIES = 200
@@ -118,8 +124,15 @@ def _assign(
             for k in range(per_outfit):
                 video = int(free[session].pop())
                 split = ("query" if k == query else "gallery") if test else "train"
-                tracks.append(dict(outfit=outfit, session=session, video=video,
-                                   camera=camera_id(session, video), split=split))  # fmt: skip
+                tracks.append(
+                    dict(
+                        outfit=outfit,
+                        session=session,
+                        video=video,
+                        camera=camera_id(session, video),
+                        split=split,
+                    )
+                )
         if not test or _valid_protocol(tracks):
             return tracks
     raise ValueError(
@@ -270,5 +283,5 @@ def metadata(plan: DatasetPlan) -> dict:
                 "view": dataclasses.asdict(t.view),
             }
             for t in plan.tracklets
-        ],  # fmt: skip
+        ],
     }

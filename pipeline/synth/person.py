@@ -158,11 +158,24 @@ def draw_person(
     pelvis_cam = p("pelvis")
     offset = -to_body @ pelvis_cam
     trunk = body.trunk
-    upper = Fabric(outfit.upper, outfit.upper_second, outfit.upper_pattern, outfit.pattern_period,
-                   to_body, offset, print_box=(0.42 * trunk, 0.72 * trunk),
-                   neckline=(trunk, np.asarray(look.skin, dtype=np.float32)))  # fmt: skip
-    lower = Fabric(outfit.lower, outfit.lower_second, outfit.lower_pattern,
-                   outfit.pattern_period * 1.3, to_body, offset)  # fmt: skip
+    upper = Fabric(
+        outfit.upper,
+        outfit.upper_second,
+        outfit.upper_pattern,
+        outfit.pattern_period,
+        to_body,
+        offset,
+        print_box=(0.42 * trunk, 0.72 * trunk),
+        neckline=(trunk, np.asarray(look.skin, dtype=np.float32)),
+    )
+    lower = Fabric(
+        outfit.lower,
+        outfit.lower_second,
+        outfit.lower_pattern,
+        outfit.pattern_period * 1.3,
+        to_body,
+        offset,
+    )
     shoes = Solid(outfit.shoes, 0.12)
     draw = canvas.capsule
     sole_up = rot @ np.array([0.0, 1.0, 0.0])  # world up in camera coordinates
@@ -225,8 +238,13 @@ def draw_person(
             draw(knee, ankle, r_knee, r_ankle, skin)
         heel, toe = p(f"{side}_heel"), p(f"{side}_toe")
         foot_dir = (toe - heel) / max(np.linalg.norm(toe - heel), 1e-6)
-        draw(heel + sole_up * 0.045 + foot_dir * 0.04, toe + sole_up * 0.035 - foot_dir * 0.035,
-             0.045, 0.037, shoes)  # fmt: skip
+        draw(
+            heel + sole_up * 0.045 + foot_dir * 0.04,
+            toe + sole_up * 0.035 - foot_dir * 0.035,
+            0.045,
+            0.037,
+            shoes,
+        )
         draw(ankle - sole_up * 0.01, heel + sole_up * 0.05 + foot_dir * 0.05, 0.042, 0.045, shoes)
     if outfit.lower_kind == "skirt":
         # A flared tube cut flat at the hem (the capsule's round end is clipped away), so the
@@ -241,17 +259,26 @@ def draw_person(
     face = Face(look.skin, look.hair, look.hair_style, head, head_axes, r_head)
     canvas.sphere(head, r_head, face)
     canvas.sphere(head + r_head * (-0.42 * h_up + 0.16 * h_fwd), 0.74 * r_head, face)
-    draw(head + r_head * (0.02 * h_up + 0.9 * h_fwd), head + r_head * (-0.3 * h_up + 1.08 * h_fwd),
-         0.1 * r_head, 0.16 * r_head, skin)  # fmt: skip
+    draw(
+        head + r_head * (0.02 * h_up + 0.9 * h_fwd),
+        head + r_head * (-0.3 * h_up + 1.08 * h_fwd),
+        0.1 * r_head,
+        0.16 * r_head,
+        skin,
+    )
     for sign in (1.0, -1.0):
-        canvas.sphere(head + r_head * (sign * 0.95 * h_left - 0.15 * h_up - 0.05 * h_fwd),
-                      0.22 * r_head, skin)  # fmt: skip
+        canvas.sphere(
+            head + r_head * (sign * 0.95 * h_left - 0.15 * h_up - 0.05 * h_fwd), 0.22 * r_head, skin
+        )
     hair = Hair(look.hair, head, head_axes)
     if look.hair_style != "cropped":
         volume = 1.04 if look.hair_style == "short" else 1.09
         clip_origin = head + r_head * 0.3 * h_fwd
-        canvas.sphere(head + r_head * (0.08 * h_up - 0.1 * h_fwd), volume * r_head,
-                      Clipped(hair, clip_origin, -h_fwd))  # fmt: skip
+        canvas.sphere(
+            head + r_head * (0.08 * h_up - 0.1 * h_fwd),
+            volume * r_head,
+            Clipped(hair, clip_origin, -h_fwd),
+        )
     if look.hair_style == "long":
         # A sheet as wide as the head over the nape and upper back (strands side by side).
         back = upper_chest - b_fwd * (depth + 0.035) - b_up * 0.03
@@ -263,11 +290,19 @@ def draw_person(
     if outfit.hat != "none":
         hat = Solid(outfit.hat_colour, 0.06)
         cut = 0.38 if outfit.hat == "beanie" else 0.45
-        canvas.sphere(head + r_head * (0.08 * h_up - 0.1 * h_fwd), 1.16 * r_head,
-                      Clipped(hat, head + r_head * cut * h_up, h_up))  # fmt: skip
+        canvas.sphere(
+            head + r_head * (0.08 * h_up - 0.1 * h_fwd),
+            1.16 * r_head,
+            Clipped(hat, head + r_head * cut * h_up, h_up),
+        )
         if outfit.hat == "cap":
-            draw(head + r_head * (0.48 * h_up + 0.8 * h_fwd), head + r_head * (0.42 * h_up + 1.5 * h_fwd),
-                 0.13 * r_head, 0.1 * r_head, hat)  # fmt: skip
+            draw(
+                head + r_head * (0.48 * h_up + 0.8 * h_fwd),
+                head + r_head * (0.42 * h_up + 1.5 * h_fwd),
+                0.13 * r_head,
+                0.1 * r_head,
+                hat,
+            )
 
     # Bags.
     if outfit.bag == "backpack":

@@ -141,8 +141,13 @@ def render_tracklet(
     mid_path = np.array([0.0, 0.0, motion.speed * frames / FPS / 2])
     backdrop = Backdrop(scene, to_camera, mid_path - to_camera * scene.wall_distance)
     azimuth, elevation = np.radians(scene.light_azimuth), np.radians(scene.light_elevation)
-    light_world = np.array([np.cos(elevation) * np.sin(azimuth), np.sin(elevation),
-                            np.cos(elevation) * np.cos(azimuth)])  # fmt: skip
+    light_world = np.array(
+        [
+            np.cos(elevation) * np.sin(azimuth),
+            np.sin(elevation),
+            np.cos(elevation) * np.cos(azimuth),
+        ]
+    )
     tint = np.asarray(scene.tint, dtype=np.float32)
     occluder_point = np.array([0.0, 0.0, motion.speed * frames / FPS * view.occluder_at])
 
@@ -157,14 +162,15 @@ def render_tracklet(
                 background,
                 (width * SUPERSAMPLE, height * SUPERSAMPLE),
                 interpolation=cv2.INTER_LINEAR,
-            ),  # fmt: skip
+            ),
             big,
             light,
         )
         draw_person(canvas, motion, t, identity.body, identity.look, outfit)
         if view.occluder != "none":
-            _occluder(canvas, view, big, occluder_point, to_camera, backdrop.axis,
-                      identity.body.stature)  # fmt: skip
+            _occluder(
+                canvas, view, big, occluder_point, to_camera, backdrop.axis, identity.body.stature
+            )
         image = cv2.resize(canvas.resolve(), (width, height), interpolation=cv2.INTER_AREA)
         if view.blur > 0:
             image = cv2.GaussianBlur(image, (0, 0), view.blur)

@@ -153,8 +153,13 @@ def wall_texture(scene: Scene) -> np.ndarray:
             cv2.rectangle(img, (x, 0), (x + span, height), colour, -1)
             door_w, door_h = int(1.0 * ppm), int(2.2 * ppm)
             door_x = x + int(rng.uniform(0.1, 0.5) * span)
-            cv2.rectangle(img, (door_x, height - door_h), (door_x + door_w, height),
-                          tuple(float(c) * 0.35 for c in colour), -1)  # fmt: skip
+            cv2.rectangle(
+                img,
+                (door_x, height - door_h),
+                (door_x + door_w, height),
+                tuple(float(c) * 0.35 for c in colour),
+                -1,
+            )
             x += span
     # plaster and every other kind: large-scale blotches, plus a darker plinth at the bottom
     img *= 1.0 + 0.12 * _smooth_noise(rng, (height, width), 24)[..., None]

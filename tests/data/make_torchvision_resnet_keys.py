@@ -32,9 +32,15 @@ def main(resnet_py: str, label: str) -> None:
     import torch.nn as nn
 
     namespace = {
-        "torch": torch, "nn": nn, "Tensor": torch.Tensor, "Any": Any, "Callable": Callable,
-        "Optional": Optional, "Union": Union, "_log_api_usage_once": lambda _obj: None,
-    }  # fmt: skip
+        "torch": torch,
+        "nn": nn,
+        "Tensor": torch.Tensor,
+        "Any": Any,
+        "Callable": Callable,
+        "Optional": Optional,
+        "Union": Union,
+        "_log_api_usage_once": lambda _obj: None,
+    }
     exec(compile(module, resnet_py, "exec"), namespace)
     out_dir = Path(__file__).parent
     for arch, (block, layers) in ARCHS.items():
