@@ -11,7 +11,8 @@ Per tracklet group (name = escaped key): datasets `world33 (T,33,3)`, `image33 (
 `visibility (T,33)`, `present (T,)`, `joints14 (T,14,3)`, `joints14_2d (T,14,2)`, and attributes
 pid, clothes, camera, split, source, frames, detection_rate, frame_size (h, w). File attributes:
 schema_version, mediapipe_version, model_complexity, normalisation, dataset, root, pose_source
-(mediapipe | groundtruth), fingerprint.
+(mediapipe | groundtruth | skeletons), joints_transform (skeleton datasets: the transform applied
+before caching, "" for none), fingerprint.
 """
 
 from __future__ import annotations
@@ -45,10 +46,11 @@ FINGERPRINT_FIELDS = (
     "dataset",
     "root",
     "pose_source",
+    "joints_transform",
 )
 # Fields added after schema 1 enter the hash only away from their default, so the caches built
 # before they existed keep their fingerprint (and a missing attribute reads as the default).
-LATER_FIELD_DEFAULTS = {"pose_source": "mediapipe"}
+LATER_FIELD_DEFAULTS = {"pose_source": "mediapipe", "joints_transform": ""}
 COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 # HDF5 1.10 file format: single-chunk datasets need no B-tree and object headers are compact,
 # which makes a cache of short tracklets ~2.5x smaller than the 1.8 format (readable by HDF5 ≥ 1.10).
@@ -118,8 +120,10 @@ def file_attributes(
     normalisation: str,
     model_complexity: int,
     pose_source: str = "mediapipe",
+    joints_transform: str = "",
 ) -> dict[str, Any]:
-    """The file attributes of a cache built from these inputs, fingerprint included."""
+    """The file attributes of a cache built from these inputs, fingerprint included
+    (`joints_transform`: "module:function" and its JSON arguments, "" for none)."""
     attrs: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "mediapipe_version": mediapipe_version(),
@@ -128,6 +132,7 @@ def file_attributes(
         "dataset": dataset,
         "root": str(Path(root).absolute()),
         "pose_source": pose_source,
+        "joints_transform": joints_transform,
     }
     attrs["fingerprint"] = fingerprint(attrs)
     return attrs

@@ -27,7 +27,7 @@ class ConfigError(ValueError):
 class DataConfig:
     """Where the dataset and its skeleton cache live."""
 
-    dataset: str = "ccvid"  # ccvid | vccr | folder
+    dataset: str = "ccvid"  # ccvid | vccr | folder | skeletons | ucalgary (the last two: no frames)
     root: str = "cache/synthetic"
     manifest: str = ""  # CSV manifest for the `folder` adapter (path,pid,clothes,camera,split)
     cache: str = "cache/skeletons/synthetic.h5"
@@ -61,8 +61,14 @@ class PreprocessConfig:
     backend: str = "loky"  # loky | dask
     scheduler: str = ""  # dask scheduler address, e.g. tcp://127.0.0.1:8786
     model_complexity: int = 1  # only 1 is bundled with mediapipe 0.10.21
-    normalisation: str = "paper"  # paper | none
-    pose_source: str = "mediapipe"  # mediapipe | groundtruth (synthetic sets only)
+    normalisation: str = "paper"  # paper | none | unified
+    # mediapipe | groundtruth (synthetic sets only) | skeletons (the files of a skeleton dataset,
+    # which is its only source: chosen for it whatever this says, unless groundtruth)
+    pose_source: str = "mediapipe"
+    # Skeleton datasets: "package.module:function" applied to every sequence's hip-centred metric
+    # joints before caching (pipeline/transforms.py), with JSON keyword arguments; "" = none.
+    joints_transform: str = ""
+    transform_args: str = ""
     limit: int = 0  # 0 = all tracklets
     strict: bool = False
     overwrite: bool = False
@@ -221,6 +227,19 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "synth": {"identities": 200, "frames": 32},
         "model": _CPU_MODEL,
         "train": {**_CPU_TRAIN, "height": 64, "width": 32, "ids_per_batch": 8, "clips_per_id": 4},
+        "eval": {"batch_size": 16},
+    },
+    # The skeleton-only protocol on real Kinect walks (`make ucalgary`, README "Real people's
+    # skeletons"): no frames, so no appearance branch; the CPU model; the recipe chosen on a
+    # validation split of the training subjects (README, never the test subjects).
+    "ucalgary": {
+        "data": {
+            "dataset": "ucalgary",
+            "root": "../shared/data/ucalgary-gait",
+            "cache": "cache/skeletons/ucalgary.h5",
+        },
+        "model": {**_CPU_MODEL, "use_appearance": False},
+        "train": {**_CPU_TRAIN, "ids_per_batch": 4, "clips_per_id": 2},
         "eval": {"batch_size": 16},
     },
 }

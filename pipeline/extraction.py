@@ -1,7 +1,8 @@
 """Per-tracklet pose extraction (SPEC §4): decode frames one at a time → MediaPipe pose in video
 mode (estimator reset per tracklet) → world33 / image33 / visibility / present → 33 → 14 joints →
 gaps filled (linear, edges copied; `present` kept) → normalised (`skeleton.normalise` modes).
-`extract_groundtruth` is the positive control's source: a synthetic set's rendered joints.
+`extract_groundtruth` is the positive control's source: a synthetic set's rendered joints;
+`extract_sequence` a skeleton dataset's (real people's joints from files, no frames).
 
 `extract_tracklet` is the unit of work the preprocess workers run and the benchmark times;
 `extract_batch` is one worker's task; `search` extracts a query through it too, so a query's
@@ -18,10 +19,18 @@ import cv2
 import numpy as np
 
 from pipeline import skeleton
-from pipeline.datasets import Failure, FrameReadError, Tracklet, iter_frames
+from pipeline.datasets import Failure, FrameReadError, Tracklet, iter_frames, read_sequence
+from pipeline.datasets.skeletons import SequenceError
 from pipeline.groundtruth import groundtruth_arrays, read_groundtruth
 from pipeline.pose import PoseEstimator
+from pipeline.transforms import Transform, apply_transform
 from pipeline.workers import exit_with_parent
+
+# Skeleton files have no frames, so Eq. 1 has no (h, w) to divide by: a nominal (1, 1) is
+# recorded, which makes `paper` the same as `none` (hip-centred metres). Any fixed scale would do
+# as much: the model standardises its joints with the training split's statistics (ARCHITECTURE
+# "Joint scale"), and the probe's cues are scale-free.
+NOMINAL_FRAME_SIZE = (1, 1)
 
 
 @dataclass
@@ -129,6 +138,51 @@ def extract_groundtruth(tracklet: Tracklet, normalisation: str = "paper") -> Ext
     }
     arrays = groundtruth_arrays(gt, size, normalisation)
     return Extraction(tracklet.key, arrays, attrs, [], count, count)
+
+
+def extract_sequence(
+    tracklet: Tracklet,
+    dataset: str,
+    normalisation: str = "paper",
+    transform: Transform | None = None,
+) -> Extraction:
+    """One skeleton-dataset sequence (`datasets.read_sequence`) → `Extraction` in the cache
+    schema: gaps filled as MediaPipe's are, hip-centred, `transform` applied, normalised."""
+    try:
+        sequence = read_sequence(dataset, tracklet)
+    except SequenceError as error:
+        failure = Failure(str(error), tracklet.source, tracklet.key)
+        return Extraction(tracklet.key, None, None, [failure])
+    unreadable = [int(i) for i in sequence.unreadable]
+    failures = [
+        Failure("unreadable frame", f"{tracklet.source}#{i}", tracklet.key) for i in unreadable
+    ]
+    joints = skeleton.fill_missing(sequence.joints, sequence.present)
+    joints = joints - skeleton.hip_centre(joints)
+    if transform is not None:
+        joints = apply_transform(transform, joints, tracklet.key)
+    count, detected = len(joints), int(sequence.present.sum())
+    attrs = {
+        "pid": tracklet.pid,
+        "clothes": tracklet.clothes,
+        "camera": int(tracklet.camera),
+        "split": tracklet.split,
+        "source": tracklet.source,
+        "frames": count,
+        "detection_rate": detected / count,
+        "frame_size": np.array(NOMINAL_FRAME_SIZE, dtype=np.int64),
+        "unreadable": np.array(unreadable, dtype=np.int64),
+        "first_frame": int(sequence.first_frame),  # of the file; earlier frames were trimmed
+    }
+    arrays = groundtruth_arrays(joints, NOMINAL_FRAME_SIZE, normalisation, sequence.present)
+    return Extraction(tracklet.key, arrays, attrs, failures, count, detected)
+
+
+def sequence_batch(
+    tracklets: list[Tracklet], dataset: str, normalisation: str, transform: Transform | None
+) -> list[Extraction]:
+    """A batch of skeleton-dataset sequences, read in this process (milliseconds each)."""
+    return [extract_sequence(t, dataset, normalisation, transform) for t in tracklets]
 
 
 def extract_batch(

@@ -20,7 +20,8 @@ import numpy as np
 from pipeline import skeleton
 from pipeline.synth.dataset import GT_FILE
 
-POSE_SOURCES = ("mediapipe", "groundtruth")
+# "skeletons": the joints of a skeleton-sequence dataset's files (pipeline/datasets/skeletons.py).
+POSE_SOURCES = ("mediapipe", "groundtruth", "skeletons")
 SYNTH_MARKER = "synth_meta.json"  # written by `asgl-pipeline synth` at the root of every set
 
 
@@ -36,9 +37,13 @@ def check_root(root: str | Path) -> None:
 
 
 def groundtruth_arrays(
-    gt_joints: np.ndarray, frame_size: tuple[int, int], normalisation: str
+    gt_joints: np.ndarray,
+    frame_size: tuple[int, int],
+    normalisation: str,
+    present: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """(T, 14, 3) ground-truth joints → the cache's arrays (schema of pipeline/cache.py)."""
+    """(T, 14, 3) ground-truth joints → the cache's arrays (schema of pipeline/cache.py);
+    `present` defaults to every frame (skeleton files may lack some, already filled in)."""
     gt = np.asarray(gt_joints, dtype=np.float32)
     if gt.ndim != 3 or gt.shape[1:] != (skeleton.NUM_JOINTS, 3) or not len(gt):
         raise ValueError(f"ground-truth joints must be (T, 14, 3), got {gt.shape}")
@@ -47,7 +52,7 @@ def groundtruth_arrays(
         "world33": np.zeros((count, 33, 3), dtype=np.float32),
         "image33": np.zeros((count, 33, 3), dtype=np.float32),
         "visibility": np.zeros((count, 33), dtype=np.float32),
-        "present": np.ones(count, dtype=bool),
+        "present": np.ones(count, dtype=bool) if present is None else np.asarray(present, bool),
         "joints14": skeleton.normalise(gt, frame_size, mode=normalisation),
         "joints14_2d": skeleton.normalise(gt[..., :2], frame_size, mode="none"),
     }

@@ -184,6 +184,11 @@ def _result(first: np.ndarray, ap: np.ndarray, max_rank: int) -> SettingResult:
     return SettingResult(cmc, mean_ap, valid, skipped, per_query)
 
 
+def result_from_scores(scores: QueryScores, max_rank: int = max(DEFAULT_RANKS)) -> SettingResult:
+    """A setting's scores rebuilt from its per-query outcomes (e.g. a probe's, read from JSON)."""
+    return _result(scores.first, scores.ap, max_rank)
+
+
 def _check_distances(distances: np.ndarray) -> np.ndarray:
     """Distances are ranked as float32 in both implementations; + 0.0 turns -0.0 into 0.0."""
     distances = np.asarray(distances, dtype=np.float32)

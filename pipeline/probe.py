@@ -11,17 +11,19 @@ Cues, all scale-free (stature and camera distance do not enter):
 - variants of the bone ratios that might recover what pose estimation loses: after a temporal
   median filter, from visible frames only (MediaPipe's visibility), from the image landmarks.
 Joints are taken in metric units: paper Eq. 1's frame-size scaling is undone with the tracklet's
-recorded frame size, so the ratios are not bent by h ≠ w.
+recorded frame size, so the ratios are not bent by h ≠ w. Every summary carries its 95 % bootstrap
+interval over query identities (as a run's metrics.json does), and each query's outcome is kept
+(`per_query`), so `asgl-pipeline compare RUN probe.json` pairs a learned run with a cue.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.confidence import chance_levels
-from pipeline.metrics import SETTINGS, Labels, evaluate_distances
+from pipeline.confidence import chance_levels, summary_with_intervals
+from pipeline.metrics import SETTINGS, Labels, QueryScores, evaluate_distances
 from pipeline.skeleton import EDGES
 
 L_FOOT, R_FOOT = 12, 13
@@ -133,9 +135,24 @@ def tracklet_cues(
 
 @dataclass
 class ProbeResult:
-    cues: dict[str, dict[str, dict]]  # cue → setting → summary (R-1 …, mAP, queries)
+    cues: dict[str, dict[str, dict]]  # cue → setting → summary (R-1 …, mAP, intervals, queries)
     chance: dict[str, dict[str, float]]  # setting → metric → chance level
     tracklets: dict[str, int]
+    per_query: dict[str, dict[str, dict]] = field(default_factory=dict)  # cue → setting → scores
+
+
+def scores_record(scores: QueryScores) -> dict[str, list]:
+    """Per-query outcomes as JSON: first correct position (-1 none) and AP (null when none)."""
+    return {
+        "first": [int(f) for f in scores.first],
+        "ap": [None if np.isnan(a) else float(a) for a in scores.ap],
+    }
+
+
+def scores_from_record(record: dict) -> QueryScores:
+    """The inverse of `scores_record`."""
+    ap = [np.nan if a is None else a for a in record["ap"]]
+    return QueryScores(np.array(record["first"], dtype=np.int64), np.array(ap, dtype=np.float64))
 
 
 def _standardise(query: np.ndarray, gallery: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -165,26 +182,31 @@ def score_cues(
         stacked[cue] = _standardise(
             np.stack([q[cue] for q in query]), np.stack([g[cue] for g in gallery])
         )
+    per_query: dict[str, dict[str, dict]] = {}
     for cue in (*CUES, *VARIANT_CUES):
         q, g = stacked[cue]
         distances = np.linalg.norm(q[:, None, :] - g[None, :, :], axis=-1)
         results = evaluate_distances(distances, query_labels, gallery_labels)
-        cues[cue] = {s: results[s].summary() for s in SETTINGS}
+        cues[cue] = {s: summary_with_intervals(results[s], query_labels.pids) for s in SETTINGS}
+        per_query[cue] = {s: scores_record(results[s].per_query) for s in SETTINGS}
     chance = chance_levels(query_labels, gallery_labels, repeats=chance_repeats)
-    return ProbeResult(cues, chance, {"query": len(query), "gallery": len(gallery)})
+    return ProbeResult(cues, chance, {"query": len(query), "gallery": len(gallery)}, per_query)
 
 
 def format_probe(result: ProbeResult) -> str:
-    lines = [f"{'cue':<28}" + "".join(f"{s + ' R-1':>13}{'mAP':>7}" for s in SETTINGS)]
+    """R-1 with its 95 % interval and mAP per cue and setting, then the chance level."""
+    lines = [f"{'cue':<28}" + "".join(f"{s + ' R-1 [95 % CI]':>22}{'mAP':>7}" for s in SETTINGS)]
     for cue, settings in result.cues.items():
-        lines.append(
-            f"{cue:<28}"
-            + "".join(f"{settings[s]['R-1']:>13.1f}{settings[s]['mAP']:>7.1f}" for s in SETTINGS)
-        )
+        cells = []
+        for s in SETTINGS:
+            low, high = settings[s].get("intervals", {}).get("R-1", (np.nan, np.nan))
+            r1 = f"{settings[s]['R-1']:.1f} [{low:.1f}, {high:.1f}]"
+            cells.append(f"{r1:>22}{settings[s]['mAP']:>7.1f}")
+        lines.append(f"{cue:<28}" + "".join(cells))
     lines.append(
         f"{'chance':<28}"
         + "".join(
-            f"{result.chance[s]['R-1']:>13.1f}{result.chance[s]['mAP']:>7.1f}" for s in SETTINGS
+            f"{result.chance[s]['R-1']:>22.1f}{result.chance[s]['mAP']:>7.1f}" for s in SETTINGS
         )
     )
     return "\n".join(lines)

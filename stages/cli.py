@@ -100,9 +100,10 @@ def data_options(command):
 
     @click.option(
         "--dataset",
-        type=click.Choice(["ccvid", "vccr", "folder"]),
+        type=click.Choice(["ccvid", "vccr", "folder", "skeletons", "ucalgary"]),
         default=None,
-        help="Dataset layout (default: ccvid, which the synthetic set uses).",
+        help="Dataset layout (default: ccvid, which the synthetic set uses); skeletons and "
+        "ucalgary hold 3D joint sequences, no frames (train them with --no-appearance).",
     )
     @click.option(
         "--root",
@@ -114,7 +115,7 @@ def data_options(command):
         "--manifest",
         type=click.Path(dir_okay=False),
         default=None,
-        help="CSV manifest path,pid,clothes,camera,split for --dataset folder.",
+        help="CSV manifest path,pid,clothes,camera,split for --dataset folder or skeletons.",
     )
     @click.option(
         "--cache",
@@ -242,9 +243,10 @@ def synth(
 )
 @click.option(
     "--pose-source",
-    type=click.Choice(["mediapipe", "groundtruth"]),
+    type=click.Choice(["mediapipe", "groundtruth", "skeletons"]),
     default=None,
-    help="MediaPipe estimates, or a synthetic set's ground-truth joints (the positive control).",
+    help="MediaPipe estimates, or a synthetic set's ground-truth joints (the positive control); "
+    "a skeleton dataset's source is always its files (skeletons).",
 )
 @click.option("--limit", type=int, default=None, help="Only the first N tracklets (quick looks).")
 @click.option("--strict", is_flag=True, default=None, help="Exit non-zero if any input failed.")
@@ -416,11 +418,18 @@ def probe(profile, config_file, assignments, cache):
 @config_options
 @click.argument("first", metavar="RUN_A")
 @click.argument("second", metavar="RUN_B")
-def compare(profile, config_file, assignments, first, second):
+@click.option(
+    "--cue",
+    default="bone ratios",
+    show_default=True,
+    help="The probe cue to pair with when RUN_A or RUN_B is a probe record (probe_*.json).",
+)
+def compare(profile, config_file, assignments, first, second, cue):
     """Is RUN_A better than RUN_B beyond noise? A 95 % paired bootstrap of A − B over the same
-    queries, per setting (R-1, mAP). A run is a NAME under cache/runs or a PATH."""
+    queries, per setting (R-1, mAP). A run is a NAME under cache/runs or a PATH; either may be a
+    probe record (reports/probe_<cache>.json) of the same test set, scored with --cue."""
     config = resolve_config(profile, config_file, assignments, {})
-    run_stage("compare", config, first=first, second=second)
+    run_stage("compare", config, first=first, second=second, cue=cue)
 
 
 @main.command()

@@ -1,7 +1,9 @@
 """`asgl-pipeline preprocess`: videos → normalised 14-joint 3D skeletons in one HDF5 cache.
 
 Per tracklet: `pipeline.extraction.extract_tracklet` (MediaPipe pose, 33 → 14 joints, gaps
-filled, normalised).
+filled, normalised). A skeleton dataset (`skeletons`, `ucalgary`: joints in files, no frames) has
+its files as its only pose source (`pose_source = "skeletons"`, set here for it): each sequence is
+read in this process (`extraction.extract_sequence`), optionally through a joints transform.
 
 Parallelism: joblib workers (local processes, or a Dask cluster with `backend = "dask"`) each take
 a batch of tracklets with their own `PoseEstimator`; the batches stream back unordered to this
@@ -18,6 +20,7 @@ Tracklets that failed are not cached, so the next run tries them again (the inpu
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -39,17 +42,20 @@ from pipeline.cache import (
 )
 from pipeline.config import save_config
 from pipeline.datasets import (
+    SKELETON_DATASETS,
     Failure,
     Tracklet,
     estimated_frame_count,
     load_tracklets,
     write_failures,
 )
-from pipeline.extraction import extract_batch
+from pipeline.extraction import extract_batch, sequence_batch
 from pipeline.groundtruth import POSE_SOURCES, check_root
 from pipeline.pose import BUNDLED_COMPLEXITY
+from pipeline.transforms import load_transform
 from stages import StageError
 
+SEQUENCES_PER_BATCH = 64  # skeleton files: one part file per batch, no worker pool
 MAX_BATCH_FRAMES = 1500  # ≈ 35 s of MediaPipe per batch: little lost on a kill, little overhead
 BATCHES_PER_WORKER = 4  # enough batches that the last ones balance across workers
 
@@ -97,6 +103,26 @@ def _worker_count(requested: int) -> int:
         return os.cpu_count() or 1
 
 
+def resolve_pose_source(config):
+    """The config with a skeleton dataset's only pose source, its files ("skeletons"); a
+    StageError for a source the dataset cannot have."""
+    pre, dataset = config.preprocess, config.data.dataset
+    if dataset not in SKELETON_DATASETS:
+        if pre.pose_source == "skeletons" or pre.joints_transform:
+            raise StageError(
+                f"--dataset {dataset} has frames: --pose-source skeletons and "
+                "preprocess.joints_transform are for skeleton datasets "
+                f"({', '.join(SKELETON_DATASETS)})"
+            )
+        return config
+    if pre.pose_source == "groundtruth":
+        raise StageError(
+            f"--dataset {dataset} holds skeleton files, no synthetic ground truth — drop "
+            "--pose-source groundtruth (its pose source is its files)"
+        )
+    return dataclasses.replace(config, preprocess=dataclasses.replace(pre, pose_source="skeletons"))
+
+
 def _check(config) -> None:
     pre = config.preprocess
     if pre.normalisation not in skeleton.NORMALISATION_MODES:
@@ -130,6 +156,17 @@ def _check(config) -> None:
 def _results(todo: list[Tracklet], sizes: list[int], config, workers: int):
     """Stream batch results back as they finish (joblib, local processes or Dask)."""
     pre = config.preprocess
+    if pre.pose_source == "skeletons":  # reading a file takes milliseconds: no pool needed
+        transform = _transform(pre)
+        for start in range(0, len(todo), SEQUENCES_PER_BATCH):
+            batch = todo[start : start + SEQUENCES_PER_BATCH]
+            try:
+                yield sequence_batch(batch, config.data.dataset, pre.normalisation, transform)
+            except ValueError as error:  # the transform broke its contract
+                raise StageError(
+                    f"preprocess.joints_transform {pre.joints_transform}: {error}"
+                ) from None
+        return
 
     parent = os.getpid() if pre.backend == "loky" else None  # Dask workers have other parents
 
@@ -168,12 +205,24 @@ def _results(todo: list[Tracklet], sizes: list[int], config, workers: int):
         yield from parallel(tasks(slots))
 
 
+def _transform(pre):
+    try:
+        return load_transform(pre.joints_transform, pre.transform_args)
+    except ValueError as error:
+        raise StageError(f"{error} — nothing was cached") from None
+
+
+def _transform_attribute(pre) -> str:
+    """What the cache records (and fingerprints) of the joints transform."""
+    return " ".join(part for part in (pre.joints_transform, pre.transform_args) if part)
+
+
 def _recorded_frame_failures(cache: SkeletonCache, tracklets: list[Tracklet]) -> list[Failure]:
     """Unreadable-frame rows of tracklets cached by an earlier run (their indices are stored)."""
     rows = []
     for tracklet in tracklets:
         for index in cache.meta(tracklet.key).get("unreadable", ()):
-            where = tracklet.frames[index] if tracklet.frames else f"{tracklet.video}#{index}"
+            where = tracklet.frames[index] if tracklet.frames else f"{tracklet.source}#{index}"
             rows.append(Failure("unreadable frame", where, tracklet.key))
     return rows
 
@@ -185,7 +234,12 @@ def _extract_missing(
     tracklets that were already cached, and this run's tracklet and frame counts."""
     pre, data = config.preprocess, config.data
     attrs = file_attributes(
-        data.dataset, data.root, pre.normalisation, pre.model_complexity, pre.pose_source
+        data.dataset,
+        data.root,
+        pre.normalisation,
+        pre.model_complexity,
+        pre.pose_source,
+        _transform_attribute(pre),
     )
     workers = _worker_count(pre.workers)
     processed = run_frames = 0
@@ -199,6 +253,8 @@ def _extract_missing(
         done_before = [t for t in tracklets if writer.has(t.key)]
         sizes = [estimated_frame_count(t) for t in todo]
         where = f"Dask at {pre.scheduler}" if pre.backend == "dask" else f"{workers} worker(s)"
+        if pre.pose_source == "skeletons":
+            where = "this process (skeleton files)"
         log(
             f"preprocess: {len(tracklets)} tracklets from {data.root} ({data.dataset}); "
             f"{len(done_before)} already in {Path(data.cache)}; {len(todo)} to do, ~{sum(sizes)} "
@@ -219,7 +275,10 @@ def _extract_missing(
 
 
 def run(config, log: Callable[[str], None] = print) -> PreprocessSummary:
+    config = resolve_pose_source(config)
     _check(config)
+    if config.preprocess.pose_source == "skeletons":
+        _transform(config.preprocess)  # a bad transform is refused before anything is written
     started = time.perf_counter()
     pre, data = config.preprocess, config.data
     tracklets, failures = load_tracklets(data.dataset, data.root, data.manifest)

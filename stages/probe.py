@@ -3,7 +3,8 @@
 nearest neighbour under the SPEC §7 protocol, the measured chance level beside them. Works on any
 cache `preprocess` wrote (synthetic, CCVID, VCCR, own footage): labels and splits come from the
 tracklet attributes. Writes `<paths.reports_dir>/probe_<cache stem>.json` (the cache itself may be
-read-only, and the report reads the probes from there).
+read-only, and the report reads the probes from there), with each cue's per-query outcomes and
+the query and gallery keys, so that `asgl-pipeline compare RUN FILE.json` pairs a run with a cue.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def probe_path(cache: str | Path, reports_dir: str | Path) -> Path:
 
 def _read(cache: SkeletonCache, split: str):
     normalisation = str(cache.attrs.get("normalisation", "paper"))
-    cues, pids, cameras, clothes = [], [], [], []
+    cues, pids, cameras, clothes, keys = [], [], [], [], []
     for key in cache.keys():
         meta = cache.meta(key)
         if meta.get("split") != split:
@@ -39,15 +40,16 @@ def _read(cache: SkeletonCache, split: str):
         pids.append(str(meta["pid"]))
         cameras.append(int(meta["camera"]))
         clothes.append(str(meta["clothes"]))
+        keys.append(key)
     labels = Labels(np.array(pids), np.array(cameras, dtype=np.int64), np.array(clothes))
-    return cues, labels
+    return cues, labels, keys
 
 
 def run(config, log: Callable[[str], None] = print) -> dict:
     path = Path(config.data.cache)
     with SkeletonCache(path) as cache:  # CacheError (a StageError) when missing
-        query, query_labels = _read(cache, "query")
-        gallery, gallery_labels = _read(cache, "gallery")
+        query, query_labels, query_keys = _read(cache, "query")
+        gallery, gallery_labels, gallery_keys = _read(cache, "gallery")
         attrs = cache.attrs
     if not query or not gallery:
         raise StageError(
@@ -64,6 +66,10 @@ def run(config, log: Callable[[str], None] = print) -> dict:
         "tracklets": result.tracklets,
         "cues": result.cues,
         "chance": result.chance,
+        "query_keys": query_keys,
+        "gallery_keys": gallery_keys,
+        "query_pids": [str(p) for p in query_labels.pids],
+        "per_query": result.per_query,
     }
     out = probe_path(path, config.paths.reports_dir)
     out.parent.mkdir(parents=True, exist_ok=True)

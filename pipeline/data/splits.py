@@ -191,6 +191,18 @@ def _validation_pids(config, train: list[Tracklet]) -> list[str]:
     return sorted(rng.choice(train_pids, size=config.train.val_ids, replace=False).tolist())
 
 
+def _check_frames(config, tracklets: list[Tracklet]) -> None:
+    """A model with the appearance branch on a dataset without frames: one clear message."""
+    without = [t for t in tracklets if not t.has_frames]
+    if config.model.use_appearance and without:
+        raise StageError(
+            f"the appearance branch reads frames, but {len(without)} of {len(tracklets)} "
+            f"tracklets of the '{config.data.dataset}' dataset at {config.data.root} have none "
+            f"(e.g. {without[0].key}: a skeleton sequence) — train a skeleton-only variant "
+            "with --no-appearance (or --profile ucalgary)"
+        )
+
+
 def load_splits(
     config,
     needs_joints: bool,
@@ -201,6 +213,7 @@ def load_splits(
     `train.val_ids` identities out of train when `train.select == "val"`."""
     cache = open_cache(config.data)
     tracklets = _dataset_tracklets(config.data, cache)
+    _check_frames(config, tracklets)
     by_split, excluded = _cached_by_split(config.data, cache, tracklets, splits, log)
     train = by_split.get("train", [])
     val_pids = (

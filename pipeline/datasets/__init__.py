@@ -4,8 +4,11 @@
     frames = read_frames(tracklets[0], indices=[0, 4, 8])     # BGR uint8, as OpenCV reads them
 
 Adapters: `ccvid` (split files, `ccvid.py`), `vccr` (the tree is the split, `vccr.py`) and
-`folder` (own videos or frame folders plus a CSV manifest, `folder.py`). Bad entries do not stop
-loading: each becomes a `Failure(reason, path)` row; a root or layout that cannot be the named
+`folder` (own videos or frame folders plus a CSV manifest, `folder.py`); two have 3D skeleton
+sequences instead of frames (`SKELETON_DATASETS`; their tracklets name a sequence file in
+`skeleton`, and `read_sequence` reads it): `skeletons` (.npy / .csv files in our joint order and
+axes plus a manifest, `skeletons.py`) and `ucalgary` (real Kinect v2 walks, `ucalgary.py`). Bad
+entries do not stop loading: each becomes a `Failure(reason, path)` row; a root or layout that cannot be the named
 dataset raises `DatasetLayoutError` with the expected tree.
 """
 
@@ -25,7 +28,8 @@ from pipeline.io import atomic_write_text
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 SPLITS = ("train", "query", "gallery")
-DATASETS = ("ccvid", "vccr", "folder")
+SKELETON_DATASETS = ("skeletons", "ucalgary")  # 3D joints per sequence file, no frames
+DATASETS = ("ccvid", "vccr", "folder", *SKELETON_DATASETS)
 
 
 @dataclass(frozen=True)
@@ -39,11 +43,18 @@ class Tracklet:
     clothes: str  # globally unique: "<pid>/<label>"
     camera: int
     split: str  # train | query | gallery
+    skeleton: str = ""  # absolute path of a 3D joint sequence file (skeleton datasets), or ""
 
     @property
     def source(self) -> str:
-        """The folder or video file this tracklet comes from."""
-        return self.video or (str(Path(self.frames[0]).parent) if self.frames else "")
+        """The folder, video or skeleton sequence file this tracklet comes from."""
+        if self.video or self.skeleton:
+            return self.video or self.skeleton
+        return str(Path(self.frames[0]).parent) if self.frames else ""
+
+    @property
+    def has_frames(self) -> bool:
+        return bool(self.frames or self.video)
 
 
 @dataclass(frozen=True)
@@ -106,7 +117,29 @@ def load_tracklets(
         from pipeline.datasets import folder
 
         return folder.load(root, manifest)
+    if dataset == "skeletons":
+        from pipeline.datasets import skeletons
+
+        return skeletons.load(root, manifest)
+    if dataset == "ucalgary":
+        from pipeline.datasets import ucalgary
+
+        return ucalgary.load(root)
     raise DatasetLayoutError(f"unknown dataset '{dataset}' — choose one of: {', '.join(DATASETS)}")
+
+
+def read_sequence(dataset: str, tracklet: Tracklet):
+    """A skeleton dataset's sequence → `skeletons.Sequence` (joints in our order and axes, metres,
+    and the frames that hold the person); `skeletons.SequenceError` says what is wrong."""
+    if dataset == "skeletons":
+        from pipeline.datasets import skeletons
+
+        return skeletons.read_sequence(tracklet.skeleton)
+    if dataset == "ucalgary":
+        from pipeline.datasets import ucalgary
+
+        return ucalgary.read_sequence(tracklet.skeleton)
+    raise ValueError(f"{dataset!r} has frames, not skeleton sequences ({SKELETON_DATASETS})")
 
 
 def estimated_frame_count(tracklet: Tracklet) -> int:

@@ -1,6 +1,7 @@
 """Per-query scores of measured runs, recomputed from their features.npz, and paired bootstrap
 comparisons between two runs on the same test set (SPEC §7: an ordering is judged from the
-difference over the same queries, never from two point values)."""
+difference over the same queries, never from two point values). A probe's record (`asgl-pipeline
+probe`, one cue) gives the same per-query scores, so a learned run can be paired with it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.confidence import Difference, paired_differences
-from pipeline.metrics import Labels, SettingResult, evaluate
+from pipeline.metrics import Labels, QueryScores, SettingResult, evaluate, result_from_scores
+from pipeline.probe import scores_from_record
 from pipeline.reporting.runs import MeasuredRun
 
 COMPARED_RANKS = (1,)  # R-1 and mAP: the paper's headline metrics
@@ -53,6 +55,43 @@ def run_scores(
     except (KeyError, ValueError):
         return None
     return RunScores(results, *keys, query.pids)
+
+
+def probe_scores(record: dict, cue: str) -> RunScores:
+    """One cue of a probe record as per-query scores (the probe's query order); ValueError when
+    the record lacks them (written before probes kept them) or has no such cue."""
+    if "per_query" not in record:
+        raise ValueError("the probe record has no per-query scores (re-run the probe)")
+    if cue not in record["per_query"]:
+        raise ValueError(f"the probe has no cue {cue!r} (it has: {', '.join(record['per_query'])})")
+    results = {
+        setting: result_from_scores(scores_from_record(scores))
+        for setting, scores in record["per_query"][cue].items()
+    }
+    keys = (np.array(record["query_keys"], dtype=str), np.array(record["gallery_keys"], dtype=str))
+    return RunScores(results, *keys, np.array(record["query_pids"], dtype=str))
+
+
+def aligned(scores: RunScores, reference: RunScores) -> RunScores:
+    """`scores` with its queries in `reference`'s order when both hold the same query and gallery
+    tracklets (a probe lists them in cache order, a run in split order); else unchanged, which
+    `compare_scores` then refuses as another test set."""
+    same_sets = sorted(scores.query_keys) == sorted(reference.query_keys) and sorted(
+        scores.gallery_keys
+    ) == sorted(reference.gallery_keys)
+    if not same_sets or len(set(scores.query_keys)) != len(scores.query_keys):
+        return scores
+    position = {key: i for i, key in enumerate(scores.query_keys)}
+    order = np.array([position[key] for key in reference.query_keys], dtype=np.int64)
+    results = {
+        setting: result_from_scores(
+            QueryScores(result.per_query.first[order], result.per_query.ap[order])
+        )
+        for setting, result in scores.results.items()
+    }
+    return RunScores(
+        results, reference.query_keys, reference.gallery_keys, scores.query_pids[order]
+    )
 
 
 def compare_runs(

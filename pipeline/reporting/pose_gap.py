@@ -42,7 +42,8 @@ def _probe_rows(reports_dir: Path) -> list[tuple[str, ...]]:
             record = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        probes.setdefault(str(record.get("pose_source")), record)
+        if str(record.get("pose_source")) in SOURCES:  # not another dataset's skeleton files
+            probes.setdefault(str(record.get("pose_source")), record)
     if not probes:
         return []
     cues = sorted({cue for record in probes.values() for cue in record.get("cues", {})})
