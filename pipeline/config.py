@@ -174,6 +174,18 @@ class TrackletsConfig:
 
 
 @dataclass
+class PoseErrorConfig:
+    """`asgl-pipeline pose-error`: an estimated cache (data.cache) against the same set's
+    ground-truth cache, and the noise-model controls (pipeline/pose_error.py)."""
+
+    truth: str = ""  # ground-truth cache of the same set (`preprocess --pose-source groundtruth`)
+    window: int = 9  # frames of the moving average that separates drift from jitter
+    control: str = ""  # write a control cache: truth + this component (bias, drift, jitter, …)
+    out: str = ""  # the control cache's path
+    seed: int = 0  # the iid control's noise
+
+
+@dataclass
 class PathsConfig:
     runs_dir: str = "cache/runs"
     reports_dir: str = "reports"
@@ -189,6 +201,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     tracklets: TrackletsConfig = field(default_factory=TrackletsConfig)
+    pose_error: PoseErrorConfig = field(default_factory=PoseErrorConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
 
 

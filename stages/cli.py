@@ -414,6 +414,44 @@ def probe(profile, config_file, assignments, cache):
     run_stage("probe", config)
 
 
+@main.command("pose-error")
+@config_options
+@click.option(
+    "--cache",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Estimated skeleton cache, e.g. MediaPipe's (default: data.cache).",
+)
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The same set's ground-truth cache (preprocess --pose-source groundtruth).",
+)
+@click.option(
+    "--control",
+    default=None,
+    help="Also write a control: the truth plus one error component "
+    "(bias, drift, jitter, drift+jitter, iid, shrinkage, all).",
+)
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="The control cache.")
+def pose_error(profile, config_file, assignments, cache, truth, control, out):
+    """Where pose estimation loses identity: an estimated cache against ground truth (error parts
+    per joint, shrinkage and ICC of body and gait quantities, alignment checks)."""
+    config = resolve_config(
+        profile,
+        config_file,
+        assignments,
+        {
+            "cache": ("data.cache", cache),
+            "truth": ("pose_error.truth", truth),
+            "control": ("pose_error.control", control),
+            "out": ("pose_error.out", out),
+        },
+    )
+    run_stage("pose_error", config)
+
+
 @main.command()
 @config_options
 @click.argument("first", metavar="RUN_A")
