@@ -150,7 +150,7 @@ def format_table(settings: dict[str, dict]) -> str:
     intervals, and the chance level measured on the same test set."""
     header = (
         f"{'setting':<10}{'R-1 [95 % CI]':>20}{'R-5':>7}{'R-10':>7}{'R-20':>7}"
-        f"{'mAP [95 % CI]':>20}{'chance R-1/mAP':>16}{'queries':>9}{'skipped':>9}"
+        f"{'mAP [95 % CI]':>21}{'chance R-1/mAP':>16}{'queries':>9}{'skipped':>9}"
     )
     lines = [header]
     for name, s in settings.items():
@@ -162,7 +162,8 @@ def format_table(settings: dict[str, dict]) -> str:
         )
         lines.append(
             f"{name:<10}{format_cell(s['R-1'], intervals.get('R-1')):>20}{s['R-5']:>7.1f}"
-            f"{s['R-10']:>7.1f}{s['R-20']:>7.1f}{format_cell(s['mAP'], intervals.get('mAP')):>20}"
+            # 21: "100.0 [100.0, 100.0]" is 20 characters and must not touch R-20's cell
+            f"{s['R-10']:>7.1f}{s['R-20']:>7.1f}{format_cell(s['mAP'], intervals.get('mAP')):>21}"
             f"{chance_text:>16}{s['queries']:>9}{s['skipped']:>9}"
         )
     return "\n".join(lines)

@@ -1,13 +1,15 @@
 """A joints transform applied to skeleton-sequence datasets before they are cached
-(`preprocess.joints_transform = "package.module:function"`, `preprocess.transform_args` a JSON
-object of keyword arguments): e.g. MediaPipe-like noise added to real bodies, to see its effect
-with the same protocol.
+(`preprocess.joints_transform = "package.module:function"`, `preprocess.transform_args` its
+keyword arguments as `sigma=0.02,bias=0.01` or a JSON object; values are read as JSON, else kept
+as text): e.g. MediaPipe-like noise added to real bodies, to see its effect with the same protocol.
 
     def transform(joints, rng, **args) -> joints
 
 `joints` is (T, 14, 3) float32, metres, hip-centred, in our order and axes (those of MediaPipe's
-world landmarks), only the frames that hold the person; `rng` is a `numpy.random.Generator`
-seeded from the sequence's key, so each sequence gets its own draw and a re-run the same one.
+world landmarks), every frame (gaps already filled; the cache's `present` still marks them);
+`rng` is a `numpy.random.Generator` seeded from the sequence's key, so each sequence gets its own
+draw and a re-run the same one. The result is hip-centred again and normalised, so moving the
+whole body (every joint by the same offset) has no effect.
 Both settings enter the cache fingerprint; a changed function body does not (rebuild with
 `--overwrite`).
 """
@@ -26,8 +28,9 @@ Transform = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
 def load_transform(spec: str, args: str = "") -> Transform | None:
-    """`"module:function"` (+ JSON keyword arguments) → a callable, or None when `spec` is empty.
-    ValueError with what to fix for a malformed spec, a missing module or function, bad JSON."""
+    """`"module:function"` (+ its keyword arguments, `parse_args`) → a callable, or None when
+    `spec` is empty. ValueError with what to fix for a malformed spec, a missing module or
+    function, or malformed arguments."""
     if not spec:
         if args:
             raise ValueError(
@@ -45,15 +48,39 @@ def load_transform(spec: str, args: str = "") -> Transform | None:
         raise ValueError(
             f"preprocess.joints_transform = {spec!r} cannot be loaded ({error})"
         ) from None
-    try:
-        kwargs = json.loads(args) if args else {}
-    except json.JSONDecodeError as error:
-        raise ValueError(f"preprocess.transform_args is not JSON ({error})") from None
-    if not isinstance(kwargs, dict):
-        raise ValueError(
-            "preprocess.transform_args must be a JSON object, e.g. '{\"sigma\": 0.02}'"
-        )
+    kwargs = parse_args(args)
     return partial(function, **kwargs)
+
+
+def parse_args(args: str) -> dict:
+    """`"a=1,b=x"` or `'{"a": 1}'` → keyword arguments; ValueError for anything else."""
+    if not args.strip():
+        return {}
+    if args.lstrip().startswith("{"):
+        try:
+            kwargs = json.loads(args)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"preprocess.transform_args is not JSON ({error})") from None
+        if not isinstance(kwargs, dict):
+            raise ValueError("preprocess.transform_args must be a JSON object")
+        return kwargs
+    kwargs = {}
+    for item in args.split(","):
+        name, equals, value = (part.strip() for part in item.partition("="))
+        if not equals or not name.isidentifier():
+            raise ValueError(
+                f"preprocess.transform_args = {args!r}: expected name=value[,name=value…] "
+                "or a JSON object"
+            )
+        kwargs[name] = _value(value)
+    return kwargs
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def sequence_rng(key: str) -> np.random.Generator:

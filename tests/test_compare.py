@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from test_report import fake_features, write_run
 
+from pipeline.metrics import QueryScores, result_from_scores
+from pipeline.probe import scores_record
+from pipeline.reporting.comparisons import RunScores, aligned, probe_scores
 from pipeline.reporting.variants import APPEARANCE_ONLY, FULL
 from stages.cli import main
 
@@ -77,3 +81,41 @@ def test_runs_that_cannot_be_compared_are_one_clear_error(tmp_path):
     assert result.exit_code == 1 and "has no metrics.json" in result.output
     assert "asgl-pipeline evaluate --run unscored" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_probe_record_is_paired_query_by_query_in_the_run_order():
+    """A probe lists its queries in cache (sorted key) order, a run in split order: `aligned`
+    puts the probe's per-query outcomes under the run's queries before pairing."""
+    keys = np.array(["s2_q", "s10_q", "s4_q"])  # a run's order; sorted: s10, s2, s4
+    firsts = {"s2_q": 0, "s10_q": -1, "s4_q": 3}
+    record = {
+        "query_keys": sorted(keys),
+        "gallery_keys": ["g1", "g2"],
+        "query_pids": ["p10", "p2", "p4"],
+        "per_query": {
+            "bone ratios": {
+                "standard": scores_record(
+                    QueryScores(
+                        np.array([firsts[k] for k in sorted(keys)]),
+                        np.array([0.5 if firsts[k] >= 0 else np.nan for k in sorted(keys)]),
+                    )
+                )
+            }
+        },
+    }
+    probe = probe_scores(record, "bone ratios")
+    run = RunScores(
+        {"standard": result_from_scores(QueryScores(np.zeros(3, int), np.ones(3)))},
+        keys,
+        np.array(["g2", "g1"]),
+        np.array(["p2", "p10", "p4"]),
+    )
+    paired = aligned(probe, run)
+    assert paired.query_keys.tolist() == keys.tolist()
+    assert paired.query_pids.tolist() == ["p2", "p10", "p4"]
+    assert paired.results["standard"].per_query.first.tolist() == [0, -1, 3]
+    assert paired.results["standard"].skipped == 1
+    with pytest.raises(ValueError, match="no cue 'cadence'"):
+        probe_scores(record, "cadence")
+    other = RunScores(run.results, np.array(["a", "b", "c"]), run.gallery_keys, run.query_pids)
+    assert aligned(probe, other) is probe  # another test set: left for compare to refuse

@@ -312,11 +312,11 @@ def test_a_joints_transform_is_applied_recorded_and_checked(sequence_root, tmp_p
     monkeypatch.syspath_prepend(str(module.parent))
     cache = tmp_path / "stretched.h5"
     config = skeleton_config(
-        root, cache, joints_transform="stretch_joints:stretch", transform_args='{"depth": 2.0}'
+        root, cache, joints_transform="stretch_joints:stretch", transform_args="depth=2.0"
     )
     preprocess.run(config, log=lambda _m: None)
     with SkeletonCache(cache) as opened:
-        assert opened.attrs["joints_transform"] == 'stretch_joints:stretch {"depth": 2.0}'
+        assert opened.attrs["joints_transform"] == "stretch_joints:stretch depth=2.0"
         joints = opened.read("ann_0.npy", ("joints14",))["joints14"]
     expected = truth["ann_0.npy"] - skeleton.hip_centre(truth["ann_0.npy"])
     np.testing.assert_allclose(joints[..., 2], 2.0 * expected[..., 2], atol=1e-5)
@@ -329,6 +329,7 @@ def test_a_joints_transform_is_applied_recorded_and_checked(sequence_root, tmp_p
         ("stretch_joints", "", "expected 'package.module:function'"),
         ("stretch_joints:nothing", "", "cannot be loaded"),
         ("stretch_joints:stretch", "{depth", "not JSON"),
+        ("stretch_joints:stretch", "depth", "expected name=value"),
         ("stretch_joints:broken", "", "returned shape"),
     ):
         bad = dataclasses.replace(config.preprocess, joints_transform=spec, transform_args=args)

@@ -210,7 +210,11 @@ def ordering_report(runs: Sequence[MeasuredRun]) -> list[str]:
     lines: list[str] = []
     for group in groups:
         head = f"Measured on **{group.dataset}**, profile **{group.profile}**"
-        if group.pose_source != "mediapipe":
+        if group.pose_source == "skeletons":
+            head += (
+                ", **skeleton files** (a dataset's own 3D joints: no frames, no pose estimation)"
+            )
+        elif group.pose_source != "mediapipe":
             head += (
                 f", **{group.pose_source} skeletons** (the positive control: what the "
                 "variants do when the skeletons are exact; the paper uses estimated ones)"

@@ -18,6 +18,12 @@ from pipeline.reporting.variants import Variant
 from pipeline.runs import METRICS_FILE, RunFolder
 
 
+def source_words(pose_source: str) -> str:
+    """How a skeleton source reads in a caveat or label: "groundtruth skeletons", or "skeleton
+    files" for a skeleton dataset's own joints (no frames, no pose estimation)."""
+    return "skeleton files" if pose_source == "skeletons" else f"{pose_source} skeletons"
+
+
 @dataclass(frozen=True)
 class MeasuredRun:
     name: str
@@ -59,7 +65,7 @@ class MeasuredRun:
         caveats = [
             text
             for applies, text in (
-                (self.pose_source != "mediapipe", f"{self.pose_source} skeletons"),
+                (self.pose_source != "mediapipe", source_words(self.pose_source)),
                 (self.held_out_validation, "validation identities held out of training"),
             )
             if applies
@@ -206,7 +212,11 @@ class RunGroup:
     @property
     def label(self) -> str:
         text = f"{self.dataset} / profile {self.profile}"
-        return text if self.pose_source == "mediapipe" else f"{text} / {self.pose_source} skeletons"
+        return (
+            text
+            if self.pose_source == "mediapipe"
+            else f"{text} / {source_words(self.pose_source)}"
+        )
 
     @property
     def slug(self) -> str:
