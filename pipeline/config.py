@@ -122,6 +122,10 @@ class TrainConfig:
     # λ3, beyond the paper (0 = the paper's loss): a triplet on each branch's projection (losses.py).
     # 0.3 measured on the demo set: the full model no longer falls below shape + gait (README).
     branch_loss: float = 0.3
+    # Beyond the paper (0 = off): CAL's clothes-adversarial loss on the fused embedding, weight and
+    # first epoch (losses.ClothesAdversary); the classifier of the outfits trains from epoch 0.
+    clothes_loss: float = 0.0
+    clothes_start: int = 0
     seq_len: int = 8
     sample_stride: int = 4  # 4 for CCVID, 2 for VCCR
     # CAL's dense sampling: training tracklets cut into chunks of this many frames (the last keeps

@@ -38,6 +38,62 @@ def batch_hard_triplet(embeddings: torch.Tensor, labels: torch.Tensor, margin: f
     return hinge[usable].mean()
 
 
+def clothes_adversarial_loss(
+    logits: torch.Tensor, clothes: torch.Tensor, positive: torch.Tensor, epsilon: float = 0.1
+) -> torch.Tensor:
+    """CAL's adversarial term (Gu et al., CVPR 2022, as Simple-CCReID computes it): the log
+    probability of each clothes class is taken against the *other identities'* clothes only, so
+    the loss is low when an embedding sits as close to every outfit of its own person as to the
+    one it wears, and far from everybody else's. `logits` (B, C) scaled cosine logits, `clothes`
+    (B,) the worn class, `positive` (B, C) 1 for the clothes of the sample's identity."""
+    negative = 1.0 - positive
+    exp_logits = logits.exp()
+    log_prob = logits - torch.log((exp_logits * negative).sum(1, keepdim=True) + exp_logits)
+    worn = F.one_hot(clothes, logits.shape[1]).float()
+    target = (1 - epsilon) * worn + epsilon * positive / positive.sum(1, keepdim=True)
+    return (-target * log_prob).sum(1).mean()
+
+
+class ClothesAdversary(torch.nn.Module):
+    """Beyond the paper (`train.clothes_loss`, 0 = off): CAL's clothes classifier and its
+    adversarial loss on the fused embedding. The clothes prototypes learn to tell every training
+    outfit apart from the embedding (detached: this part trains only them); the adversarial term,
+    against fixed prototypes, trains the network so that an embedding does not tell a person's
+    outfits apart. Without it, a branch that recognises the training people by their clothes
+    (appearance) satisfies the identity loss and carries no cue across a change of clothes.
+
+    `clothes_identity[c]` is the identity class of training outfit c; `clothes_class[g]` maps the
+    data's global clothes index g to its training outfit (−1 for outfits seen only in testing)."""
+
+    def __init__(
+        self,
+        dim: int,
+        clothes_identity: list[int],
+        clothes_class: list[int],
+        scale: float = 16.0,
+        epsilon: float = 0.1,
+    ):
+        super().__init__()
+        if not clothes_identity:
+            raise ValueError("the clothes adversary needs at least one training outfit")
+        self.scale, self.epsilon = scale, epsilon
+        self.prototypes = torch.nn.Parameter(torch.randn(len(clothes_identity), dim) * 0.001)
+        self.register_buffer("clothes_identity", torch.tensor(clothes_identity, dtype=torch.long))
+        self.register_buffer("clothes_class", torch.tensor(clothes_class, dtype=torch.long))
+
+    def forward(self, embeddings, clothes, labels) -> tuple[torch.Tensor, torch.Tensor]:
+        """→ (clothes classification loss of the prototypes, adversarial loss of the network)."""
+        worn = self.clothes_class[clothes]
+        if (worn < 0).any():
+            raise ValueError("a training clip wears clothes that are not a training outfit")
+        features = F.normalize(embeddings.float(), dim=1)
+        prototypes = F.normalize(self.prototypes, dim=1)
+        classify = F.cross_entropy(self.scale * features.detach() @ prototypes.t(), worn)
+        positive = (self.clothes_identity[None, :] == labels[:, None]).float()
+        logits = self.scale * features @ prototypes.detach().t()
+        return classify, clothes_adversarial_loss(logits, worn, positive, self.epsilon)
+
+
 class ReIDLoss(torch.nn.Module):
     """λ1 · cross-entropy(logits, labels) + λ2 · batch-hard triplet(embeddings, labels)
     [+ λ3 · mean over branches of the batch-hard triplet of each branch's projected feature].
@@ -53,22 +109,37 @@ class ReIDLoss(torch.nn.Module):
         triplet_weight: float = 0.3,
         margin: float = 0.3,
         branch_weight: float = 0.0,
+        clothes_weight: float = 0.0,
+        adversary: ClothesAdversary | None = None,
+        clothes_start: int = 0,
     ):
         super().__init__()
         self.ce_weight, self.triplet_weight, self.margin = ce_weight, triplet_weight, margin
         self.branch_weight = branch_weight
+        self.clothes_weight = clothes_weight
+        self.adversary = adversary  # its prototypes are parameters: optimised and checkpointed
+        self.clothes_start = clothes_start
+        self.adversarial = True  # off in the epochs before clothes_start (set_epoch)
 
     @classmethod
-    def from_config(cls, train_cfg) -> ReIDLoss:
+    def from_config(cls, train_cfg, adversary: ClothesAdversary | None = None) -> ReIDLoss:
         return cls(
             train_cfg.ce_weight,
             train_cfg.triplet_weight,
             train_cfg.triplet_margin,
             train_cfg.branch_loss,
+            train_cfg.clothes_loss,
+            adversary,
+            train_cfg.clothes_start,
         )
 
-    def forward(self, embeddings, logits, labels, branches=None) -> LossParts:
-        """`branches`: (B, K, D) per-branch projections (`ASGLOutput.projected`), for λ3."""
+    def set_epoch(self, epoch: int) -> None:
+        """The adversarial term acts from epoch `clothes_start` (0-based) on."""
+        self.adversarial = epoch >= self.clothes_start
+
+    def forward(self, embeddings, logits, labels, branches=None, clothes=None) -> LossParts:
+        """`branches`: (B, K, D) per-branch projections (`ASGLOutput.projected`), for λ3;
+        `clothes`: (B,) global clothes indices, for the clothes adversary."""
         ce = F.cross_entropy(logits.float(), labels)
         triplet = batch_hard_triplet(embeddings, labels, self.margin)
         total = self.ce_weight * ce + self.triplet_weight * triplet
@@ -78,4 +149,9 @@ class ReIDLoss(torch.nn.Module):
                 for k in range(branches.shape[1])
             ]
             total = total + self.branch_weight * torch.stack(per_branch).mean()
+        if self.adversary is not None and clothes is not None:
+            classify, adversarial = self.adversary(embeddings, clothes, labels)
+            total = total + classify
+            if self.adversarial:
+                total = total + self.clothes_weight * adversarial
         return LossParts(total, ce, triplet)

@@ -30,7 +30,7 @@ from pipeline.data.splits import DataSplits
 from pipeline.errors import StageError
 from pipeline.evaluation import extract_features, model_inputs, source_labels
 from pipeline.io import atomic_write_text
-from pipeline.losses import ReIDLoss
+from pipeline.losses import ClothesAdversary, ReIDLoss
 from pipeline.metrics import evaluate
 from pipeline.models import build_model
 from pipeline.models.batchnorm import recalibrate
@@ -113,25 +113,49 @@ class StepResult:
     clips: int
 
 
+def average_gradients(module: torch.nn.Module) -> None:
+    """Average the gradients of a module DDP does not wrap over the processes (no-op alone)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    world = torch.distributed.get_world_size()
+    for parameter in module.parameters():
+        if parameter.grad is not None:
+            torch.distributed.all_reduce(parameter.grad)
+            parameter.grad /= world
+
+
+def clothes_adversary(config: Config, splits: DataSplits) -> ClothesAdversary | None:
+    """CAL's clothes classifier over the training outfits (`train.clothes_loss` > 0), or None."""
+    if config.train.clothes_loss <= 0:
+        return None
+    outfits = sorted({(s.clothes_index, s.pid_index) for s in splits.train})
+    lookup = [-1] * (max(index for index, _ in outfits) + 1)
+    for position, (index, _) in enumerate(outfits):
+        lookup[index] = position
+    return ClothesAdversary(config.model.fusion_dim, [pid for _, pid in outfits], lookup)
+
+
 def train_step(
     model, batch, optimizer, loss_fn: ReIDLoss, scaler, device: torch.device, amp: bool
 ) -> StepResult:
     """Forward, loss, backward and optimiser step on one (frames, joints, labels, …) batch.
     Raises NonFiniteLoss on a NaN/inf loss (on any process) before the weights are touched."""
-    frames, joints, labels = batch[0], batch[1], batch[2]
+    frames, joints, labels, clothes = batch[0], batch[1], batch[2], batch[4]
     core = model.module if hasattr(model, "module") else model
     frames, joints = model_inputs(core, frames, joints, device)
     labels = labels.to(device, non_blocking=True)
+    clothes = clothes.to(device, non_blocking=True)
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
         output = model(frames, joints)
-    parts = loss_fn(output.embedding, output.logits, labels, output.projected)
+    parts = loss_fn(output.embedding, output.logits, labels, output.projected, clothes)
     finite = torch.isfinite(parts.total.detach()).float()
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
     if finite.item() < 1:
         raise NonFiniteLoss(float(parts.total.detach()))
     scaler.scale(parts.total).backward()
+    average_gradients(loss_fn)  # the loss's own parameters are outside DistributedDataParallel
     scaler.step(optimizer)
     scaler.update()
     correct = int((output.logits.detach().argmax(dim=1) == labels).sum())
@@ -233,12 +257,13 @@ def build_parts(
     """Model, Adam + StepLR, AMP scaler, loss and identity-batch loader (call after seeding)."""
     train = config.train
     model = build_training_model(config, splits).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    loss_fn = ReIDLoss.from_config(train, clothes_adversary(config, splits)).to(device)
+    parameters = [*model.parameters(), *loss_fn.parameters()]
+    optimizer = torch.optim.Adam(parameters, lr=train.lr, weight_decay=train.weight_decay)
     scheduler = torch.optim.lr_scheduler.StepLR(
         optimizer, step_size=train.lr_step, gamma=train.lr_gamma
     )
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    loss_fn = ReIDLoss.from_config(train)
     sampler, loader = make_loader(config, splits, model.needs_frames, dist)
     return Parts(model, optimizer, scheduler, scaler, loss_fn, sampler, loader)
 
@@ -263,6 +288,7 @@ def resume(parts: Parts, run: RunFolder, config: Config, log: Callable[[str], No
             f"({'; '.join(changes)}) — resume with the same settings, or train a new --run"
         )
     parts.model.load_state_dict(state["model"])
+    parts.loss_fn.load_state_dict(state.get("loss", {}))
     parts.optimizer.load_state_dict(state["optimizer"])
     parts.scheduler.load_state_dict(state["scheduler"])
     if state["scaler"]:  # empty when saved without AMP (e.g. a CPU run resumed on a GPU)
@@ -282,6 +308,7 @@ def last_checkpoint_state(
     values only, so `torch.load(weights_only=True)` reads it)."""
     return {
         "model": parts.model.state_dict(),
+        "loss": parts.loss_fn.state_dict(),  # the clothes prototypes, when the adversary is on
         "optimizer": parts.optimizer.state_dict(),
         "scheduler": parts.scheduler.state_dict(),
         "scaler": parts.scaler.state_dict(),
@@ -353,6 +380,7 @@ def train_epoch(
 ) -> RunningStats:
     """One pass over the epoch's identity batches; a NaN/inf loss stops the run cleanly."""
     wrapped.train()
+    parts.loss_fn.set_epoch(epoch)
     lr = parts.optimizer.param_groups[0]["lr"]
     stats = RunningStats()
     batches = tqdm(

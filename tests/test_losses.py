@@ -2,8 +2,9 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from pipeline.losses import ReIDLoss, batch_hard_triplet
+from pipeline.losses import ClothesAdversary, ReIDLoss, batch_hard_triplet, clothes_adversarial_loss
 
 
 def unit(*angles_deg):
@@ -71,3 +72,55 @@ def test_branch_loss_adds_each_branch_triplet_only_when_switched_on():
     assert branches.grad.abs().sum() > 0
     one_branch = ReIDLoss(branch_weight=0.5)(embeddings, logits, labels, branches[:, :1])
     torch.testing.assert_close(one_branch.total, plain.total)
+
+
+def test_clothes_adversarial_loss_by_hand():
+    # one sample wearing outfit 0 of its person (outfits 0, 1), outfit 2 is somebody else's
+    logits = torch.tensor([[2.0, 1.0, 0.5]], dtype=torch.float64)
+    positive = torch.tensor([[1.0, 1.0, 0.0]], dtype=torch.float64)
+    eps = 0.1
+    # each outfit's log probability against the other people's outfits only
+    lp = [
+        logits[0, c].item() - math.log(math.exp(0.5) + math.exp(logits[0, c].item()))
+        for c in (0, 1)
+    ]
+    expected = -((1 - eps + eps / 2) * lp[0] + (eps / 2) * lp[1])
+    loss = clothes_adversarial_loss(logits, torch.tensor([0]), positive, eps)
+    assert loss.item() == pytest.approx(expected)
+
+
+def test_the_adversary_pulls_a_person_s_outfits_together_and_trains_only_its_prototypes():
+    torch.manual_seed(0)
+    # identity 0 wears global outfits 3 and 5, identity 1 outfit 4 (training outfits 0, 1, 2)
+    adversary = ClothesAdversary(2, clothes_identity=[0, 1, 0], clothes_class=[-1, -1, -1, 0, 2, 1])
+    with torch.no_grad():
+        # outfit classes at 0° (worn), −60° (another person's), 120° (the person's other outfit)
+        adversary.prototypes.copy_(unit(0, -60, 120).float())
+    embeddings = unit(10).float().requires_grad_(True)  # identity 0 in outfit 3, near class 0
+    classify, adversarial = adversary(embeddings, torch.tensor([3]), torch.tensor([0]))
+    (grad,) = torch.autograd.grad(adversarial, embeddings, retain_graph=True)
+    # descending the adversarial loss turns the embedding toward the person's other outfit
+    turned = F.normalize(embeddings - 0.1 * grad, dim=1)
+    assert turned[0, 1] > F.normalize(embeddings, dim=1)[0, 1]
+    classify.backward()
+    assert adversary.prototypes.grad is not None and embeddings.grad is None  # features detached
+    with pytest.raises(ValueError, match="not a training outfit"):
+        adversary(embeddings, torch.tensor([0]), torch.tensor([0]))
+
+
+def test_the_adversary_enters_the_loss_from_its_first_epoch():
+    torch.manual_seed(0)
+    adversary = ClothesAdversary(4, clothes_identity=[0, 1], clothes_class=[0, 1])
+    loss = ReIDLoss(clothes_weight=1.0, adversary=adversary, clothes_start=2)
+    embeddings, logits = torch.randn(4, 4), torch.randn(4, 2)
+    labels = clothes = torch.tensor([0, 0, 1, 1])
+    plain = ReIDLoss()(embeddings, logits, labels).total
+    classify, adversarial = adversary(embeddings, clothes, labels)
+    loss.set_epoch(1)
+    assert loss(embeddings, logits, labels, None, clothes).total.item() == pytest.approx(
+        (plain + classify).item()
+    )
+    loss.set_epoch(2)
+    assert loss(embeddings, logits, labels, None, clothes).total.item() == pytest.approx(
+        (plain + classify + adversarial).item()
+    )

@@ -113,11 +113,16 @@ def test_run_folder_holds_everything(trained_run):
     np.testing.assert_allclose(again, features["query_features"], atol=1e-5)
 
 
+# The clothes adversary (CAL) holds parameters of its own and acts from epoch 2 on: a resume after
+# epoch 1 must restore its prototypes and switch its adversarial term on as the straight run does.
+@pytest.mark.parametrize("clothes", [{}, {"clothes_loss": 1.0, "clothes_start": 1}])
 def test_resume_ends_with_the_weights_of_an_uninterrupted_run(
-    synthetic_root, skeleton_cache, tmp_path
+    synthetic_root, skeleton_cache, tmp_path, clothes
 ):
     def train(run_dir, epochs, resume=False):
-        config = tiny_config(synthetic_root, skeleton_cache, tmp_path, epochs=epochs, resume=resume)
+        config = tiny_config(
+            synthetic_root, skeleton_cache, tmp_path, epochs=epochs, resume=resume, **clothes
+        )
         splits = load_splits(config, needs_joints=True, log=quiet)
         return fit(config, splits, run_dir, log=quiet, progress=False)
 
@@ -127,12 +132,21 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(
 
     expected, got = straight.model.state_dict(), resumed.model.state_dict()
     assert expected.keys() == got.keys()
+    if clothes:  # the adversary changed the weights, and its prototypes were restored
+        assert on_disk_loss(tmp_path / "straight") and torch.equal(
+            on_disk_loss(tmp_path / "straight")["adversary.prototypes"],
+            on_disk_loss(tmp_path / "interrupted")["adversary.prototypes"],
+        )
     for name in expected:
         assert torch.equal(expected[name], got[name]), name
     assert [r["loss"] for r in straight.log_rows] == [float(r["loss"]) for r in resumed.log_rows]
     on_disk = torch.load(tmp_path / "interrupted" / "checkpoints" / "last.pt", weights_only=True)
     assert on_disk["epoch"] == 2
     assert all(torch.equal(on_disk["model"][k], expected[k]) for k in expected)
+
+
+def on_disk_loss(run_dir):
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["loss"]
 
 
 def test_existing_run_needs_resume_and_resume_needs_a_checkpoint(trained_run, tmp_path):
@@ -161,9 +175,9 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(
     real_forward = ReIDLoss.forward
     calls = {"n": 0}
 
-    def diverging(self, embeddings, logits, labels, branches=None):
+    def diverging(self, embeddings, logits, labels, branches=None, clothes=None):
         calls["n"] += 1
-        parts = real_forward(self, embeddings, logits, labels, branches)
+        parts = real_forward(self, embeddings, logits, labels, branches, clothes)
         if calls["n"] > 2:  # epoch 1 has two steps; the first step of epoch 2 diverges
             return LossParts(parts.total * float("nan"), parts.cross_entropy, parts.triplet)
         return parts
