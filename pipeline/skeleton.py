@@ -1,5 +1,6 @@
 """The 14-joint skeleton (SPEC §4.1–4.2): joint order, bones, MediaPipe 33 → 14 mapping,
-normalisation (paper Eq. 1), gap filling and left/right flipping.
+normalisation (paper Eq. 1), gap filling and left/right flipping. The graph the models derive from
+the bones (adjacency, hop distances, partitions) is `pipeline.models.graph.SkeletonGraph`.
 
 Arrays are (T, J, C) float32 throughout: T frames, J joints, C coordinates (3, or 2 for image x, y).
 """
@@ -182,24 +183,3 @@ def flip_joints(joints14: np.ndarray) -> np.ndarray:
     for left, right in LEFT_RIGHT_PAIRS:
         order[left], order[right] = right, left
     return flipped[..., order, :]
-
-
-def hop_distances(num_joints: int = NUM_JOINTS, edges=EDGES) -> np.ndarray:
-    """(J, J) shortest-path hop counts on the skeleton graph (inf where unreachable)."""
-    dist = np.full((num_joints, num_joints), np.inf)
-    np.fill_diagonal(dist, 0)
-    for i, j in edges:
-        dist[i, j] = dist[j, i] = 1
-    for k in range(num_joints):  # Floyd–Warshall; 14 nodes
-        dist = np.minimum(dist, dist[:, k : k + 1] + dist[k : k + 1, :])
-    return dist
-
-
-def adjacency(num_joints: int = NUM_JOINTS, edges=EDGES, self_loops: bool = True) -> np.ndarray:
-    """(J, J) 0/1 adjacency of the skeleton graph."""
-    adj = np.zeros((num_joints, num_joints), dtype=np.float32)
-    for i, j in edges:
-        adj[i, j] = adj[j, i] = 1.0
-    if self_loops:
-        np.fill_diagonal(adj, 1.0)
-    return adj

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pipeline.models import DenseGATConv, GATShapeBranch, skeleton_mask
+from pipeline.models import DenseGATConv, GATShapeBranch, SkeletonGraph
 from pipeline.skeleton import EDGES, NUM_JOINTS
 
 
@@ -30,7 +30,7 @@ def test_dense_layer_equals_torch_geometric_gatconv(heads, concat):
     graphs = 5
     x = torch.randn(graphs, NUM_JOINTS, 16)
     expected = reference(x.reshape(-1, 16), batched_edge_index(graphs))
-    out = dense(x, skeleton_mask())
+    out = dense(x, SkeletonGraph().neighbour_mask())
     assert out.shape == (graphs, NUM_JOINTS, heads * 8 if concat else 8)
     torch.testing.assert_close(out.reshape(-1, out.shape[-1]), expected, atol=1e-5, rtol=1e-5)
 
@@ -38,7 +38,7 @@ def test_dense_layer_equals_torch_geometric_gatconv(heads, concat):
 def test_attention_is_a_softmax_over_skeleton_neighbours_only():
     torch.manual_seed(0)
     layer = DenseGATConv(6, 4, heads=2)
-    mask = skeleton_mask()
+    mask = SkeletonGraph().neighbour_mask()
     h = layer.lin(torch.randn(3, NUM_JOINTS, 6)).view(3, NUM_JOINTS, 2, 4)
     alpha = layer.attention(h, mask)
     assert alpha.shape == (3, 2, NUM_JOINTS, NUM_JOINTS)

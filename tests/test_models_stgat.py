@@ -1,25 +1,26 @@
-"""Gait branches: ST-GAT attention limited to hop distance D; ST-GCN's spatial partition; GCN."""
+"""Gait branches: ST-GAT attention limited to hop distance D; ST-GCN and GCN branches."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from pipeline.config import ModelConfig
 from pipeline.models import (
     GCNShapeBranch,
+    SkeletonGraph,
     STABlock,
-    STGATGaitBranch,
-    STGCNGaitBranch,
-    hop_mask,
-    normalised_adjacency,
-    spatial_partition,
+    stgat_branch,
+    stgcn_branch,
 )
-from pipeline.skeleton import NUM_JOINTS, hop_distances
+from pipeline.skeleton import NUM_JOINTS
+
+GRAPH = SkeletonGraph()
 
 
 def block_with_hops(hops: int) -> STABlock:
     torch.manual_seed(0)  # same weights for every D
-    return STABlock(6, 8, heads=2, neighbourhood=hop_mask(hops), temporal_kernel=3)
+    return STABlock(6, 8, heads=2, neighbourhood=GRAPH.hop_mask(hops), temporal_kernel=3)
 
 
 @pytest.mark.parametrize("hops", [1, 2, 3])
@@ -27,7 +28,7 @@ def test_attention_is_exactly_zero_beyond_hop_distance(hops):
     x = torch.randn(2, 6, 4, NUM_JOINTS)
     attention = block_with_hops(hops).attention(x)
     assert attention.shape == (2, 2, 4, NUM_JOINTS, NUM_JOINTS)
-    far = torch.from_numpy(hop_distances() > hops)
+    far = torch.from_numpy(GRAPH.hop_distances() > hops)
     assert far.any()
     assert torch.all(attention[..., far] == 0)
     assert torch.all(attention[..., ~far] > 0)
@@ -38,7 +39,7 @@ def test_changing_hop_distance_changes_attention_and_output():
     x = torch.randn(2, 6, 4, NUM_JOINTS)
     near, far = block_with_hops(2).eval(), block_with_hops(3).eval()
     a_near, a_far = near.attention(x), far.attention(x)
-    newly_reachable = torch.from_numpy(hop_distances() == 3)
+    newly_reachable = torch.from_numpy(GRAPH.hop_distances() == 3)
     assert torch.all(a_near[..., newly_reachable] == 0)
     assert torch.all(a_far[..., newly_reachable] > 0)
     assert not torch.allclose(near(x), far(x))
@@ -48,9 +49,9 @@ def test_root_transform_adds_each_joints_own_features_and_nothing_else():
     """`stgat_root`: with its weights zero the block is the paper's; otherwise a change in one
     joint reaches that joint through the root path even where attention gives it little weight."""
     torch.manual_seed(0)
-    plain = STABlock(6, 8, heads=2, neighbourhood=hop_mask(1), temporal_kernel=1).eval()
+    plain = STABlock(6, 8, heads=2, neighbourhood=GRAPH.hop_mask(1), temporal_kernel=1).eval()
     torch.manual_seed(0)
-    rooted = STABlock(6, 8, heads=2, neighbourhood=hop_mask(1), temporal_kernel=1, root=True)
+    rooted = STABlock(6, 8, heads=2, neighbourhood=GRAPH.hop_mask(1), temporal_kernel=1, root=True)
     rooted.eval()
     assert plain.root is None and rooted.root.weight.shape == (8, 6, 1, 1)
     x = torch.randn(2, 6, 3, NUM_JOINTS)
@@ -63,20 +64,22 @@ def test_root_transform_adds_each_joints_own_features_and_nothing_else():
 
 
 def test_gait_branch_shapes_and_temporal_kernel_check():
-    branch = STGATGaitBranch(
-        in_channels=6, channels=(4, 8), heads=2, hop_distance=3, temporal_kernel=3
-    )
+    cfg = ModelConfig(stgat_channels=(4, 8), stgat_heads=2, hop_distance=3, temporal_kernel=3)
+    branch = stgat_branch(6, cfg)
+    assert [block.out_channels for block in branch.blocks] == [4, 8]
     assert branch(torch.randn(2, 5, NUM_JOINTS, 6)).shape == (2, 8)
     with pytest.raises(ValueError, match="odd"):
-        STGATGaitBranch(in_channels=6, channels=(4,), temporal_kernel=4)
+        stgat_branch(6, ModelConfig(stgat_channels=(4,), temporal_kernel=4))
     with pytest.raises(ValueError, match="hop_distance"):
-        hop_mask(0)
+        stgat_branch(6, ModelConfig(stgat_channels=(4,), hop_distance=0))
+    with pytest.raises(ValueError, match="at least one block"):
+        stgcn_branch(6, ModelConfig(stgat_channels=()))
 
 
 def test_temporal_convolution_connects_neighbouring_frames():
     """A change in one frame reaches the frames within the temporal kernel, not beyond."""
     torch.manual_seed(0)
-    block = STABlock(6, 6, heads=2, neighbourhood=hop_mask(3), temporal_kernel=3).eval()
+    block = STABlock(6, 6, heads=2, neighbourhood=GRAPH.hop_mask(3), temporal_kernel=3).eval()
     x = torch.randn(1, 6, 9, NUM_JOINTS)
     changed = x.clone()
     changed[:, :, 4] += 1.0
@@ -85,32 +88,8 @@ def test_temporal_convolution_connects_neighbouring_frames():
     assert torch.all(diff[:3] == 0) and torch.all(diff[6:] == 0)
 
 
-def test_spatial_partition_matches_st_gcn():
-    partition = spatial_partition(center=1)
-    assert partition.shape == (3, NUM_JOINTS, NUM_JOINTS)
-    # subsets are disjoint and together the column-normalised 1-hop neighbourhood
-    assert torch.all((partition > 0).sum(0) <= 1)
-    torch.testing.assert_close(partition.sum(0).sum(0), torch.ones(NUM_JOINTS))
-    assert torch.equal(partition[0], torch.diag(torch.diagonal(partition[0])))
-    neck, l_shoulder, l_elbow, head = 1, 2, 4, 0
-    assert partition[2, neck, l_shoulder] > 0  # message from nearer the centre
-    assert partition[1, l_elbow, l_shoulder] > 0  # message from farther away
-    assert partition[2, neck, head] > 0
-    assert partition[1, head, neck] > 0
-    torch.testing.assert_close(
-        partition[2, neck, l_shoulder], torch.tensor(1 / 4)
-    )  # degree 3 + self
-
-
-def test_normalised_adjacency_is_symmetric_with_unit_spectral_radius():
-    adj = normalised_adjacency()
-    torch.testing.assert_close(adj, adj.t())
-    eigenvalues = torch.linalg.eigvalsh(adj.double())
-    assert eigenvalues.max().item() == pytest.approx(1.0, abs=1e-6)
-    assert adj[0, 12] == 0  # head and l_foot are not neighbours
-
-
 def test_gcn_branches_shapes():
     nodes = torch.randn(2, 5, NUM_JOINTS, 6)
     assert GCNShapeBranch(6, channels=8, layers=2)(nodes).shape == (2, 8)
-    assert STGCNGaitBranch(6, channels=(4, 8), temporal_kernel=3)(nodes).shape == (2, 8)
+    gait = stgcn_branch(6, ModelConfig(stgat_channels=(4, 8), temporal_kernel=3))
+    assert gait(nodes).shape == (2, 8)

@@ -9,17 +9,20 @@ from pipeline.models.asgl import (
     count_parameters,
     load_backbone_weights,
 )
-from pipeline.models.fusion import AdaptiveFusion
-from pipeline.models.gat import DenseGATConv, GATShapeBranch, skeleton_mask
-from pipeline.models.gcn import (
-    GCNShapeBranch,
-    STGCNGaitBranch,
-    normalised_adjacency,
-    spatial_partition,
+from pipeline.models.blocks import (
+    GaitStack,
+    ShapeStack,
+    SpatialTemporalUnit,
+    TemporalConv,
+    gait_stack,
 )
+from pipeline.models.fusion import AdaptiveFusion
+from pipeline.models.gat import DenseGATConv, GATShapeBranch
+from pipeline.models.gcn import GCNShapeBranch, STGCNBlock, stgcn_branch
+from pipeline.models.graph import SkeletonGraph
 from pipeline.models.refine import JointRefinement
 from pipeline.models.resnet import ResNet
-from pipeline.models.stgat import STABlock, STGATGaitBranch, hop_mask
+from pipeline.models.stgat import STABlock, stgat_branch
 
 __all__ = [
     "ASGL",
@@ -29,17 +32,20 @@ __all__ = [
     "DenseGATConv",
     "GATShapeBranch",
     "GCNShapeBranch",
+    "GaitStack",
     "JointRefinement",
     "ResNet",
     "STABlock",
-    "STGATGaitBranch",
-    "STGCNGaitBranch",
+    "STGCNBlock",
+    "ShapeStack",
+    "SkeletonGraph",
+    "SpatialTemporalUnit",
+    "TemporalConv",
     "build_model",
     "check_backbone_weights",
     "count_parameters",
-    "hop_mask",
+    "gait_stack",
     "load_backbone_weights",
-    "normalised_adjacency",
-    "skeleton_mask",
-    "spatial_partition",
+    "stgat_branch",
+    "stgcn_branch",
 ]

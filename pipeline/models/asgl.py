@@ -16,10 +16,10 @@ from pipeline.io import load_tensors
 from pipeline.models.batchnorm import warm_start
 from pipeline.models.fusion import AdaptiveFusion
 from pipeline.models.gat import GATShapeBranch
-from pipeline.models.gcn import GCNShapeBranch, STGCNGaitBranch
+from pipeline.models.gcn import GCNShapeBranch, stgcn_branch
 from pipeline.models.refine import JointRefinement
 from pipeline.models.resnet import ResNet
-from pipeline.models.stgat import STGATGaitBranch
+from pipeline.models.stgat import stgat_branch
 from pipeline.skeleton import NUM_JOINTS
 
 POSE_CHANNELS = {"3d": 3, "2d": 2}
@@ -162,19 +162,7 @@ def _graph_branches(cfg: ModelConfig, nodes: int) -> tuple[nn.Module | None, nn.
             else GCNShapeBranch(nodes, cfg.gat_channels, cfg.gat_layers)
         )
     if cfg.use_gait:
-        gait = (
-            STGATGaitBranch(
-                nodes,
-                tuple(cfg.stgat_channels),
-                cfg.stgat_heads,
-                cfg.hop_distance,
-                cfg.temporal_kernel,
-                cfg.dropout,
-                root=cfg.stgat_root,
-            )
-            if cfg.graph == "gat"
-            else STGCNGaitBranch(nodes, tuple(cfg.stgat_channels), cfg.temporal_kernel, cfg.dropout)
-        )
+        gait = (stgat_branch if cfg.graph == "gat" else stgcn_branch)(nodes, cfg)
     return shape, gait
 
 

@@ -13,12 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.skeleton import EDGES, NUM_JOINTS, adjacency
-
-
-def skeleton_mask(num_joints: int = NUM_JOINTS, edges=EDGES) -> torch.Tensor:
-    """(V, V) bool: True where joint j is a neighbour of joint i (bones + self-loops)."""
-    return torch.from_numpy(adjacency(num_joints, edges, self_loops=True) > 0)
+from pipeline.models.blocks import ShapeStack
+from pipeline.models.graph import SkeletonGraph
 
 
 class DenseGATConv(nn.Module):
@@ -69,11 +65,12 @@ class DenseGATConv(nn.Module):
         return out + self.bias
 
 
-class GATShapeBranch(nn.Module):
+class GATShapeBranch(ShapeStack):
     """(B, T, V, C) node features → f_s (B, channels).
 
     Hidden layers concatenate `heads` heads of channels/heads each (ELU after them, as in GAT);
     the last layer averages `heads` heads of `channels` each (or concatenates, `concat_last`).
+    Attention is over each joint's skeleton neighbours and itself.
     """
 
     def __init__(
@@ -84,34 +81,20 @@ class GATShapeBranch(nn.Module):
         layers: int = 2,
         concat_last: bool = False,
         dropout: float = 0.0,
-        num_joints: int = NUM_JOINTS,
-        edges=EDGES,
+        graph: SkeletonGraph = SkeletonGraph(),
     ):
-        super().__init__()
         if layers < 1:
             raise ValueError(f"the shape GAT needs at least one layer, got {layers}")
         if channels % heads:
             raise ValueError(f"gat_channels ({channels}) must be divisible by gat_heads ({heads})")
-        self.out_channels = channels
-        self.register_buffer("mask", skeleton_mask(num_joints, edges), persistent=False)
-        self.layers = nn.ModuleList()
-        width = in_channels
+        convs, width = [], in_channels
         for index in range(layers):
-            last = index == layers - 1
-            concat = concat_last if last else True
+            concat = concat_last if index == layers - 1 else True
             per_head = channels // heads if concat else channels
-            self.layers.append(
-                DenseGATConv(width, per_head, heads, concat, attention_dropout=dropout)
-            )
+            convs.append(DenseGATConv(width, per_head, heads, concat, attention_dropout=dropout))
             width = channels
-        self.activation = nn.ELU(inplace=True)
+        super().__init__(convs, nn.ELU(inplace=True), channels)
+        self.register_buffer("mask", graph.neighbour_mask(), persistent=False)
 
-    def forward(self, nodes: torch.Tensor) -> torch.Tensor:
-        b, t, v, c = nodes.shape
-        x = nodes.reshape(b * t, v, c)
-        for index, layer in enumerate(self.layers):
-            x = layer(x, self.mask)
-            if index < len(self.layers) - 1:
-                x = self.activation(x)
-        frame_shape = x.amax(dim=1)  # Eq. 4: global max pool over joints
-        return frame_shape.view(b, t, -1).mean(dim=1)  # temporal average
+    def propagate(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return layer(x, self.mask)
