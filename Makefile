@@ -9,6 +9,11 @@ DATA ?= cache/synthetic
 CACHE ?= cache/skeletons/synthetic.h5
 RUN ?= asgl-demo
 RUNS := cache/runs
+RUN_METRICS = $(RUNS)/$(RUN)/metrics.json
+# The Makefile's synthetic default is built on first use (its summary is written last, so it exists
+# only for a finished set); any other DATA is the user's own dataset and is never generated.
+SYNTH_DEFAULT := cache/synthetic
+DATA_READY = $(if $(filter $(SYNTH_DEFAULT),$(DATA)),$(DATA)/synth_summary.json)
 # `make train RESUME=1` continues an interrupted run instead of refusing to overwrite it.
 RESUME_FLAG := $(if $(RESUME),--resume,)
 
@@ -103,22 +108,28 @@ ucalgary: install
 	$(CLI) compare --profile ucalgary $(UCAL_RUN)-shape-gait $(UCAL_RUN)-shape-gait-seed1; \
 	echo "ucalgary: wall time $$(( $$(date +%s) - start )) s"
 
+# The steps chain as files: each target builds what it reads and is missing (the set, the cache,
+# a trained run), so `make preprocess`, `make train`, `make report` work in that order on a fresh
+# clone. Prerequisites are order-only (after `|`): a newer cache never retrains an existing run.
 synth: install
 	$(CLI) synth --profile $(PROFILE) --out $(DATA)
 
-preprocess: install
+$(DATA)/synth_summary.json: | $(STAMP)
+	$(CLI) synth --profile $(PROFILE) --out $(DATA)
+
+preprocess $(CACHE): | $(STAMP) $(DATA_READY)
 	$(CLI) preprocess --profile $(PROFILE) --root $(DATA) --cache $(CACHE)
 
-train: install
+train $(RUN_METRICS): | $(STAMP) $(CACHE)
 	$(CLI) train --profile $(PROFILE) --root $(DATA) --cache $(CACHE) --run $(RUN) $(RESUME_FLAG)
 
-evaluate: install
+evaluate: | $(STAMP) $(RUN_METRICS)
 	$(CLI) evaluate --profile $(PROFILE) --run $(RUN)
 
-report: install
+report: | $(STAMP) $(RUN_METRICS)
 	$(CLI) report --profile $(PROFILE)
 
-ablate: install
+ablate: | $(STAMP) $(CACHE)
 	$(CLI) ablate --profile $(PROFILE) --root $(DATA) --cache $(CACHE) --set train.run=$(RUN) --all
 
 bench: install
