@@ -37,6 +37,8 @@ from pipeline.pose import mediapipe_version
 
 SCHEMA_VERSION = 1
 ARRAY_FIELDS = ("world33", "image33", "visibility", "present", "joints14", "joints14_2d")
+# The field a model of each `model.pose` reads (3D joints, or image x, y for the 2D ablation).
+POSE_FIELDS = {"3d": "joints14", "2d": "joints14_2d"}
 # File attributes whose change makes a cache stale (everything but the fingerprint itself).
 FINGERPRINT_FIELDS = (
     "schema_version",
@@ -78,14 +80,14 @@ def _damaged(path: Path, key: str, error: BaseException) -> DamagedTrackletError
 
 
 def rebuild_advice(path: str | Path) -> str:
-    return f"rebuild it with `asgl-pipeline preprocess --overwrite --cache {path}`"
+    return f"rebuild it: re-run `asgl-pipeline preprocess` for {path} with `preprocess.overwrite`"
 
 
 def repair_advice(path: str | Path) -> str:
     """For damaged tracklets in a readable cache: preprocess extracts exactly those again."""
     return (
-        f"re-run `asgl-pipeline preprocess --cache {path}` (same settings) to extract the "
-        "damaged tracklets again, or rebuild it all with --overwrite"
+        f"re-run `asgl-pipeline preprocess` for {path} (same settings) to extract the "
+        "damaged tracklets again, or rebuild it all with `preprocess.overwrite`"
     )
 
 
@@ -172,7 +174,7 @@ def _open_h5(path: Path) -> h5py.File:
     except OSError as error:
         raise CacheError(
             f"{path} is not a readable HDF5 skeleton cache ({error}) — delete it or re-run "
-            "`asgl-pipeline preprocess --overwrite`"
+            "`asgl-pipeline preprocess` with `preprocess.overwrite`"
         ) from None
 
 
@@ -252,7 +254,7 @@ class CacheWriter:
         ]
         raise CacheError(
             f"skeleton cache {self.path} was built with other settings ({'; '.join(changed) or 'fingerprint differs'}) "
-            "— pass --overwrite to rebuild it, or choose another --cache path"
+            "— rebuild it (`preprocess.overwrite`), or choose another `data.cache`"
         )
 
     def damaged(self) -> list[str]:
@@ -389,8 +391,8 @@ class SkeletonCache:
                 else ""
             )
             raise CacheError(
-                f"no skeleton cache at {self.path}{hint} — run `asgl-pipeline preprocess "
-                f"--cache {self.path}` first"
+                f"no skeleton cache at {self.path}{hint} — build it with `asgl-pipeline "
+                "preprocess` first"
             )
         self._handle: h5py.File | None = None
         self._pid = -1

@@ -367,10 +367,14 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
+    return parse_toml(path.read_text(), str(path))
+
+
+def parse_toml(text: str, origin: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+        raise ConfigError(f"{origin}: not valid TOML ({error})") from None
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:

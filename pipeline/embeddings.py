@@ -84,8 +84,7 @@ def read_embeddings(path: str | Path) -> EmbeddingSet:
     path = Path(path)
     if not path.is_file():
         raise StageError(
-            f"embeddings file {path} does not exist — make one with `asgl-pipeline embed --run "
-            "cache/runs/NAME --root DIR --out FILE`"
+            f"embeddings file {path} does not exist — make one with `asgl-pipeline embed`"
         )
     not_ours = (
         f"{path} is not an embeddings file written by `asgl-pipeline embed` — re-create it with "

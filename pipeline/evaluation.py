@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from pipeline.cache import SkeletonCache, attribute
 from pipeline.confidence import describe_method, format_cell, summaries_with_confidence
 from pipeline.config import Config, eval_stride
 from pipeline.data import EvalClips
@@ -219,20 +218,6 @@ def format_branch_table(branches: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def skeleton_source(config: Config) -> dict:
-    """Where the run's skeletons came from (the cache's pose_source and normalisation)."""
-    try:
-        with SkeletonCache(config.data.cache) as cache:
-            attrs = cache.attrs
-    except StageError:
-        return {}
-    return {
-        "cache": str(config.data.cache),
-        "pose_source": attribute(attrs, "pose_source"),
-        "normalisation": attrs.get("normalisation"),
-    }
-
-
 def _metrics_record(
     config: Config, run: RunFolder, splits: DataSplits, epochs: int, selection: dict, settings: dict
 ) -> dict:
@@ -258,7 +243,7 @@ def _metrics_record(
         "excluded_tracklets": {k: v for k, v in splits.excluded.items() if k != "train"},
         "confidence": describe_method(ev.bootstrap, ev.bootstrap_seed, ev.chance_repeats),
         "settings": settings,
-        "skeletons": skeleton_source(config),
+        "skeletons": splits.skeletons,
     }
 
 

@@ -1,4 +1,4 @@
-"""The ground-truth pose source (`preprocess --pose-source groundtruth`): the synthetic set's
+"""The ground-truth pose source (`preprocess.pose_source = "groundtruth"`): the synthetic set's
 rendered joints (`<tracklet>/gt_joints14.npy`, (T, 14, 3) hip-centred metres in MediaPipe's world
 axes) written into the same cache schema as MediaPipe's estimates.
 
@@ -30,9 +30,9 @@ def check_root(root: str | Path) -> None:
     root = Path(root)
     if not (root / SYNTH_MARKER).is_file():
         raise ValueError(
-            f"--pose-source groundtruth needs a synthetic set made by `asgl-pipeline synth` "
+            f"`preprocess.pose_source` groundtruth needs a synthetic set made by `asgl-pipeline synth` "
             f"(it has ground-truth joints, {GT_FILE}); {root.absolute()} is not one (no "
-            f"{SYNTH_MARKER}) — use --pose-source mediapipe for real data"
+            f"{SYNTH_MARKER}) — set `preprocess.pose_source` to mediapipe for real data"
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import io
 import json
 import os
 import re
@@ -153,10 +154,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def load_tensors(path: str | Path) -> Any:
-    """`torch.load(path, weights_only=True)` on the CPU; ValueError saying why a file cannot be
-    used, in our words: torch's own refusal advises re-running with weights_only=False, which for
-    a file holding pickled code is exactly what must not be done."""
+def load_tensors(path: str | Path | io.BytesIO) -> Any:
+    """`torch.load(path, weights_only=True)` on the CPU (a path, or the file's bytes already read
+    as a BytesIO); ValueError saying why a file cannot be used, in our words: torch's own refusal
+    advises re-running with weights_only=False, which for a file holding pickled code is exactly
+    what must not be done."""
     import pickle
 
     import torch

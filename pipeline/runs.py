@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.config import Config, ConfigError, load_config_file, save_config
+from pipeline.config import Config, ConfigError, parse_config, parse_toml, save_config
 from pipeline.errors import StageError
 from pipeline.io import (
     FileLock,
@@ -59,12 +60,13 @@ def save_checkpoint(path: str | Path, state: dict) -> Path:
     return atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
 
 
-def load_checkpoint(path: str | Path) -> dict:
+def load_checkpoint(path: str | Path, data: bytes | None = None) -> dict:
+    """The checkpoint at `path` (from `data`, its bytes, when the caller has read them already)."""
     path = Path(path)
-    if not path.is_file():
+    if data is None and not path.is_file():
         raise StageError(f"no checkpoint at {path} — train the run first (`asgl-pipeline train`)")
     try:
-        state = load_tensors(path)
+        state = load_tensors(path if data is None else io.BytesIO(data))
     except ValueError as error:
         raise StageError(
             f"checkpoint {path} cannot be used: {error} — use a checkpoint written by "
@@ -147,7 +149,7 @@ class RunFolder:
     @contextmanager
     def lock(self, stage: str) -> Iterator[RunFolder]:
         """Hold the run for one writer at a time (train, evaluate, embed, export): two trainings
-        of one --run both "succeeded" into a folder mixing their files. Taking it deletes the
+        of one run both "succeeded" into a folder mixing their files. Taking it deletes the
         temporaries a killed writer left in the folder (never valid; a paper-size checkpoint's
         is hundreds of MB)."""
         self.lock_file.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +157,7 @@ class RunFolder:
         if not lock.acquire():
             raise StageError(
                 f"run folder {self.path} is in use by another process "
-                f"({lock.held_by() or 'unknown'}) — wait for it to finish, or choose another --run"
+                f"({lock.held_by() or 'unknown'}) — wait for it to finish, or choose another `train.run`"
             )
         try:
             for folder in (self.path, self.path / LAST_CHECKPOINT.parent):
@@ -176,14 +178,14 @@ class RunFolder:
         """StageError naming what is missing unless the folder has a checkpoint and config."""
         if not self.path.is_dir():
             raise StageError(
-                f"no trained run at {self.path} (the folder does not exist) — pass --run NAME of "
-                "a folder under the runs folder (or its path), or train one with "
-                "`asgl-pipeline train --run NAME`"
+                f"no trained run at {self.path} (the folder does not exist) — set `train.run` "
+                "to the NAME of a folder under the runs folder (or its path), or train one with "
+                "`asgl-pipeline train`"
             )
         if not self.is_trained():
             raise StageError(
                 f"run folder {self.path} has no checkpoint {LAST_CHECKPOINT} — train it first "
-                f"(`asgl-pipeline train --run {self.name}`) or point --run at a trained run"
+                f"(`asgl-pipeline train`, run {self.name}) or point `train.run` at a trained run"
             )
         if not self.config_file.is_file():
             raise StageError(
@@ -192,12 +194,19 @@ class RunFolder:
             )
 
     def read_config(self) -> Config:
+        return self._read_config()[0]
+
+    def _read_config(self) -> tuple[Config, str]:
+        """config.toml parsed, and the sha256 of the bytes parsed, from one read."""
         try:
-            return load_config_file(self.config_file)
-        except ConfigError as error:
+            data = self.config_file.read_bytes()
+            text = data.decode("utf-8")
+            config = parse_config(parse_toml(text, str(self.config_file)), str(self.config_file))
+        except (OSError, UnicodeDecodeError, ConfigError) as error:
             raise StageError(
                 f"{self.config_file} cannot be read ({error}) — re-train the run"
             ) from None
+        return config, hashlib.sha256(data).hexdigest()
 
     def write_config(self, config: Config) -> Path:
         return save_config(config, self.config_file)
@@ -209,18 +218,19 @@ class RunFolder:
             return self.best_checkpoint
         return self.last_checkpoint
 
-    def files(self) -> tuple[Path, Path]:
-        """(scored checkpoint, config.toml); StageError naming what is missing."""
-        self.require_trained()
-        return self.scored_checkpoint(self.read_config().train.select), self.config_file
-
     def fingerprint(self) -> ModelFingerprint:
-        checkpoint, config = self.files()
+        """Which model this run serves now (StageError naming what is missing)."""
+        self.require_trained()
+        config, config_sha256 = self._read_config()
+        checkpoint = self.scored_checkpoint(config.train.select)
+        return self._fingerprint(file_sha256(checkpoint), config_sha256)
+
+    def _fingerprint(self, checkpoint_sha256: str, config_sha256: str) -> ModelFingerprint:
         return ModelFingerprint(
             run=self.name,
             run_dir=str(self.path.absolute()),
-            checkpoint_sha256=file_sha256(checkpoint),
-            config_sha256=file_sha256(config),
+            checkpoint_sha256=checkpoint_sha256,
+            config_sha256=config_sha256,
         )
 
     def selection(self, select: str, scored: dict, last: dict) -> dict:
@@ -235,10 +245,14 @@ class RunFolder:
     def load_model(self, device: str | torch.device = "cpu") -> TrainedModel:
         """The run's model built from its config.toml with the scored checkpoint's weights, in
         eval mode on `device`. The identity classifier only serves training: it is dropped."""
-        checkpoint, _ = self.files()
-        config = self.read_config()
-        fingerprint = self.fingerprint()
-        scored = load_checkpoint(checkpoint)
+        # config.toml and the scored checkpoint are each read once: hashed and parsed from the
+        # same bytes, so the fingerprint is that of the weights and settings actually loaded.
+        self.require_trained()
+        config, config_sha256 = self._read_config()
+        checkpoint = self.scored_checkpoint(config.train.select)
+        data = checkpoint.read_bytes()
+        fingerprint = self._fingerprint(hashlib.sha256(data).hexdigest(), config_sha256)
+        scored = load_checkpoint(checkpoint, data)
         last = (
             scored if checkpoint == self.last_checkpoint else load_checkpoint(self.last_checkpoint)
         )

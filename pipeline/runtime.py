@@ -46,7 +46,7 @@ def resolve_device(requested: str, dist: Distributed = Distributed()) -> torch.d
     if requested.startswith("cuda"):
         if not torch.cuda.is_available():
             raise StageError(
-                f"device '{requested}' asked for, but CUDA is not available — use --device cpu"
+                f"device '{requested}' asked for, but CUDA is not available — set `train.device` to cpu"
             )
         if requested == "cuda":
             requested = f"cuda:{dist.local_rank}"

@@ -285,7 +285,7 @@ def resume(parts: Parts, run: RunFolder, config: Config, log: Callable[[str], No
     if changes:
         raise StageError(
             f"cannot resume {run.path}: its checkpoint was trained with other settings "
-            f"({'; '.join(changes)}) — resume with the same settings, or train a new --run"
+            f"({'; '.join(changes)}) — resume with the same settings, or train another `train.run`"
         )
     parts.model.load_state_dict(state["model"])
     parts.loss_fn.load_state_dict(state.get("loss", {}))
@@ -399,8 +399,8 @@ def train_epoch(
             )
             raise StageError(
                 f"training diverged: {error} at epoch {epoch + 1}, step {stats.steps + 1} "
-                f"— {kept}; lower train.lr (now {lr:g}) or check the inputs, then resume with "
-                "--resume"
+                f"— {kept}; lower `train.lr` (now {lr:g}) or check the inputs, then resume "
+                "(`train.resume`)"
             ) from None
         stats.add(step)
         batches.set_postfix(**stats.postfix())

@@ -18,10 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.cache import SkeletonCache, failures_path
+from pipeline.cache import POSE_FIELDS, SkeletonCache, failures_path
 from pipeline.config import Config
 from pipeline.data.dataset import ClipSource
-from pipeline.data.splits import POSE_FIELDS
 from pipeline.datasets import Tracklet, load_tracklets
 from pipeline.embeddings import EmbeddingSet, write_embeddings
 from pipeline.evaluation import clip_source, embed_sources
@@ -89,14 +88,13 @@ def cached_sources(
 def run(
     config: Config,
     *,
-    run_dir: str | Path,
     out: str | Path = "",
     cache: str | Path = "",
     log: Callable[[str], None] = print,
 ) -> EmbedResult:
-    """Embed every tracklet of `config.data`'s dataset with the run `run_dir` (a name under
+    """Embed every tracklet of `config.data`'s dataset with the run `train.run` (a name under
     `paths.runs_dir`, or a path)."""
-    folder = RunFolder.resolve(run_dir, config.paths.runs_dir)
+    folder = RunFolder.resolve(config.train.run, config.paths.runs_dir)
     folder.require_trained()  # before the lock, which would create the runs folder
     with folder.lock("embed"):  # no re-training under it while its embeddings are written
         return _embed(config, folder, out, cache, log)

@@ -161,7 +161,7 @@ def test_stale_fingerprint_is_detected_and_overwrite_rebuilds(tmp_path):
     write_all(path)
     other = file_attributes("ccvid", "/data/ccvid", "none", 1)
     assert other["fingerprint"] != ATTRS["fingerprint"]
-    with pytest.raises(CacheError, match="normalisation 'paper' → 'none'.*--overwrite"):
+    with pytest.raises(CacheError, match="normalisation 'paper' → 'none'.*preprocess.overwrite"):
         CacheWriter(path, other)
     # the failed attempt released its lock and left the cache alone
     assert SkeletonCache(path).keys() == sorted(KEYS)
@@ -207,7 +207,7 @@ def test_writer_rejects_incomplete_arrays(tmp_path):
 def test_unreadable_file_is_a_clear_error(tmp_path):
     path = tmp_path / "c.h5"
     path.write_bytes(b"not hdf5")
-    with pytest.raises(CacheError, match="not a readable HDF5 .*--overwrite"):
+    with pytest.raises(CacheError, match="not a readable HDF5 .*preprocess.overwrite"):
         SkeletonCache(path)
     with pytest.raises(CacheError, match="not a readable HDF5"):
         CacheWriter(path, ATTRS)
@@ -279,7 +279,7 @@ def test_a_damaged_index_is_a_clear_error_and_overwrite_rebuilds(tmp_path):
     damage_index(path)
     for open_it in (SkeletonCache, lambda p: CacheWriter(p, ATTRS)):
         with pytest.raises(
-            CacheError, match=f"{path} is damaged: its index cannot be read .*--overwrite"
+            CacheError, match=f"{path} is damaged: its index cannot be read .*preprocess.overwrite"
         ):
             open_it(path)
     with CacheWriter(path, ATTRS, overwrite=True) as writer:

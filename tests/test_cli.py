@@ -91,3 +91,75 @@ def test_every_writing_stage_on_a_read_only_folder_says_so_in_one_line(
         assert errors[0].endswith(
             "the file system is read-only — choose a writable location, then re-run"
         )
+
+
+def captured_configs(monkeypatch):
+    """Replace every stage by one that records the Config and keyword arguments it was given."""
+    import stages.cli
+
+    calls = []
+    monkeypatch.setattr(
+        stages.cli, "run_stage", lambda name, config, **kw: calls.append((name, config, kw))
+    )
+    return calls
+
+
+def test_options_set_their_configuration_fields(monkeypatch):
+    calls = captured_configs(monkeypatch)
+    runner = CliRunner()
+    for args in (
+        ["train", "--no-gait", "--graph", "gcn", "--epochs", "3", "--run", "x", "--root", "r"],
+        ["synth", "--size", "96x192", "--identities", "4"],
+        ["embed", "--run", "runs/a", "--out", "e.npz"],
+        ["export", "--run", "runs/a"],
+        ["search", "--gallery", "g.npz", "--query", "q", "--run", "runs/b"],
+        ["search", "--gallery", "g.npz", "--query", "q"],
+    ):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 0, (args, result.output)
+    (_, train, _), (_, synth, _), (_, embed, kw), (_, export, _) = calls[:4]
+    assert (train.model.use_gait, train.model.use_shape, train.model.graph) == (False, True, "gcn")
+    assert (train.train.epochs, train.train.run, train.data.root) == (3, "x", "r")
+    assert (synth.synth.width, synth.synth.height, synth.synth.identities) == (96, 192, 4)
+    # --run means the same in every command: the run folder train.run names
+    assert embed.train.run == export.train.run == "runs/a" and kw["out"] == "e.npz"
+    assert calls[4][1].train.run == "runs/b" and calls[4][2]["gallery_run"] is False
+    assert calls[5][2]["gallery_run"] is True  # no --run: the model recorded in the gallery
+
+
+def test_an_option_not_given_leaves_the_profile_value(monkeypatch):
+    calls = captured_configs(monkeypatch)
+    result = CliRunner().invoke(main, ["train", "--profile", "demo", "--set", "train.epochs=5"])
+    assert result.exit_code == 0, result.output
+    config = calls[0][1]
+    assert config.train.epochs == 5 and config.model.use_gait is True
+    assert config.model.backbone_depth == 18  # the demo profile's
+
+
+def test_a_bad_size_is_a_usage_error():
+    result = CliRunner().invoke(main, ["synth", "--size", "big"])
+    assert result.exit_code == 2 and "is not WxH" in result.output
+
+
+def test_library_messages_are_worded_in_flags():
+    from stages.options import in_flags
+
+    message = in_flags(
+        "set `data.root` to /a, rebuild with `preprocess.overwrite`, or set `train.val_ids`; "
+        "`pipeline.metrics` and `train.nope` are not settings",
+        main.commands.values(),
+    )
+    assert message == (
+        "set --root to /a, rebuild with --overwrite, or set train.val_ids (--set "
+        "train.val_ids=…); `pipeline.metrics` and `train.nope` are not settings"
+    )
+
+
+def test_a_library_error_reaches_the_user_in_flags(tmp_path):
+    """RunFolder speaks of `train.run`; the evaluate command's user reads --run."""
+    result = CliRunner().invoke(
+        main, ["evaluate", "--run", "nope", "--set", f"paths.runs_dir={tmp_path}"]
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "no trained run at" in result.output and "— set --run to the NAME" in result.output
+    assert "`" + "train.run" not in result.output

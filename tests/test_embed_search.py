@@ -18,9 +18,9 @@ from pipeline.datasets import load_tracklets
 from pipeline.embeddings import EmbeddingSet, read_embeddings, write_embeddings
 from pipeline.extraction import extract_groundtruth
 from pipeline.runs import ModelFingerprint, RunFolder
+from pipeline.search import query_skeleton, query_tracklet, rank
 from stages import StageError
 from stages.cli import main
-from stages.search import query_skeleton, query_tracklet, rank
 
 # Small enough to build, run and trace in well under a second per clip on one core.
 TINY_MODEL = {

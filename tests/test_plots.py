@@ -11,8 +11,10 @@ from pipeline.reporting.plots import (
     WRONG,
     RankedQuery,
     SkeletonPanel,
+    StripTile,
     cmc_plot,
     rank_grid,
+    rank_strip,
     skeleton_strip,
     training_plot,
 )
@@ -67,6 +69,27 @@ def test_rank_grid_frames_correct_matches_green_and_wrong_ones_red(tmp_path):
     assert len(pixels_of(mixed, CORRECT)) > 50 and len(pixels_of(mixed, WRONG)) > 50
     right = grid((True, True), "right.png")
     assert len(pixels_of(right, WRONG)) == 0 and len(pixels_of(right, CORRECT)) > 50
+
+
+def test_rank_strip_puts_each_tile_left_to_right_in_its_colour(tmp_path):
+    """Search's strip: tiles 160 px tall (a 80×40 frame becomes 160×80, a missing one a grey
+    placeholder), each framed in its colour, 6 px gaps, in the order given."""
+    import cv2
+
+    frame = np.zeros((80, 40, 3), np.uint8)
+    tiles = [
+        StripTile(frame, ("query",), (255, 0, 0)),
+        StripTile(None, ("#1",), (0, 0, 255)),
+        StripTile(frame, ("#2",), (0, 255, 0)),
+    ]
+    image = cv2.imread(str(rank_strip(tiles, tmp_path / "s.png")))
+    assert image.shape == (36 + 160, 96 + 6 + 96 + 6 + 96, 3)  # tiles are at least 96 px wide
+    for index, colour in enumerate([(255, 0, 0), (0, 0, 255), (0, 255, 0)]):
+        left = index * (96 + 6)
+        assert tuple(image[100, left]) == colour and tuple(image[100, left + 95]) == colour
+    assert image[100, 96 + 6 + 40].tolist() == [200, 200, 200]  # the placeholder's grey
+    assert image[100, 40].tolist() == [0, 0, 0]  # the query's (black) frame
+    assert image[100, 97].tolist() == [255, 255, 255]  # the gap
 
 
 def test_skeleton_strip_draws_the_joints_where_they_are(tmp_path):

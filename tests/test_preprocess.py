@@ -394,7 +394,7 @@ def test_changed_normalisation_needs_overwrite(
 ):
     cache = tmp_path / "stale.h5"
     shutil.copy(skeleton_cache, cache)
-    with pytest.raises(StageError, match="normalisation 'paper' → 'none'.*--overwrite"):
+    with pytest.raises(StageError, match="normalisation 'paper' → 'none'.*preprocess.overwrite"):
         preprocess.run(preprocess_config(synthetic_root, cache, normalisation="none", limit=2))
     summary = preprocess.run(
         preprocess_config(synthetic_root, cache, normalisation="none", limit=2, overwrite=True)
@@ -481,7 +481,7 @@ def test_groundtruth_source_refuses_a_root_that_is_not_synthetic(
     shutil.copytree(synthetic_root, root)
     (root / "synth_meta.json").unlink()
     cache = tmp_path / "gt.h5"
-    with pytest.raises(StageError, match="not one .*use --pose-source mediapipe"):
+    with pytest.raises(StageError, match="not one .*set `preprocess.pose_source` to mediapipe"):
         preprocess.run(preprocess_config(root, cache, pose_source="groundtruth"))
     assert not cache.exists() and not parts_dir(cache).exists()
     result = CliRunner().invoke(
@@ -499,4 +499,4 @@ def test_groundtruth_source_refuses_a_root_that_is_not_synthetic(
         ],
     )
     assert result.exit_code != 0 and "Traceback" not in result.output
-    assert "--pose-source mediapipe" in result.output
+    assert "set --pose-source to mediapipe" in result.output

@@ -357,7 +357,9 @@ def test_pose_sources_and_frames_are_checked(sequence_root, tmp_path, synthetic_
     with_frames = dataclasses.replace(
         config, model=dataclasses.replace(config.model, use_appearance=True)
     )
-    with pytest.raises(StageError, match="appearance branch reads frames.*--no-appearance"):
+    with pytest.raises(
+        StageError, match="appearance branch reads frames.*off: `model.use_appearance`"
+    ):
         load_splits(with_frames, needs_joints=True, log=lambda _m: None)
     splits = load_splits(config, needs_joints=True, log=lambda _m: None)
     assert len(splits.query) == 1 and len(splits.gallery) == 1 and len(splits.train) == 4

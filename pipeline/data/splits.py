@@ -4,7 +4,7 @@ split names but the cache lacks, frames that moved since preprocessing.
 
 Tracklets that preprocess recorded as failures (e.g. no person detected) are left out with a
 counted warning; a missing tracklet that no failure explains means the cache does not belong to
-this split (a `--limit` run, an older dataset) and stops the run.
+this split (a `preprocess.limit` run, an older dataset) and stops the run.
 """
 
 from __future__ import annotations
@@ -13,15 +13,14 @@ import csv
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from pipeline.cache import SkeletonCache, failures_path, repair_advice
+from pipeline.cache import POSE_FIELDS, SkeletonCache, attribute, failures_path, repair_advice
 from pipeline.data.dataset import ClipSource
 from pipeline.datasets import Tracklet, load_tracklets
 from pipeline.errors import CacheError, DamagedTrackletError, StageError
-
-POSE_FIELDS = {"3d": "joints14", "2d": "joints14_2d"}
 
 
 @dataclass
@@ -35,6 +34,9 @@ class DataSplits:
     class_pids: list[str] = field(default_factory=list)
     val_pids: list[str] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)  # split → tracklets left out (failures)
+    # Where the skeletons came from (cache path, pose_source, normalisation): read while the cache
+    # is open, for metrics.json, so evaluation need not open it again.
+    skeletons: dict[str, Any] = field(default_factory=dict)
 
 
 def _same_path(a: str, b: str) -> bool:
@@ -49,14 +51,14 @@ def open_cache(data_cfg) -> SkeletonCache:
     if built_dataset and built_dataset != data_cfg.dataset:
         raise StageError(
             f"skeleton cache {data_cfg.cache} was built from a '{built_dataset}' dataset, but "
-            f"data.dataset is '{data_cfg.dataset}' — pass --dataset {built_dataset}, or point "
-            "--cache at this dataset's cache (or build it with `asgl-pipeline preprocess`)"
+            f"data.dataset is '{data_cfg.dataset}' — set `data.dataset` to {built_dataset}, or point "
+            "`data.cache` at this dataset's cache (or build it with `asgl-pipeline preprocess`)"
         )
     if built_root and not _same_path(built_root, data_cfg.root):
         raise StageError(
             f"skeleton cache {data_cfg.cache} was built from the frames at {built_root}, but "
-            f"data.root is {Path(data_cfg.root).absolute()} — pass --root {built_root}, or, if "
-            "the frames moved, re-run `asgl-pipeline preprocess --root NEW --cache FILE`"
+            f"data.root is {Path(data_cfg.root).absolute()} — set `data.root` to {built_root}, or, "
+            "if the frames moved, re-run `asgl-pipeline preprocess` with the new `data.root`"
         )
     return cache
 
@@ -105,7 +107,7 @@ def _source(
         raise StageError(
             f"{tracklet.source} has {len(tracklet.frames)} frames but its cached skeleton has "
             f"{num_frames} — the frames changed since preprocessing; re-run `asgl-pipeline "
-            "preprocess --overwrite`"
+            "preprocess` with `preprocess.overwrite`"
         )
     joints = None
     if pose_field is not None:
@@ -126,8 +128,8 @@ def _dataset_tracklets(data, cache: SkeletonCache) -> list[Tracklet]:
     if not Path(data.root).is_dir():
         raise StageError(
             f"frames folder {Path(data.root).absolute()} does not exist (the skeleton cache "
-            f"{data.cache} was built from it) — if the frames moved, pass --root NEW and rebuild "
-            "the cache with `asgl-pipeline preprocess --root NEW --cache FILE`"
+            f"{data.cache} was built from it) — if the frames moved, set `data.root` to where they "
+            "are now and rebuild the cache with `asgl-pipeline preprocess`"
         )
     tracklets, _ = load_tracklets(data.dataset, data.root, data.manifest)
     listed, cached = {t.key for t in tracklets}, set(cache.keys())
@@ -135,8 +137,8 @@ def _dataset_tracklets(data, cache: SkeletonCache) -> list[Tracklet]:
     if stray and not listed & cached:
         raise StageError(
             f"none of the {len(cached)} tracklets in {data.cache} is named by the splits of "
-            f"{data.root} (e.g. cache has {stray[0]}) — the cache belongs to other data; pass the "
-            "matching --cache, or re-run `asgl-pipeline preprocess`"
+            f"{data.root} (e.g. cache has {stray[0]}) — the cache belongs to other data; set the "
+            "matching `data.cache`, or re-run `asgl-pipeline preprocess`"
         )
     return tracklets
 
@@ -157,8 +159,8 @@ def _cached_by_split(
             raise StageError(
                 f"the {split} split names {len(unexplained)} tracklet(s) that the skeleton cache "
                 f"{data.cache} lacks (first: {unexplained[0]}) and preprocess recorded no failure "
-                "for — the cache was built for other data or with --limit; re-run `asgl-pipeline "
-                f"preprocess --root {data.root} --cache {data.cache}`"
+                "for — the cache was built for other data or with `preprocess.limit`; re-run "
+                f"`asgl-pipeline preprocess` for {data.root} into {data.cache}"
             )
         if missing:
             log(
@@ -174,7 +176,7 @@ def _cached_by_split(
         raise StageError(
             f"{len(cached_without_frames)} cached tracklet(s) have no frames under {data.root} "
             f"any more (first: {cached_without_frames[0]}) — the frames folder moved or changed "
-            "since preprocessing; pass --root where the frames are now, or re-run preprocess"
+            "since preprocessing; set `data.root` to where the frames are now, or re-run preprocess"
         )
     return by_split, excluded
 
@@ -185,7 +187,7 @@ def _validation_pids(config, train: list[Tracklet]) -> list[str]:
     if not 0 < config.train.val_ids < len(train_pids):
         raise StageError(
             f"train.select = 'val' needs 0 < train.val_ids < {len(train_pids)} (the training "
-            f"identities); got {config.train.val_ids} — set --set train.val_ids=N"
+            f"identities); got {config.train.val_ids} — set `train.val_ids`"
         )
     rng = np.random.default_rng(config.train.seed)
     return sorted(rng.choice(train_pids, size=config.train.val_ids, replace=False).tolist())
@@ -199,8 +201,17 @@ def _check_frames(config, tracklets: list[Tracklet]) -> None:
             f"the appearance branch reads frames, but {len(without)} of {len(tracklets)} "
             f"tracklets of the '{config.data.dataset}' dataset at {config.data.root} have none "
             f"(e.g. {without[0].key}: a skeleton sequence) — train a skeleton-only variant "
-            "with --no-appearance (or --profile ucalgary)"
+            "(the appearance branch off: `model.use_appearance`, or the ucalgary profile)"
         )
+
+
+def skeleton_record(path, attrs: dict[str, Any]) -> dict[str, Any]:
+    """metrics.json's `skeletons`: which cache, pose source and normalisation a run was fed."""
+    return {
+        "cache": str(path),
+        "pose_source": attribute(attrs, "pose_source"),
+        "normalisation": attrs.get("normalisation"),
+    }
 
 
 def load_splits(
@@ -240,6 +251,7 @@ def load_splits(
         class_pids=class_pids,
         val_pids=val_pids,
         excluded=excluded,
+        skeletons=skeleton_record(config.data.cache, cache.attrs),
     )
     cache.close()
     return result

@@ -34,7 +34,7 @@ EXPECTED_LAYOUT = """expected a folder dataset like:
   <root>/manifest.csv          header "path,pid,clothes,camera,split", one tracklet a row
   <root>/<video file>          .mp4 .avi .mov .mkv ... decoded with OpenCV, or
   <root>/<frame folder>/*.jpg  frames sorted by file name
-  (split is train, query or gallery; pass another manifest with --manifest)"""
+  (split is train, query or gallery; another manifest file: `data.manifest`)"""
 
 
 @dataclass(frozen=True)

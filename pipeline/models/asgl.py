@@ -58,7 +58,7 @@ class ASGL(nn.Module):
         if not (cfg.use_appearance or cfg.use_shape or cfg.use_gait):
             raise ValueError(
                 "at least one branch must be active: use_appearance, use_shape and use_gait are all "
-                "off (drop one of --no-appearance / --no-shape / --no-gait)"
+                "off — keep one of them on"
             )
         if cfg.graph not in GRAPHS:
             raise ValueError(f"graph must be one of {GRAPHS}, got {cfg.graph!r}")

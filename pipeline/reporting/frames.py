@@ -10,7 +10,14 @@ import cv2
 import numpy as np
 
 from pipeline.cache import SkeletonCache
-from pipeline.datasets import load_tracklets, read_frames
+from pipeline.datasets import (
+    Tracklet,
+    estimated_frame_count,
+    list_frames,
+    load_tracklets,
+    read_frames,
+)
+from pipeline.errors import StageError
 from pipeline.reporting.plots import SkeletonPanel
 from pipeline.skeleton import map_33_to_14
 
@@ -22,6 +29,23 @@ def _rgb_thumbnail(frame_bgr: np.ndarray, height: int = THUMB_HEIGHT) -> np.ndar
     width = max(1, round(frame_bgr.shape[1] * scale))
     resized = cv2.resize(frame_bgr, (width, height), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(resized[..., ::-1])
+
+
+def middle_frame(path: str) -> np.ndarray | None:
+    """The middle frame (BGR) of a video file or frame folder; None if it cannot be read."""
+    try:
+        source = Path(path)
+        if source.is_dir():
+            tracklet = Tracklet("", list_frames(source), "", "", "", 0, "")
+            count = len(tracklet.frames)
+        elif source.is_file():
+            tracklet = Tracklet("", (), str(source), "", "", 0, "")
+            count = estimated_frame_count(tracklet)
+        else:
+            return None
+        return read_frames(tracklet, [max(0, count // 2)])[0] if count else None
+    except (StageError, IndexError, OSError):
+        return None
 
 
 class TrackletFrames:

@@ -1,6 +1,7 @@
-"""PNG plots for the report: CMC curves, training curves, a CC rank-list grid and a skeleton
-overlay strip. Figures are built with `matplotlib.figure.Figure` on the Agg canvas (no pyplot,
-no global figure state) and saved without a Software tag, so the same input gives the same bytes."""
+"""PNG plots: for the report CMC curves, training curves, a CC rank-list grid and a skeleton
+overlay strip; for `search` a rank-list strip. Figures are built with `matplotlib.figure.Figure` on
+the Agg canvas (no pyplot, no global figure state) and saved without a Software tag, so the same
+input gives the same bytes; the search strip is drawn with OpenCV."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -15,11 +17,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from pipeline.errors import StageError
 from pipeline.io import atomic_write
 from pipeline.reporting.paper_results import SETTING_TITLES
 from pipeline.skeleton import EDGES
 
 DPI = 100
+STRIP_THUMB_HEIGHT = 160
+STRIP_CAPTION_HEIGHT = 36
 STYLE = {"svg.hashsalt": "asgl-pipeline", "font.size": 8, "font.family": "DejaVu Sans"}
 CORRECT, WRONG, QUERY = "#1a9641", "#d7191c", "#2b83ba"
 
@@ -129,6 +134,59 @@ def rank_grid(
         figure.suptitle(title)
         figure.tight_layout()
         return save_png(figure, path)
+
+
+@dataclass(frozen=True)
+class StripTile:
+    """One tracklet of a rank-list strip: a frame (BGR uint8, or None), caption lines, BGR colour."""
+
+    frame: np.ndarray | None
+    lines: tuple[str, ...]
+    colour: tuple[int, int, int]
+
+
+def _strip_tile(tile: StripTile) -> np.ndarray:
+    if tile.frame is None:
+        body = np.full((STRIP_THUMB_HEIGHT, STRIP_THUMB_HEIGHT // 2, 3), 200, np.uint8)
+        cv2.putText(
+            body,
+            "no frame",
+            (4, STRIP_THUMB_HEIGHT // 2),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.35,
+            (60, 60, 60),
+            1,
+        )
+    else:
+        width = max(1, round(tile.frame.shape[1] * STRIP_THUMB_HEIGHT / tile.frame.shape[0]))
+        body = cv2.resize(tile.frame, (width, STRIP_THUMB_HEIGHT), interpolation=cv2.INTER_AREA)
+    width = max(body.shape[1], 96)
+    image = np.full((STRIP_CAPTION_HEIGHT + STRIP_THUMB_HEIGHT, width, 3), 255, np.uint8)
+    image[STRIP_CAPTION_HEIGHT:, : body.shape[1]] = body
+    for row, text in enumerate(tile.lines):
+        cv2.putText(
+            image,
+            text,
+            (3, 14 + 16 * row),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            tile.colour,
+            1,
+            cv2.LINE_AA,
+        )
+    cv2.rectangle(image, (0, 0), (width - 1, image.shape[0] - 1), tile.colour, 2)
+    return image
+
+
+def rank_strip(tiles: Sequence[StripTile], path: str | Path) -> Path:
+    """The tiles left to right (a query, then its ranked matches) as one PNG, written atomically."""
+    images = [_strip_tile(tile) for tile in tiles]
+    gap = np.full((images[0].shape[0], 6, 3), 255, np.uint8)
+    strip = np.concatenate([part for image in images for part in (image, gap)][:-1], axis=1)
+    ok, encoded = cv2.imencode(".png", strip)
+    if not ok:
+        raise StageError(f"could not encode the rank-list image for {path}")
+    return atomic_write(path, lambda tmp: tmp.write_bytes(encoded.tobytes()))
 
 
 @dataclass(frozen=True)

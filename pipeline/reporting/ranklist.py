@@ -1,15 +1,25 @@
-"""Rank lists for the report's grid: a few cloth-changing queries and their top-k gallery
-tracklets, ranked by cosine distance after the CC removal rule of SPEC §7
-(`pipeline.metrics.setting_masks`, the evaluator's own rule)."""
+"""Rank lists as pictures. For the report's grid: a few cloth-changing queries and their top-k
+gallery tracklets, ranked by cosine distance after the CC removal rule of SPEC §7
+(`pipeline.metrics.setting_masks`, the evaluator's own rule). For `search`: the query and its
+matches as a strip."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pipeline.datasets import Tracklet
 from pipeline.metrics import cosine_distances, setting_masks
-from pipeline.reporting.plots import RankedQuery
+from pipeline.reporting.frames import middle_frame
+from pipeline.reporting.plots import RankedQuery, StripTile, rank_strip
+
+if TYPE_CHECKING:  # the search module brings the model and MediaPipe; the report needs neither
+    from pipeline.search import Match
+
+QUERY_COLOUR, MATCH_COLOUR = (200, 90, 0), (90, 90, 90)  # BGR: blue, grey (identity unknown)
 
 
 def _cc_masks(features: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -51,3 +61,12 @@ def cc_rank_lists(
             )
         )
     return ranked
+
+
+def search_strip(query: Tracklet, matches: list[Match], path: str | Path) -> Path:
+    """Query thumbnail (blue) then the top-k (grey) with rank, distance and pid, left to right."""
+    tiles = [StripTile(middle_frame(query.source), ("query", query.key[:14]), QUERY_COLOUR)]
+    for m in matches:
+        lines = (f"#{m.rank} d={m.distance:.3f}", f"pid {m.pid or '?'}"[:16])
+        tiles.append(StripTile(middle_frame(m.path), lines, MATCH_COLOUR))
+    return rank_strip(tiles, path)
