@@ -98,6 +98,15 @@ def probe(**_):
     run_stage("probe", config())
 
 
+@main.command("pose-error")
+@opt.COMMON
+@opt.combine(opt.CACHE, opt.TRUTH, opt.CONTROL, opt.CONTROL_OUT)
+def pose_error(**_):
+    """Where pose estimation loses identity: an estimated cache against ground truth (error parts
+    per joint, shrinkage and ICC of body and gait quantities, alignment checks)."""
+    run_stage("pose_error", config())
+
+
 @main.command()
 @opt.COMMON
 @click.argument("first", metavar="RUN_A")

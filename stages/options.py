@@ -281,6 +281,23 @@ REPORTS_OUT = option(
     help="Report folder (default: reports).",
 )
 
+# ---------------------------------------------------------------- pose-error
+TRUTH = option(
+    "--truth",
+    field="pose_error.truth",
+    type=click.Path(dir_okay=False),
+    help="The same set's ground-truth cache (preprocess --pose-source groundtruth).",
+)
+CONTROL = option(
+    "--control",
+    field="pose_error.control",
+    help="Also write a control: the truth plus one error component "
+    "(bias, drift, jitter, drift+jitter, iid, shrinkage, all).",
+)
+CONTROL_OUT = option(
+    "--out", field="pose_error.out", type=click.Path(dir_okay=False), help="The control cache."
+)
+
 # ---------------------------------------------------------------- tracklets
 TRACKLETS_OUT = option(
     "--out",
