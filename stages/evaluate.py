@@ -33,8 +33,7 @@ def _evaluate(config, folder: RunFolder, log: Callable[[str], None]) -> dict:
         paths=config.paths,
     )
     model_cfg = run_config.model
-    needs_joints = model_cfg.use_shape or model_cfg.use_gait
-    splits = load_splits(run_config, needs_joints, splits=("query", "gallery"), log=log)
+    splits = load_splits(run_config, model_cfg.uses_skeleton, splits=("query", "gallery"), log=log)
     return evaluate_model(
         run_config,
         trained.model,

@@ -44,8 +44,16 @@ def option(*flags: str, field: str, assign=None, **kwargs) -> Callable:
     return click.option(*flags, cls=FieldOption, field=field, assign=assign, **kwargs)
 
 
-def switch_off(field: str) -> Callable[[bool], dict[str, Any]]:
-    return lambda given: {field: False} if given else {}
+def branch_off(branch: str, help: str) -> Callable:
+    """`--no-<branch>`: sets `model.use_<branch>` False when given."""
+    field = f"model.use_{branch}"
+    return option(
+        f"--no-{branch}",
+        field=field,
+        assign=lambda given: {field: False} if given else {},
+        is_flag=True,
+        help=help,
+    )
 
 
 def parse_size(text: str) -> dict[str, int]:
@@ -213,27 +221,9 @@ VERBOSE = option(
 )
 
 # ---------------------------------------------------------------- model switches (Tables 3–5)
-NO_APPEARANCE = option(
-    "--no-appearance",
-    field="model.use_appearance",
-    assign=switch_off("model.use_appearance"),
-    is_flag=True,
-    help="Drop the appearance branch.",
-)
-NO_SHAPE = option(
-    "--no-shape",
-    field="model.use_shape",
-    assign=switch_off("model.use_shape"),
-    is_flag=True,
-    help="Drop the shape (GAT) branch.",
-)
-NO_GAIT = option(
-    "--no-gait",
-    field="model.use_gait",
-    assign=switch_off("model.use_gait"),
-    is_flag=True,
-    help="Drop the gait (ST-GAT) branch.",
-)
+NO_APPEARANCE = branch_off("appearance", "Drop the appearance branch.")
+NO_SHAPE = branch_off("shape", "Drop the shape (GAT) branch.")
+NO_GAIT = branch_off("gait", "Drop the gait (ST-GAT) branch.")
 GRAPH = option(
     "--graph",
     field="model.graph",

@@ -42,7 +42,7 @@ def _check(config) -> None:
             "train.ids_per_batch and train.clips_per_id must be ≥ 2 (the triplet loss needs "
             "positives and negatives in every batch)"
         )
-    if not (config.model.use_appearance or config.model.use_shape or config.model.use_gait):
+    if not config.model.has_branch:
         problems.append("all three branches are off — keep at least one")
     if not config.train.run or config.train.run in (".", ".."):
         problems.append(f"--run must name a run folder (got '{config.train.run}')")
@@ -93,7 +93,7 @@ def run(config, log: Callable[[str], None] = print, progress: bool = True) -> di
 def _train(config, folder: RunFolder, dist: Distributed, say, progress: bool) -> dict:
     _init_distributed(dist)
     try:
-        needs_joints = config.model.use_shape or config.model.use_gait
+        needs_joints = config.model.uses_skeleton
         splits = _load_training_splits(config, needs_joints, say)
         if dist.is_main:
             folder.write_config(

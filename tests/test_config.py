@@ -111,3 +111,14 @@ def test_benchmark_profile_is_big_enough_to_compare_variants():
     assert len(cc_queries) >= 150 and len({q.pid for q in cc_queries}) >= 75
     assert (config.train.ids_per_batch, config.train.clips_per_id) == (8, 4)  # the paper's batch
     assert load_config("demo").synth.identities < s.identities  # the demo stays small
+
+
+def test_branch_switches_mean_the_same_for_a_model_config_and_a_variant():
+    from pipeline.config import ModelConfig, Variant
+
+    for switches in [(True, True, True), (True, False, False), (False, True, False), (False,) * 3]:
+        names = dict(zip(("use_appearance", "use_shape", "use_gait"), switches, strict=True))
+        model, variant = ModelConfig(**names), Variant(**names)
+        assert model.has_branch == variant.has_branch == any(switches)
+        assert model.uses_skeleton == variant.uses_skeleton == (switches[1] or switches[2])
+        assert Variant.from_model_config(model) == variant

@@ -55,7 +55,7 @@ class ASGL(nn.Module):
     def __init__(self, config: ModelConfig | None = None, num_classes: int = 0):
         super().__init__()
         cfg = config if config is not None else ModelConfig()
-        if not (cfg.use_appearance or cfg.use_shape or cfg.use_gait):
+        if not cfg.has_branch:
             raise ValueError(
                 "at least one branch must be active: use_appearance, use_shape and use_gait are all "
                 "off — keep one of them on"
@@ -79,7 +79,7 @@ class ASGL(nn.Module):
             AppearanceBranch(cfg.backbone_depth, cfg.last_stride) if cfg.use_appearance else None
         )
         self.refine = self.shape = self.gait = None
-        if cfg.use_shape or cfg.use_gait:
+        if cfg.uses_skeleton:
             # one refinement network feeds both graph branches (paper Fig. 1)
             self.refine = JointRefinement(self.pose_channels, tuple(cfg.refine_widths), NUM_JOINTS)
             self.shape, self.gait = _graph_branches(cfg, self.refine.out_channels)
@@ -104,7 +104,7 @@ class ASGL(nn.Module):
 
     @property
     def needs_joints(self) -> bool:
-        return self.use_shape or self.use_gait
+        return self.refine is not None  # built exactly when the config uses a skeleton
 
     def _check_inputs(self, frames: torch.Tensor | None, joints: torch.Tensor | None) -> None:
         if self.needs_frames:
