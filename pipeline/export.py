@@ -20,7 +20,6 @@ import warnings
 from pathlib import Path
 
 from pipeline.cache import POSE_FIELDS
-from pipeline.data.dataset import IMAGENET_MEAN, IMAGENET_STD
 from pipeline.errors import StageError
 from pipeline.evaluation import clip_rule
 from pipeline.io import atomic_write
@@ -55,16 +54,15 @@ def example_clip(trained: TrainedModel, batch: int = 1, seed: int = 0) -> tuple:
     """A deterministic test clip (or batch of clips) shaped like the model's inputs."""
     import torch
 
-    cfg, model = trained.config, trained.model
+    model, contract = trained.model, trained.model.input_contract
     generator = torch.Generator().manual_seed(seed)
-    t = cfg.eval.seq_len
+    t = trained.config.eval.seq_len
     inputs = []
     if model.needs_frames:
-        inputs.append(
-            torch.randn(batch, t, 3, cfg.train.height, cfg.train.width, generator=generator)
-        )
+        inputs.append(torch.randn(batch, t, 3, *contract.frame_size, generator=generator))
     if model.needs_joints:
-        inputs.append(0.1 * torch.randn(batch, t, 14, model.pose_channels, generator=generator))
+        channels = contract.pose_channels
+        inputs.append(0.1 * torch.randn(batch, t, 14, channels, generator=generator))
     return tuple(inputs)
 
 
@@ -152,7 +150,7 @@ def describe_export(
     trained: TrainedModel, network, inputs: tuple, format: str, out: Path, diff: float | None
 ) -> dict:
     """The JSON written beside an export: inputs, preprocessing, clip rule and fingerprint."""
-    cfg = trained.config
+    cfg, contract = trained.config, trained.model.input_contract
     return {
         "format": format,
         "file": out.name,
@@ -163,17 +161,17 @@ def describe_export(
         "output": {"embedding": [int(trained.model.embedding_dim)]},
         "dynamic_axes": ["batch", "frames"],
         "frames": {
-            "height": cfg.train.height,
-            "width": cfg.train.width,
+            "height": contract.frame_size[0],
+            "width": contract.frame_size[1],
             "channels": "RGB",
             "scale": 1 / 255,
-            "mean": [round(float(v), 6) for v in IMAGENET_MEAN],
-            "std": [round(float(v), 6) for v in IMAGENET_STD],
+            "mean": [round(v, 6) for v in contract.mean],
+            "std": [round(v, 6) for v in contract.std],
         },
         "joints": {
-            "pose": cfg.model.pose,
+            "pose": contract.pose,
             "normalisation": cfg.preprocess.normalisation,
-            "cache_field": POSE_FIELDS[cfg.model.pose],
+            "cache_field": POSE_FIELDS[contract.pose],
         },
         "clip_length": cfg.eval.seq_len,
         "clips": clip_rule(cfg),  # how `embed` cuts a tracklet before averaging

@@ -257,7 +257,11 @@ class RunFolder:
             scored if checkpoint == self.last_checkpoint else load_checkpoint(self.last_checkpoint)
         )
         state = {k: v for k, v in scored["model"].items() if not k.startswith("classifier.")}
-        model = build_model(dataclasses.replace(config.model, backbone_weights=""), num_classes=0)
+        model = build_model(
+            dataclasses.replace(config.model, backbone_weights=""),
+            num_classes=0,
+            frame_size=(config.train.height, config.train.width),
+        )
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as error:

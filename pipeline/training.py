@@ -76,7 +76,8 @@ def config_differences(saved: Config, current: Config) -> list[str]:
 def build_training_model(config: Config, splits: DataSplits):
     """The model for `splits.train`, its joint standardisation fixed from the training joints
     (see pipeline/models/refine.py; a resumed run loads the same values from its checkpoint)."""
-    model = build_model(config.model, num_classes=len(splits.class_pids))
+    size = (config.train.height, config.train.width)
+    model = build_model(config.model, num_classes=len(splits.class_pids), frame_size=size)
     if model.refine is not None:
         model.refine.set_input_statistics(*joint_statistics([s.joints for s in splits.train]))
     return model

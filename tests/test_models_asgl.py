@@ -189,3 +189,18 @@ def test_demo_and_paper_profiles_build():
         (128, 512, 2048),
         (128, 256),
     )
+
+
+def test_the_model_carries_its_input_contract():
+    """As timm's pretrained_cfg: the frame size it was built for, the normalisation the frame
+    loader applies, and the pose it reads; export and search take them from the model."""
+    import numpy as np
+
+    from pipeline.data.dataset import IMAGENET_MEAN, IMAGENET_STD
+
+    model = build_model(tiny_model_config(pose="2d"), 0, frame_size=(H, W))
+    contract = model.input_contract
+    assert contract.frame_size == (H, W) and contract.pose == "2d" and contract.pose_channels == 2
+    np.testing.assert_array_equal(np.float32(contract.mean), IMAGENET_MEAN)
+    np.testing.assert_array_equal(np.float32(contract.std), IMAGENET_STD)
+    assert build_model(tiny_model_config(), 0).input_contract.frame_size == (256, 128)

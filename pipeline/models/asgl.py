@@ -5,6 +5,7 @@ fused by the Adaptive Fusion Module; one class whose switches give every ablatio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from pipeline.config import GRAPHS, ModelConfig
+from pipeline.data.dataset import IMAGENET_MEAN, IMAGENET_STD  # what the frame loader applies
 from pipeline.io import load_tensors
 from pipeline.models.batchnorm import warm_start
 from pipeline.models.fusion import AdaptiveFusion
@@ -23,6 +25,21 @@ from pipeline.models.stgat import stgat_branch
 from pipeline.skeleton import NUM_JOINTS
 
 POSE_CHANNELS = {"3d": 3, "2d": 2}
+PAPER_FRAME_SIZE = (256, 128)  # (H, W), SPEC §6; the demo profile trains at 128 × 64
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """What the network's inputs must be, carried by the model (as timm's `pretrained_cfg`), so
+    export, embed and search read it from the model: frames (B, T, 3, H, W) RGB resized to
+    `frame_size` (H, W), scaled to [0, 1], then (x - mean) / std; joints (B, T, 14,
+    `pose_channels`) of pose `pose` (the cache field `cache.POSE_FIELDS[pose]`)."""
+
+    frame_size: tuple[int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    pose: str
+    pose_channels: int
 
 
 class ASGLOutput(NamedTuple):
@@ -52,7 +69,12 @@ class ASGL(nn.Module):
     """Built from a `ModelConfig` (its defaults are the paper's; the profiles and the ablation
     switches are small overrides of it), so the network's settings live in one place."""
 
-    def __init__(self, config: ModelConfig | None = None, num_classes: int = 0):
+    def __init__(
+        self,
+        config: ModelConfig | None = None,
+        num_classes: int = 0,
+        frame_size: tuple[int, int] = PAPER_FRAME_SIZE,
+    ):
         super().__init__()
         cfg = config if config is not None else ModelConfig()
         if not cfg.has_branch:
@@ -74,6 +96,13 @@ class ASGL(nn.Module):
         self.graph, self.pose = cfg.graph, cfg.pose
         self.pose_channels = POSE_CHANNELS[cfg.pose]
         self.num_classes = num_classes
+        self.input_contract = InputContract(
+            (int(frame_size[0]), int(frame_size[1])),
+            tuple(float(v) for v in IMAGENET_MEAN),
+            tuple(float(v) for v in IMAGENET_STD),
+            cfg.pose,
+            self.pose_channels,
+        )
 
         self.appearance = (
             AppearanceBranch(cfg.backbone_depth, cfg.last_stride) if cfg.use_appearance else None
@@ -166,9 +195,12 @@ def _graph_branches(cfg: ModelConfig, nodes: int) -> tuple[nn.Module | None, nn.
     return shape, gait
 
 
-def build_model(model_cfg: ModelConfig, num_classes: int) -> ASGL:
-    """Build ASGL from a `ModelConfig`; loads `backbone_weights` when set and appearance is on."""
-    model = ASGL(model_cfg, num_classes)
+def build_model(
+    model_cfg: ModelConfig, num_classes: int, frame_size: tuple[int, int] = PAPER_FRAME_SIZE
+) -> ASGL:
+    """Build ASGL from a `ModelConfig` for frames of `frame_size` (H, W: the run's train.height,
+    train.width); loads `backbone_weights` when set and appearance is on."""
+    model = ASGL(model_cfg, num_classes, frame_size)
     if model_cfg.backbone_weights and model.appearance is not None:
         load_backbone_weights(model, model_cfg.backbone_weights)
     return model
