@@ -42,7 +42,9 @@ class EmbeddingSet:
     cameras: list[int]
     paths: list[str]  # the tracklet's video file or frame folder
     model: ModelFingerprint
-    source: dict[str, str] = field(default_factory=dict)  # dataset, root, manifest
+    data: dict[str, str] = field(
+        default_factory=dict
+    )  # config.data of the embedded set: dataset, root, manifest
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -56,7 +58,7 @@ class EmbeddingSet:
             "checkpoint_sha256": self.model.checkpoint_sha256,
             "config_sha256": self.model.config_sha256,
             "fingerprint": self.model.fingerprint,
-            **{name: str(self.source.get(name, "")) for name in ("dataset", "root", "manifest")},
+            **{name: str(self.data.get(name, "")) for name in ("dataset", "root", "manifest")},
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
 
@@ -123,5 +125,5 @@ def read_embeddings(path: str | Path) -> EmbeddingSet:
         cameras=[int(c) for c in arrays["cameras"]],
         paths=[str(p) for p in arrays["paths"]],
         model=model,
-        source={name: info.get(name, "") for name in ("dataset", "root", "manifest")},
+        data={name: info.get(name, "") for name in ("dataset", "root", "manifest")},
     )

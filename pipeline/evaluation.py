@@ -19,8 +19,8 @@ from pipeline.config import Config, eval_stride
 from pipeline.data import EvalClips
 from pipeline.data.dataset import ClipSource
 from pipeline.data.splits import DataSplits
-from pipeline.datasets import Tracklet
 from pipeline.errors import StageError
+from pipeline.layouts import Tracklet
 from pipeline.metrics import Labels, evaluate
 from pipeline.runs import RunFolder, TrainedModel
 from pipeline.runtime import seed_worker

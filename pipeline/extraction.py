@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 
 from pipeline import skeleton
-from pipeline.datasets import Failure, FrameReadError, Tracklet, iter_frames, read_sequence
-from pipeline.datasets.skeletons import SequenceError
 from pipeline.groundtruth import groundtruth_arrays, read_groundtruth
+from pipeline.layouts import Failure, FrameReadError, Tracklet, iter_frames, read_sequence
+from pipeline.layouts.skeletons import SequenceError
 from pipeline.pose import PoseEstimator
 from pipeline.transforms import Transform, apply_transform
 from pipeline.workers import exit_with_parent
@@ -146,7 +146,7 @@ def extract_sequence(
     normalisation: str = "paper",
     transform: Transform | None = None,
 ) -> Extraction:
-    """One skeleton-dataset sequence (`datasets.read_sequence`) → `Extraction` in the cache
+    """One skeleton-dataset sequence (`layouts.read_sequence`) → `Extraction` in the cache
     schema: gaps filled as MediaPipe's are, hip-centred, `transform` applied, normalised."""
     try:
         sequence = read_sequence(dataset, tracklet)

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline import skeleton
-from pipeline.synth.dataset import GT_FILE
+from pipeline.synth.layout import GT_FILE
 
-# "skeletons": the joints of a skeleton-sequence dataset's files (pipeline/datasets/skeletons.py).
+# "skeletons": the joints of a skeleton-sequence dataset's files (pipeline/layouts/skeletons.py).
 POSE_SOURCES = ("mediapipe", "groundtruth", "skeletons")
 SYNTH_MARKER = "synth_meta.json"  # written by `asgl-pipeline synth` at the root of every set
 

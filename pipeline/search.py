@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.cache import POSE_FIELDS
-from pipeline.datasets import Tracklet, is_video, list_frames
 from pipeline.embeddings import EmbeddingSet
 from pipeline.errors import StageError
 from pipeline.evaluation import clip_source, embed_sources
 from pipeline.extraction import extract_batch
+from pipeline.layouts import Tracklet, is_video, list_frames
 from pipeline.runs import TrainedModel
 
 UNKNOWN_CAMERA = -1

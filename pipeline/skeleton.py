@@ -28,7 +28,7 @@ JOINT_NAMES: tuple[str, ...] = (
 NUM_JOINTS = len(JOINT_NAMES)
 
 # Which MediaPipe landmarks each of our joints averages (neck = mid-shoulder, the usual 14th).
-MEDIAPIPE_SOURCES: tuple[tuple[int, ...], ...] = (
+MEDIAPIPE_LANDMARKS: tuple[tuple[int, ...], ...] = (
     tuple(range(0, 11)),
     (11, 12),
     (11,),
@@ -71,7 +71,7 @@ NORMALISATION_MODES = ("paper", "none", "unified")
 def mapping_matrix() -> np.ndarray:
     """(14, 33) averaging weights so that mapping is one matrix product."""
     matrix = np.zeros((NUM_JOINTS, 33), dtype=np.float32)
-    for joint, sources in enumerate(MEDIAPIPE_SOURCES):
+    for joint, sources in enumerate(MEDIAPIPE_LANDMARKS):
         matrix[joint, list(sources)] = 1.0 / len(sources)
     return matrix
 

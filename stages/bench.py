@@ -27,11 +27,11 @@ from pipeline.benchmark import machine_info, peak_python_memory, time_interleave
 from pipeline.cache import ARRAY_FIELDS, SkeletonCache
 from pipeline.config import load_config
 from pipeline.data import load_splits
-from pipeline.datasets import load_tracklets, read_frames
 from pipeline.footage.detect import HogDetector
-from pipeline.footage.evaluation import score_scene
+from pipeline.footage.scoring import score_scene
 from pipeline.footage.track import PersonTracker
 from pipeline.io import atomic_write_text
+from pipeline.layouts import load_tracklets, read_frames
 from pipeline.models import build_model, count_parameters
 from pipeline.pose import PoseEstimator
 from pipeline.synth.crowd import plan_crowd, render_crowd

@@ -23,7 +23,7 @@ from pipeline.reporting.comparisons import (
     probe_scores,
     run_scores,
 )
-from pipeline.reporting.runs import MeasuredRun, load_run
+from pipeline.reporting.measured import MeasuredRun, load_run
 from pipeline.runs import METRICS_FILE, RunFolder
 
 

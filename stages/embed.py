@@ -21,9 +21,9 @@ from pathlib import Path
 from pipeline.cache import POSE_FIELDS, SkeletonCache, failures_path
 from pipeline.config import Config
 from pipeline.data.dataset import ClipSource
-from pipeline.datasets import Tracklet, load_tracklets
 from pipeline.embeddings import EmbeddingSet, write_embeddings
 from pipeline.evaluation import clip_source, embed_sources
+from pipeline.layouts import Tracklet, load_tracklets
 from pipeline.runs import RunFolder, TrainedModel
 from stages import StageError, preprocess
 
@@ -133,7 +133,7 @@ def _embed(
         cameras=[int(t.camera) for t in kept],
         paths=[t.source for t in kept],
         model=trained.fingerprint,
-        source={
+        data={
             "dataset": config.data.dataset,
             "root": str(Path(config.data.root).absolute()),
             "manifest": config.data.manifest,

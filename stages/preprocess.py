@@ -41,7 +41,9 @@ from pipeline.cache import (
     file_attributes,
 )
 from pipeline.config import save_config
-from pipeline.datasets import (
+from pipeline.extraction import extract_batch, sequence_batch
+from pipeline.groundtruth import POSE_SOURCES, check_root
+from pipeline.layouts import (
     SKELETON_DATASETS,
     Failure,
     Tracklet,
@@ -49,8 +51,6 @@ from pipeline.datasets import (
     load_tracklets,
     write_failures,
 )
-from pipeline.extraction import extract_batch, sequence_batch
-from pipeline.groundtruth import POSE_SOURCES, check_root
 from pipeline.pose import BUNDLED_COMPLEXITY
 from pipeline.transforms import load_transform
 from stages import StageError

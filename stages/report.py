@@ -16,10 +16,10 @@ from pipeline.io import atomic_write_text, read_npz
 from pipeline.metrics import SETTINGS
 from pipeline.reporting import plots
 from pipeline.reporting.frames import TrackletFrames, open_frames, skeleton_panels
+from pipeline.reporting.measured import MeasuredRun, comparable_groups, discover_runs, file_slug
 from pipeline.reporting.pose_gap import build_pose_gap_table
 from pipeline.reporting.ranklist import cc_rank_lists
 from pipeline.reporting.readme import compose_readme
-from pipeline.reporting.runs import MeasuredRun, comparable_groups, discover_runs, file_slug
 from pipeline.reporting.tables import (
     ABLATION_PANELS,
     ABLATION_TABLES,

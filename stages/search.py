@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Config
-from pipeline.datasets import Tracklet
 from pipeline.embeddings import EmbeddingSet, read_embeddings
+from pipeline.layouts import Tracklet
 from pipeline.reporting.ranklist import search_strip
 from pipeline.runs import RunFolder, TrainedModel
 from pipeline.search import Match, embed_query, format_matches, query_tracklet, rank

@@ -20,7 +20,7 @@ from joblib import Parallel, delayed
 from pipeline.config import Config, save_config
 from pipeline.io import atomic_write_json, atomic_write_text, filesystem_error
 from pipeline.synth.accuracy import measure_tracklets, summarise
-from pipeline.synth.dataset import (
+from pipeline.synth.layout import (
     GT_FILE,
     MAX_CAMERAS,
     cameras_needed,

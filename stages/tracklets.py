@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Config
-from pipeline.datasets import Failure, estimated_frame_count, write_failures
 from pipeline.footage.detect import DETECTORS
 from pipeline.footage.inputs import find_footage
 from pipeline.footage.tracklets import (
@@ -25,6 +24,7 @@ from pipeline.footage.tracklets import (
     run_settings,
     write_manifest,
 )
+from pipeline.layouts import Failure, estimated_frame_count, write_failures
 from stages import StageError
 
 

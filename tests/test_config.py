@@ -86,7 +86,7 @@ def test_saved_config_round_trips(tmp_path):
 def test_benchmark_profile_is_big_enough_to_compare_variants():
     """Issue 14's floor: ≥ 100 training identities, ≥ 150 CC queries over ≥ 75 test identities
     (a CC query has a gallery match on another camera in other clothes)."""
-    from pipeline.synth.dataset import plan_dataset
+    from pipeline.synth.layout import plan_dataset
 
     config = load_config("benchmark")
     s = config.synth

@@ -17,7 +17,7 @@ from pipeline.data import (
     clips,
     load_splits,
 )
-from pipeline.datasets import Tracklet
+from pipeline.layouts import Tracklet
 from pipeline.skeleton import flip_joints
 from stages import StageError
 

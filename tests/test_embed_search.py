@@ -14,9 +14,9 @@ from damage import truncate
 
 from pipeline.cache import SkeletonCache
 from pipeline.config import load_config, save_config
-from pipeline.datasets import load_tracklets
 from pipeline.embeddings import EmbeddingSet, read_embeddings, write_embeddings
 from pipeline.extraction import extract_groundtruth
+from pipeline.layouts import load_tracklets
 from pipeline.runs import ModelFingerprint, RunFolder
 from pipeline.search import query_skeleton, query_tracklet, rank
 from stages import StageError
@@ -133,7 +133,7 @@ def test_embeddings_file_round_trip(tmp_path):
         written.cameras,
         written.paths,
     )
-    assert read.model == written.model and read.source["manifest"] == "/d/m.csv"
+    assert read.model == written.model and read.data["manifest"] == "/d/m.csv"
 
 
 @pytest.mark.parametrize("content", ["missing", "text", "other npz"])
@@ -297,7 +297,7 @@ def test_embed_writes_one_unit_embedding_per_tracklet_with_its_labels(
         )
         assert pid.startswith("person")
     assert embeddings.model == RunFolder(untrained_run).fingerprint()
-    assert embeddings.source["dataset"] == "folder"
+    assert embeddings.data["dataset"] == "folder"
 
 
 def test_search_embeds_the_query_exactly_as_embed_did(untrained_gallery, synthetic_root, tmp_path):

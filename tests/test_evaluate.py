@@ -210,8 +210,8 @@ def test_every_tracklet_gets_a_unit_feature_from_its_own_clips(num_frames):
     from tiny_models import tiny_model_config
 
     from pipeline.data import ClipSource
-    from pipeline.datasets import Tracklet
     from pipeline.evaluation import extract_features
+    from pipeline.layouts import Tracklet
 
     config = load_config(
         "demo",

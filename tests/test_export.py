@@ -14,7 +14,7 @@ from test_embed_search import cli, make_untrained_run
 
 from pipeline.cache import SkeletonCache
 from pipeline.data import load_frames, test_clip_indices
-from pipeline.datasets import load_tracklets
+from pipeline.layouts import load_tracklets
 from pipeline.runs import RunFolder
 
 TOLERANCE = 1e-4

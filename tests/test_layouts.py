@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.datasets import (
+from pipeline.layouts import (
     DatasetLayoutError,
     FrameReadError,
     Tracklet,
@@ -15,7 +15,7 @@ from pipeline.datasets import (
     load_tracklets,
     read_frames,
 )
-from pipeline.datasets.vccr import parse_frame_name
+from pipeline.layouts.vccr import parse_frame_name
 
 
 def write_image(path: Path, value: int = 0, size=(8, 6)) -> None:

@@ -7,7 +7,7 @@ import torch
 
 from pipeline.models.refine import JointRefinement
 from pipeline.skeleton import NORMALISATION_MODES, joint_statistics, normalise
-from pipeline.synth.dataset import GT_FILE
+from pipeline.synth.layout import GT_FILE
 
 FRAME_SIZE = (256, 128)
 

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from pipeline import extraction, skeleton
 from pipeline.cache import ARRAY_FIELDS, SkeletonCache, config_path, failures_path, parts_dir
 from pipeline.config import load_config_file
-from pipeline.datasets import Tracklet, load_tracklets
+from pipeline.layouts import Tracklet, load_tracklets
 from stages import StageError, preprocess
 from stages.cli import main
 
@@ -451,7 +451,7 @@ def test_cli_two_local_workers_and_wrong_root(synthetic_root, skeleton_cache, tm
 def test_groundtruth_source_writes_the_rendered_joints_in_the_cache_schema(
     synthetic_root, preprocess_config, skeleton_cache, tmp_path, mode
 ):
-    from pipeline.synth.dataset import GT_FILE
+    from pipeline.synth.layout import GT_FILE
 
     cache = tmp_path / "gt.h5"
     config = preprocess_config(synthetic_root, cache, pose_source="groundtruth", normalisation=mode)

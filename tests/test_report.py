@@ -18,10 +18,10 @@ from matplotlib.image import imread
 
 from pipeline.config import load_config, save_config
 from pipeline.reporting import plots
+from pipeline.reporting.measured import dataset_label, discover_runs
 from pipeline.reporting.orderings import ORDERINGS, check_ordering
 from pipeline.reporting.paper_results import PAPER_TABLES
 from pipeline.reporting.ranklist import cc_rank_lists
-from pipeline.reporting.runs import dataset_label, discover_runs
 from pipeline.reporting.tables import build_tables, format_value
 from pipeline.reporting.variants import (
     APPEARANCE_GAIT,
@@ -578,7 +578,7 @@ def make_skeleton_cache(path: Path, keys) -> None:
 
 
 def test_plots_are_written_and_reports_are_byte_identical_twice(tmp_path):
-    pytest.importorskip("pipeline.datasets")
+    pytest.importorskip("pipeline.layouts")
     pytest.importorskip("pipeline.cache")
     root, cache = tmp_path / "synthetic", tmp_path / "synthetic.h5"
     make_ccvid_root(root)

@@ -14,9 +14,9 @@ from pipeline import skeleton
 from pipeline.cache import SkeletonCache, failures_path
 from pipeline.config import load_config
 from pipeline.data import load_splits
-from pipeline.datasets import DatasetLayoutError, Tracklet, load_tracklets, read_sequence
-from pipeline.datasets import ucalgary as uc
-from pipeline.datasets.skeletons import SequenceError, drop_duplicates
+from pipeline.layouts import DatasetLayoutError, Tracklet, load_tracklets, read_sequence
+from pipeline.layouts import ucalgary as uc
+from pipeline.layouts.skeletons import SequenceError, drop_duplicates
 from pipeline.synth.body import joints14, sample_body_shape, sample_gait, walk
 from pipeline.synth.camera import look_at, rotate
 from pipeline.synth.render import FPS

@@ -17,8 +17,8 @@ from tiny_models import TINY_RUN_MODEL
 
 from pipeline import skeleton
 from pipeline.config import load_config
-from pipeline.datasets import load_tracklets, read_sequence
-from pipeline.datasets.skeletons import SequenceError
+from pipeline.layouts import load_tracklets, read_sequence
+from pipeline.layouts.skeletons import SequenceError
 from stages import compare, evaluate, preprocess, probe, train
 
 REPO = Path(__file__).resolve().parents[1]

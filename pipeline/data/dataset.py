@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pipeline.data.clips import dense_chunks, test_clip_indices, training_clip
-from pipeline.datasets import Tracklet, read_frames
+from pipeline.layouts import Tracklet, read_frames
 from pipeline.skeleton import flip_joints
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)

@@ -19,8 +19,8 @@ import numpy as np
 
 from pipeline.cache import POSE_FIELDS, SkeletonCache, attribute, failures_path, repair_advice
 from pipeline.data.dataset import ClipSource
-from pipeline.datasets import Tracklet, load_tracklets
 from pipeline.errors import CacheError, DamagedTrackletError, StageError
+from pipeline.layouts import Tracklet, load_tracklets
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.datasets import Tracklet, is_video, list_frames
+from pipeline.layouts import Tracklet, is_video, list_frames
 
 
 @dataclass(frozen=True)

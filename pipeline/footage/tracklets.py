@@ -29,7 +29,6 @@ from pathlib import Path
 import cv2
 
 from pipeline.config import Config
-from pipeline.datasets import FrameReadError, estimated_frame_count, iter_frames
 from pipeline.errors import StageError
 from pipeline.footage.crops import person_crop
 from pipeline.footage.detect import make_detector
@@ -37,6 +36,7 @@ from pipeline.footage.inputs import Footage
 from pipeline.footage.preview import draw_tracks, preview_indices, preview_strip
 from pipeline.footage.track import PersonTracker, TrackerSettings
 from pipeline.io import atomic_write_json, atomic_write_text
+from pipeline.layouts import FrameReadError, estimated_frame_count, iter_frames
 
 RUN_FILE = "tracklets.json"
 VIDEO_FILE = "video.json"

@@ -106,23 +106,23 @@ def load_tracklets(
     # The adapters are imported here, not at the top: they import Tracklet and Failure from this
     # package, so a top-level import would be a cycle.
     if dataset == "ccvid":
-        from pipeline.datasets import ccvid
+        from pipeline.layouts import ccvid
 
         return ccvid.load(root)
     if dataset == "vccr":
-        from pipeline.datasets import vccr
+        from pipeline.layouts import vccr
 
         return vccr.load(root)
     if dataset == "folder":
-        from pipeline.datasets import folder
+        from pipeline.layouts import folder
 
         return folder.load(root, manifest)
     if dataset == "skeletons":
-        from pipeline.datasets import skeletons
+        from pipeline.layouts import skeletons
 
         return skeletons.load(root, manifest)
     if dataset == "ucalgary":
-        from pipeline.datasets import ucalgary
+        from pipeline.layouts import ucalgary
 
         return ucalgary.load(root)
     raise DatasetLayoutError(f"unknown dataset '{dataset}' — choose one of: {', '.join(DATASETS)}")
@@ -132,11 +132,11 @@ def read_sequence(dataset: str, tracklet: Tracklet):
     """A skeleton dataset's sequence → `skeletons.Sequence` (joints in our order and axes, metres,
     and the frames that hold the person); `skeletons.SequenceError` says what is wrong."""
     if dataset == "skeletons":
-        from pipeline.datasets import skeletons
+        from pipeline.layouts import skeletons
 
         return skeletons.read_sequence(tracklet.skeleton)
     if dataset == "ucalgary":
-        from pipeline.datasets import ucalgary
+        from pipeline.layouts import ucalgary
 
         return ucalgary.read_sequence(tracklet.skeleton)
     raise ValueError(f"{dataset!r} has frames, not skeleton sequences ({SKELETON_DATASETS})")

@@ -18,7 +18,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.datasets import (
+from pipeline.layouts import (
     SPLITS,
     DatasetLayoutError,
     Failure,

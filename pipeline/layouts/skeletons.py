@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.datasets import Failure, Tracklet
-from pipeline.datasets.folder import manifest_entries, read_manifest
+from pipeline.layouts import Failure, Tracklet
+from pipeline.layouts.folder import manifest_entries, read_manifest
 from pipeline.skeleton import JOINT_NAMES, NUM_JOINTS
 
 SEQUENCE_SUFFIXES = (".npy", ".csv")

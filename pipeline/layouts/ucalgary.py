@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.datasets import DatasetLayoutError, Failure, Tracklet, clothes_id
-from pipeline.datasets.skeletons import (
+from pipeline.layouts import DatasetLayoutError, Failure, Tracklet, clothes_id
+from pipeline.layouts.skeletons import (
     Sequence,
     SequenceError,
     drop_duplicates,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.datasets import (
+from pipeline.layouts import (
     DatasetLayoutError,
     Failure,
     Tracklet,

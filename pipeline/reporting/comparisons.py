@@ -12,7 +12,7 @@ import numpy as np
 from pipeline.confidence import Difference, paired_differences
 from pipeline.metrics import Labels, QueryScores, SettingResult, evaluate, result_from_scores
 from pipeline.probe import scores_from_record
-from pipeline.reporting.runs import MeasuredRun
+from pipeline.reporting.measured import MeasuredRun
 
 COMPARED_RANKS = (1,)  # R-1 and mAP: the paper's headline metrics
 

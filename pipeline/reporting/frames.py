@@ -1,5 +1,5 @@
 """Frames and skeletons for the report's pictures, read through the dataset adapters
-(`pipeline.datasets`) and the skeleton cache (`pipeline.cache`). Either may be missing or
+(`pipeline.layouts`) and the skeleton cache (`pipeline.cache`). Either may be missing or
 unreadable; callers then get a reason string and skip that plot."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 
 from pipeline.cache import SkeletonCache
-from pipeline.datasets import (
+from pipeline.errors import StageError
+from pipeline.layouts import (
     Tracklet,
     estimated_frame_count,
     list_frames,
     load_tracklets,
     read_frames,
 )
-from pipeline.errors import StageError
 from pipeline.reporting.plots import SkeletonPanel
 from pipeline.skeleton import map_33_to_14
 

@@ -61,7 +61,7 @@ class MeasuredRun:
         return self.pose_source == "mediapipe" and not self.held_out_validation
 
     @property
-    def source(self) -> str:
+    def provenance(self) -> str:
         caveats = [
             text
             for applies, text in (

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from pipeline.confidence import Difference
 from pipeline.reporting.comparisons import compare_runs
+from pipeline.reporting.measured import MeasuredRun, comparable_groups, latest_run
 from pipeline.reporting.paper_results import TABLE3, TABLE4, TABLE5, PaperTable
-from pipeline.reporting.runs import MeasuredRun, comparable_groups, latest_run
 from pipeline.reporting.tables import MEASURED_ROWS
 from pipeline.reporting.variants import FULL, Variant
 

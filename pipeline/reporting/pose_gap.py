@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.reporting.runs import MeasuredRun, latest_run
+from pipeline.reporting.measured import MeasuredRun, latest_run
 from pipeline.reporting.tables import NOT_MEASURED, Table, format_value
 
 SOURCES = ("groundtruth", "mediapipe")

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipeline.datasets import Tracklet
+from pipeline.layouts import Tracklet
 from pipeline.metrics import cosine_distances, setting_masks
 from pipeline.reporting.frames import middle_frame
 from pipeline.reporting.plots import RankedQuery, StripTile, rank_strip

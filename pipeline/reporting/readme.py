@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from pipeline.reporting.measured import MeasuredRun
 from pipeline.reporting.orderings import ordering_report
-from pipeline.reporting.runs import MeasuredRun
 from pipeline.reporting.tables import EXCLUDED_DATASETS, MEASURED_ROWS, NOT_MEASURED, Table
 
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.confidence import format_cell
+from pipeline.reporting.measured import MeasuredRun, latest_run
 from pipeline.reporting.paper_results import METRICS, PAPER_TABLES, SETTING_TITLES, PaperTable
 from pipeline.reporting.plots import AblationBar
-from pipeline.reporting.runs import MeasuredRun, latest_run
 from pipeline.reporting.variants import (
     APPEARANCE_GAIT,
     APPEARANCE_ONLY,
@@ -147,7 +147,7 @@ def build_table(paper: PaperTable, runs: Sequence[MeasuredRun]) -> Table:
             for g, s, m in value_keys:
                 value = run.value(s, m) if g == run.dataset else None
                 cells.append(format_cell(value, run.interval(s, m)))
-            rows.append((*spec.labels, *cells, run.source))
+            rows.append((*spec.labels, *cells, run.provenance))
     rows += _chance_rows(paper, placed, value_keys)
 
     notes = [
