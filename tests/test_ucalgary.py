@@ -80,7 +80,7 @@ def test_skeleton_only_train_evaluate_probe_and_compare_on_six_subjects(tmp_path
             "data": {"root": str(root), "cache": str(tmp_path / "ucalgary.h5")},
             "paths": {"runs_dir": str(tmp_path / "runs"), "reports_dir": str(tmp_path / "rep")},
             "model": TINY_RUN_MODEL,
-            "train": {"run": "sg", "epochs": 2, "ids_per_batch": 2, "clips_per_id": 2},
+            "train": {"run": "sg", "epochs": 1, "ids_per_batch": 2, "clips_per_id": 2},
             "eval": {"chance_repeats": 10, "bootstrap": 100},
         },
     )
