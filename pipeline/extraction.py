@@ -6,12 +6,13 @@ gaps filled (linear, edges copied; `present` kept) → normalised (`skeleton.nor
 
 `extract_tracklet` is the unit of work the preprocess workers run and the benchmark times;
 `extract_batch` is one worker's task; `search` extracts a query through it too, so a query's
-skeleton is made exactly as the cache's are.
+skeleton is made exactly as the cache's are. `extract_in_workers` runs the batches in the worker
+pool (`pipeline.workers`) and hands them back as they finish, to the cache's single writer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from pipeline.layouts import Failure, FrameReadError, Tracklet, iter_frames, rea
 from pipeline.layouts.skeletons import SequenceError
 from pipeline.pose import PoseEstimator
 from pipeline.transforms import Transform, apply_transform
-from pipeline.workers import exit_with_parent
+from pipeline.workers import exit_with_parent, make_batches, stream_unordered
 
 # Skeleton files have no frames, so Eq. 1 has no (h, w) to divide by: a nominal (1, 1) is
 # recorded, which makes `paper` the same as `none` (hip-centred metres). Any fixed scale would do
@@ -202,3 +203,20 @@ def extract_batch(
         return [extract_groundtruth(t, normalisation) for t in tracklets]
     with PoseEstimator(model_complexity=model_complexity, verbose=verbose) as estimator:
         return [extract_tracklet(t, estimator, normalisation) for t in tracklets]
+
+
+def extract_in_workers(
+    tracklets: Sequence[Tracklet], sizes: Sequence[int], settings, workers: int
+) -> Iterator[list[Extraction]]:
+    """Every tracklet extracted by `extract_batch` in `workers` local processes, or on the Dask
+    cluster at `settings.scheduler` when `settings.backend == "dask"` (`settings`: the
+    preprocess section of the configuration; `sizes`: frames per tracklet, for batching); one
+    batch's extractions at a time, in the order the batches finish."""
+    return stream_unordered(
+        extract_batch,
+        lambda slots: make_batches(tracklets, sizes, slots),
+        (settings.normalisation, settings.model_complexity, settings.pose_source, settings.verbose),
+        workers=workers,
+        backend=settings.backend,
+        scheduler=settings.scheduler,
+    )

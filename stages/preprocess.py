@@ -5,11 +5,12 @@ filled, normalised). A skeleton dataset (`skeletons`, `ucalgary`: joints in file
 its files as its only pose source (`pose_source = "skeletons"`, set here for it): each sequence is
 read in this process (`extraction.extract_sequence`), optionally through a joints transform.
 
-Parallelism: joblib workers (local processes, or a Dask cluster with `backend = "dask"`) each take
-a batch of tracklets with their own `PoseEstimator`; the batches stream back unordered to this
-process, the single writer (`pipeline.cache.CacheWriter`), which seals each batch into a part file,
-so a killed run keeps every finished batch and a re-run does only the rest. Only a bounded number
-of batches is ever in flight, so memory does not grow with the dataset.
+Parallelism (`pipeline.extraction.extract_in_workers` over the pool of `pipeline.workers`): joblib
+workers (local processes, or a Dask cluster with `backend = "dask"`) each take a batch of
+tracklets with their own `PoseEstimator`; the batches stream back unordered to this process, the
+single writer (`pipeline.cache.CacheWriter`), which seals each batch into a part file, so a killed
+run keeps every finished batch and a re-run does only the rest. Only a bounded number of batches
+is ever in flight, so memory does not grow with the dataset.
 
 Bad input never stops the run and is never cached as zeros: every problem is a row
 (reason, path, key) in `<cache stem>.failures.csv` next to the cache (rewritten by every run, so it
@@ -21,15 +22,11 @@ Tracklets that failed are not cached, so the next run tries them again (the inpu
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from joblib import Parallel, delayed, parallel_config
 from tqdm import tqdm
 
 from pipeline import skeleton
@@ -41,7 +38,7 @@ from pipeline.cache import (
     file_attributes,
 )
 from pipeline.config import save_config
-from pipeline.extraction import extract_batch, sequence_batch
+from pipeline.extraction import extract_in_workers, sequence_batch
 from pipeline.groundtruth import POSE_SOURCES, check_root
 from pipeline.layouts import (
     SKELETON_DATASETS,
@@ -53,11 +50,10 @@ from pipeline.layouts import (
 )
 from pipeline.pose import BUNDLED_COMPLEXITY
 from pipeline.transforms import load_transform
+from pipeline.workers import BACKENDS, worker_count
 from stages import StageError
 
 SEQUENCES_PER_BATCH = 64  # skeleton files: one part file per batch, no worker pool
-MAX_BATCH_FRAMES = 1500  # ≈ 35 s of MediaPipe per batch: little lost on a kill, little overhead
-BATCHES_PER_WORKER = 4  # enough batches that the last ones balance across workers
 
 
 @dataclass
@@ -75,32 +71,6 @@ class PreprocessSummary:
     run_frames: int  # frames decoded by this run
     wall_seconds: float
     frames_per_second: float  # this run's frames / wall time
-
-
-def make_batches(tracklets: list[Tracklet], sizes: list[int], workers: int) -> list[list[Tracklet]]:
-    """Consecutive tracklets grouped to about total / (workers · 4) frames (at most 1500)."""
-    target = max(1, min(MAX_BATCH_FRAMES, math.ceil(sum(sizes) / (workers * BATCHES_PER_WORKER))))
-    batches: list[list[Tracklet]] = []
-    current: list[Tracklet] = []
-    frames = 0
-    for tracklet, size in zip(tracklets, sizes):
-        current.append(tracklet)
-        frames += size
-        if frames >= target:
-            batches.append(current)
-            current, frames = [], 0
-    if current:
-        batches.append(current)
-    return batches
-
-
-def _worker_count(requested: int) -> int:
-    if requested > 0:
-        return requested
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def resolve_pose_source(config):
@@ -145,8 +115,10 @@ def _check(config) -> None:
             f"preprocess.model_complexity = {pre.model_complexity}: only {BUNDLED_COMPLEXITY} is "
             "bundled with mediapipe 0.10.21 (others need a download) — set it to 1"
         )
-    if pre.backend not in ("loky", "dask"):
-        raise StageError(f"preprocess.backend = {pre.backend!r} is unknown — use loky or dask")
+    if pre.backend not in BACKENDS:
+        raise StageError(
+            f"preprocess.backend = {pre.backend!r} is unknown — use one of {', '.join(BACKENDS)}"
+        )
     if pre.backend == "dask" and not pre.scheduler:
         raise StageError("--backend dask needs --scheduler ADDRESS, e.g. tcp://127.0.0.1:8786")
     if pre.limit < 0 or pre.workers < 0:
@@ -154,7 +126,8 @@ def _check(config) -> None:
 
 
 def _results(todo: list[Tracklet], sizes: list[int], config, workers: int):
-    """Stream batch results back as they finish (joblib, local processes or Dask)."""
+    """Batch results as they finish: skeleton files read here, frames through the worker pool
+    (`extraction.extract_in_workers`: joblib's local processes or Dask)."""
     pre = config.preprocess
     if pre.pose_source == "skeletons":  # reading a file takes milliseconds: no pool needed
         transform = _transform(pre)
@@ -168,41 +141,7 @@ def _results(todo: list[Tracklet], sizes: list[int], config, workers: int):
                 ) from None
         return
 
-    parent = os.getpid() if pre.backend == "loky" else None  # Dask workers have other parents
-
-    def tasks(slots: int):
-        for batch in make_batches(todo, sizes, slots):
-            yield delayed(extract_batch)(
-                batch, pre.normalisation, pre.model_complexity, pre.pose_source, pre.verbose, parent
-            )
-
-    if pre.backend == "loky":
-        parallel = Parallel(
-            n_jobs=workers, return_as="generator_unordered", pre_dispatch="2*n_jobs"
-        )
-        with warnings.catch_warnings():
-            # A run stopped by an error (e.g. a full disk) already says so in one line.
-            warnings.filterwarnings("ignore", message=".*still being processed by the workers")
-            yield from parallel(tasks(workers))
-        return
-    try:
-        from distributed import Client
-    except ImportError:
-        raise StageError(
-            "--backend dask needs the 'distributed' package: pip install 'dask[distributed]'"
-        ) from None
-    try:
-        client = Client(pre.scheduler, timeout="10s")
-    except (OSError, TimeoutError, ValueError) as error:
-        raise StageError(
-            f"cannot reach the Dask scheduler at {pre.scheduler} ({error}) — start one "
-            "(`dask scheduler`) or fix --scheduler"
-        ) from None
-    # The cluster's threads are the workers; frame paths must be readable there too.
-    with client, parallel_config(backend="dask"):
-        slots = max(1, sum(client.nthreads().values()))
-        parallel = Parallel(n_jobs=-1, return_as="generator_unordered", pre_dispatch="2*n_jobs")
-        yield from parallel(tasks(slots))
+    yield from extract_in_workers(todo, sizes, pre, workers)
 
 
 def _transform(pre):
@@ -241,7 +180,7 @@ def _extract_missing(
         pre.pose_source,
         _transform_attribute(pre),
     )
-    workers = _worker_count(pre.workers)
+    workers = worker_count(pre.workers)
     processed = run_frames = 0
     with CacheWriter(Path(data.cache), attrs, overwrite=pre.overwrite) as writer:
         if writer.damaged():

@@ -155,14 +155,6 @@ def test_no_detection_is_a_failure_never_zeros(frame_folder):
     assert [(f.reason, f.key) for f in result.failures] == [("no person detected", "s/001_01")]
 
 
-def test_batches_cover_every_tracklet_in_order(frame_folder):
-    tracklets = [frame_folder] * 10
-    sizes = [5, 50, 5, 5, 5, 5, 5, 5, 5, 5]
-    batches = preprocess.make_batches(tracklets, sizes, workers=2)  # target ceil(95 / 8) = 12
-    assert sum(len(b) for b in batches) == 10
-    assert [len(b) for b in batches] == [2, 3, 3, 2]
-
-
 # ------------------------------------------------------------------------ stage, MediaPipe
 
 
