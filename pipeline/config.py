@@ -32,6 +32,11 @@ class DataConfig:
     root: str = "cache/synthetic"
     manifest: str = ""  # CSV manifest for the `folder` adapter (path,pid,clothes,camera,split)
     cache: str = "cache/skeletons/synthetic.h5"
+    # Decoded, resized frames kept for training and evaluation (pipeline/data/frames.py): the
+    # folder ("" = `<cache stem>.frames/` beside the skeleton cache), and the largest cache
+    # written by itself, in GB (0 = never: frames are decoded from their files at every read).
+    frame_cache: str = ""
+    frame_cache_gb: float = 8.0
 
 
 @dataclass

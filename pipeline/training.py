@@ -47,7 +47,11 @@ from pipeline.skeleton import joint_statistics
 
 LOG_COLUMNS = ("epoch", "loss", "ce", "triplet", "acc", "lr", "clips_per_s", "seconds")
 # Settings that may change between an interrupted run and its resumption.
-RESUMABLE_CHANGES = {"train": {"epochs", "resume", "device", "num_workers"}, "eval": None}
+RESUMABLE_CHANGES = {
+    "data": {"frame_cache", "frame_cache_gb"},  # the same pixels either way
+    "train": {"epochs", "resume", "device", "num_workers"},
+    "eval": None,
+}
 
 
 # --------------------------------------------------------------------------- resuming

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from pipeline.data.frames import attach_frame_cache
 from pipeline.data.splits import load_splits
 from pipeline.evaluation import evaluate_model
 from pipeline.runs import RunFolder
@@ -34,6 +35,7 @@ def _evaluate(config, folder: RunFolder, log: Callable[[str], None]) -> dict:
     )
     model_cfg = run_config.model
     splits = load_splits(run_config, model_cfg.uses_skeleton, splits=("query", "gallery"), log=log)
+    splits = attach_frame_cache(run_config, splits, log)
     return evaluate_model(
         run_config,
         trained.model,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import torch
 
+from pipeline.data.frames import attach_frame_cache
 from pipeline.data.splits import load_splits
 from pipeline.evaluation import evaluate_model
 from pipeline.models import check_backbone_weights
@@ -94,7 +95,7 @@ def _train(config, folder: RunFolder, dist: Distributed, say, progress: bool) ->
     _init_distributed(dist)
     try:
         needs_joints = config.model.uses_skeleton
-        splits = _load_training_splits(config, needs_joints, say)
+        splits = attach_frame_cache(config, _load_training_splits(config, needs_joints, say), say)
         if dist.is_main:
             folder.write_config(
                 dataclasses.replace(config, train=dataclasses.replace(config.train, resume=False))

@@ -1,5 +1,6 @@
-"""Clip datasets over tracklets: frames read with OpenCV and resized, joints sliced from the
-skeleton cache (held in memory), both flipped together when a training clip is mirrored.
+"""Clip datasets over tracklets: frames from the frame cache or read with OpenCV and resized
+(pipeline/data/frames.py, the same pixels either way), joints sliced from the skeleton cache
+(held in memory), both flipped together when a training clip is mirrored.
 
 Items are `(frames (T, 3, H, W), joints (T, 14, C), pid index, camera, clothes index)`; a branch
 the model lacks gets an empty tensor in its place (nothing is read for it).
@@ -14,12 +15,12 @@ import torch
 from torch.utils.data import Dataset
 
 from pipeline.data.clips import dense_chunks, test_clip_indices, training_clip
-from pipeline.layouts import Tracklet, read_frames
+from pipeline.data.frames import IMAGENET_MEAN, IMAGENET_STD, load_frames, normalised
+from pipeline.layouts import Tracklet
 from pipeline.skeleton import flip_joints
 
-IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 EMPTY = torch.zeros(0)
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "ClipSource", "EvalClips", "TrainClips", "load_frames"]
 
 
 @dataclass(frozen=True)
@@ -32,24 +33,12 @@ class ClipSource:
     pid_index: int  # class index for training identities, -1 otherwise
     camera: int
     clothes_index: int
+    # (T, H, W, 3) uint8 RGB from the frame cache (pipeline/data/frames.py); None: decode files
+    pixels: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def key(self) -> str:
         return self.tracklet.key
-
-
-def load_frames(tracklet: Tracklet, indices: list[int], height: int, width: int) -> np.ndarray:
-    """(T, 3, H, W) float32 frames at `indices`: resized, RGB, ImageNet-normalised."""
-    import cv2
-
-    frames = read_frames(tracklet, indices)
-    out = np.empty((len(frames), 3, height, width), dtype=np.float32)
-    for i, frame in enumerate(frames):
-        rgb = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)[..., ::-1]
-        out[i] = ((rgb.astype(np.float32) / 255.0 - IMAGENET_MEAN) / IMAGENET_STD).transpose(
-            2, 0, 1
-        )
-    return out
 
 
 class ClipDataset(Dataset):
@@ -60,10 +49,17 @@ class ClipDataset(Dataset):
         self.height, self.width = height, width
         self.load_frames = load_frames
 
+    def frames(self, source: ClipSource, indices: list[int]) -> np.ndarray:
+        """(T, 3, H, W) float32: from the frame cache when it holds this size, else decoded."""
+        pixels = source.pixels
+        if pixels is not None and pixels.shape[1:3] == (self.height, self.width):
+            return normalised(pixels[indices])
+        return load_frames(source.tracklet, indices, self.height, self.width)
+
     def clip(self, source: ClipSource, indices: list[int], flip: bool = False):
         frames, joints = EMPTY, EMPTY
         if self.load_frames:
-            array = load_frames(source.tracklet, indices, self.height, self.width)
+            array = self.frames(source, indices)
             if flip:
                 array = array[..., ::-1]
             frames = torch.from_numpy(np.ascontiguousarray(array))
