@@ -27,7 +27,6 @@ from pipeline.errors import StageError
 POLL_SECONDS = 0.5
 BACKENDS = ("loky", "dask")
 MAX_BATCH_FRAMES = 1500  # ≈ 35 s of MediaPipe per batch: little lost on a kill, little overhead
-BATCHES_PER_WORKER = 4  # enough batches that the last ones balance across workers
 
 Item = TypeVar("Item")
 
@@ -43,20 +42,29 @@ def worker_count(requested: int) -> int:
 
 
 def make_batches(items: Sequence[Item], sizes: Sequence[int], workers: int) -> list[list[Item]]:
-    """Consecutive items grouped to about total / (workers · 4) of `sizes` (at most 1500)."""
-    target = max(1, min(MAX_BATCH_FRAMES, math.ceil(sum(sizes) / (workers * BATCHES_PER_WORKER))))
+    """Consecutive items in batches that shrink as the work runs out ("guided" scheduling): each
+    batch takes about 1 / (2 · workers) of the size still left (at most 1500), down to one item.
+    Big batches first keep the per-batch cost low (a MediaPipe graph per batch, a part file);
+    small ones last let workers that started late or ran slower finish with the others."""
     batches: list[list[Item]] = []
     current: list[Item] = []
-    size = 0
+    left, size = sum(sizes), 0
+    target = _batch_target(left, workers)
     for item, item_size in zip(items, sizes):
         current.append(item)
         size += item_size
         if size >= target:
             batches.append(current)
+            left -= size
             current, size = [], 0
+            target = _batch_target(left, workers)
     if current:
         batches.append(current)
     return batches
+
+
+def _batch_target(left: int, workers: int) -> int:
+    return max(1, min(MAX_BATCH_FRAMES, math.ceil(left / (2 * max(1, workers)))))
 
 
 def stream_unordered(

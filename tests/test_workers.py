@@ -10,11 +10,19 @@ from pipeline.errors import StageError
 from pipeline.workers import make_batches, stream_unordered, worker_count
 
 
-def test_batches_cover_every_item_in_order():
-    sizes = [5, 50, 5, 5, 5, 5, 5, 5, 5, 5]
-    batches = make_batches(list(range(10)), sizes, workers=2)  # target ceil(95 / 8) = 12
-    assert [item for batch in batches for item in batch] == list(range(10))
-    assert [len(b) for b in batches] == [2, 3, 3, 2]
+def test_batches_cover_every_item_in_order_and_shrink_towards_the_end():
+    batches = make_batches(list(range(32)), [24] * 32, workers=2)
+    assert [item for batch in batches for item in batch] == list(range(32))
+    # each takes ~1/4 of the frames still left: 768 / 4 = 192 frames = 8 tracklets, then 6, …
+    assert [len(b) for b in batches] == [8, 6, 5, 4, 3, 2, 1, 1, 1, 1]
+
+
+def test_batches_are_capped_for_crash_safety_and_sized_by_frames():
+    batches = make_batches(list(range(800)), [32] * 800, workers=2)
+    assert max(sum(32 for _ in b) for b in batches) <= 1504  # MAX_BATCH_FRAMES, one item over
+    assert [len(b) for b in batches][:2] == [47, 47] and [len(b) for b in batches][-3:] == [1] * 3
+    # sized by frames, not items: targets ceil(65 / 2) = 33, then 5 (of 10 left), then 3
+    assert make_batches(list("abcd"), [5, 50, 5, 5], workers=1) == [["a", "b"], ["c"], ["d"]]
 
 
 def _square_all(batch, offset, parent_pid):
