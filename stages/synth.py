@@ -23,13 +23,14 @@ from pipeline.synth.accuracy import measure_tracklets, summarise
 from pipeline.synth.layout import (
     GT_FILE,
     MAX_CAMERAS,
+    by_camera,
     cameras_needed,
     metadata,
     plan_dataset,
-    render_to_folder,
+    render_batch,
     split_lines,
 )
-from pipeline.workers import exit_with_parent
+from pipeline.workers import exit_with_parent, make_batches, stream_unordered
 from stages import StageError
 
 MIN_FRAMES = 8  # one training/evaluation clip (seq_len 8)
@@ -117,10 +118,10 @@ def _replace(staging: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _render(plan, spec, staging: Path, parent_pid: int) -> int:
+def _render(specs, plan, staging: Path, parent_pid: int) -> int:
     """A worker's task; the worker ends when the synth process that started it dies."""
     exit_with_parent(parent_pid)
-    return render_to_folder(plan, spec, staging)
+    return render_batch(plan, specs, staging)
 
 
 def _pose_check(plan, root: Path, count: int, workers: int, verbose: bool) -> dict | None:
@@ -150,9 +151,15 @@ def _write_set(config: Config, plan, staging: Path, workers: int) -> dict:
     """Render every tracklet into `staging`, then the split files, meta, config and summary."""
     settings = config.synth
     started = time.perf_counter()
-    Parallel(n_jobs=min(workers, len(plan.tracklets)))(
-        delayed(_render)(plan, spec, staging, os.getpid()) for spec in plan.tracklets
-    )
+    specs = by_camera(plan)
+    sizes = [plan.frames] * len(specs)
+    for _ in stream_unordered(
+        _render,
+        lambda slots: make_batches(specs, sizes, slots),
+        (plan, staging),
+        workers=min(workers, len(specs)),
+    ):
+        pass
     render_seconds = time.perf_counter() - started
     for name, text in split_lines(plan).items():
         atomic_write_text(staging / name, text)

@@ -25,7 +25,7 @@ import numpy as np
 from pipeline.synth.body import sample_body_shape, sample_gait, vary_gait
 from pipeline.synth.outfit import Outfit, sample_identity_look, sample_outfits
 from pipeline.synth.render import Identity, render_tracklet
-from pipeline.synth.scene import Scene, View, sample_scene, sample_view
+from pipeline.synth.scene import Scene, SceneTextures, View, sample_scene, sample_view
 
 SESSIONS = (1, 2, 3)
 SESSION3_CAMERA_OFFSET = 12  # CCVID: camera id + 12 for session3
@@ -217,7 +217,9 @@ def frame_name(index: int) -> str:
     return f"{index + 1:05d}.jpg"
 
 
-def render_to_folder(plan: DatasetPlan, spec: TrackletSpec, root: Path) -> int:
+def render_to_folder(
+    plan: DatasetPlan, spec: TrackletSpec, root: Path, textures: SceneTextures | None = None
+) -> int:
     """Render one tracklet into `root/<key>/`; returns the number of frames written."""
     rng = _rng(plan.seed, 3, spec.identity, spec.index)
     person = plan.identities[spec.identity]
@@ -230,6 +232,7 @@ def render_to_folder(plan: DatasetPlan, spec: TrackletSpec, root: Path) -> int:
         plan.frames,
         plan.size,
         rng,
+        textures,
     )
     folder = root / spec.key
     folder.mkdir(parents=True, exist_ok=True)
@@ -240,6 +243,23 @@ def render_to_folder(plan: DatasetPlan, spec: TrackletSpec, root: Path) -> int:
         (folder / frame_name(t)).write_bytes(encoded.tobytes())
     np.save(folder / GT_FILE, gt)
     return len(images)
+
+
+def render_batch(plan: DatasetPlan, specs: list[TrackletSpec], root: Path) -> int:
+    """Render several tracklets (a worker's task); each camera's textures are made once for the
+    batch, so batches of one camera's tracklets (`by_camera`) share them. Returns frames written."""
+    textures: dict[int, SceneTextures] = {}
+    written = 0
+    for spec in specs:
+        if spec.camera not in textures:
+            textures[spec.camera] = SceneTextures.of(plan.scenes[spec.camera])
+        written += render_to_folder(plan, spec, root, textures[spec.camera])
+    return written
+
+
+def by_camera(plan: DatasetPlan) -> list[TrackletSpec]:
+    """The plan's tracklets ordered by camera (then key): batches then span few scenes."""
+    return sorted(plan.tracklets, key=lambda t: (t.camera, t.key))
 
 
 def split_lines(plan: DatasetPlan) -> dict[str, str]:

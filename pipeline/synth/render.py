@@ -18,9 +18,8 @@ from pipeline.synth.scene import (
     PIXELS_PER_METRE,
     WALL_SIZE_M,
     Scene,
+    SceneTextures,
     View,
-    floor_texture,
-    wall_texture,
 )
 
 FPS = 15.0  # frame rate of the rendered clips (a gait cycle spans ~15–19 frames)
@@ -65,9 +64,15 @@ def _cameras(motion, body: BodyShape, view: View, size: tuple[int, int], rng) ->
 class Backdrop:
     """Wall and floor planes fixed in the world, ray-cast per frame with a contact shadow."""
 
-    def __init__(self, scene: Scene, to_camera: np.ndarray, wall_point: np.ndarray):
-        self.wall = wall_texture(scene)
-        self.floor = floor_texture(scene)
+    def __init__(
+        self,
+        scene: Scene,
+        to_camera: np.ndarray,
+        wall_point: np.ndarray,
+        textures: SceneTextures | None = None,
+    ):
+        textures = textures or SceneTextures.of(scene)
+        self.wall, self.floor = textures.wall, textures.floor
         self.normal = to_camera  # the wall faces the camera
         self.axis = np.cross(np.array([0.0, 1.0, 0.0]), to_camera)
         self.point = wall_point
@@ -128,8 +133,10 @@ def render_tracklet(
     frames: int,
     size: tuple[int, int],
     rng: np.random.Generator,
+    textures: SceneTextures | None = None,
 ) -> tuple[list[np.ndarray], np.ndarray]:
-    """→ (BGR uint8 frames, ground-truth joints (T, 14, 3) in metres).
+    """→ (BGR uint8 frames, ground-truth joints (T, 14, 3) in metres); `textures`: the scene's,
+    when the caller already has them.
 
     Ground truth is expressed like MediaPipe's world landmarks: camera axes (x right, y down,
     z away from the camera), origin at the hip centre of each frame."""
@@ -139,7 +146,7 @@ def render_tracklet(
     yaw = np.radians(view.yaw)
     to_camera = np.array([view.side * np.sin(yaw), 0.0, np.cos(yaw)])
     mid_path = np.array([0.0, 0.0, motion.speed * frames / FPS / 2])
-    backdrop = Backdrop(scene, to_camera, mid_path - to_camera * scene.wall_distance)
+    backdrop = Backdrop(scene, to_camera, mid_path - to_camera * scene.wall_distance, textures)
     azimuth, elevation = np.radians(scene.light_azimuth), np.radians(scene.light_elevation)
     light_world = np.array(
         [
