@@ -499,47 +499,46 @@ def fit(
 
 
 def time_training_steps(
-    config: Config, splits: DataSplits, steps: int = 3, warmup: int = 1
+    config: Config, splits: DataSplits, steps: int = 3, warmup: int = 1, cached=None
 ) -> dict[str, float]:
-    """Seconds per training step, measured back to back on the same model: on one batch held in
-    memory (compute only) and through the real DataLoader (decoding, resizing, joints, collate).
-    The ratio shows how much the input pipeline costs."""
+    """Seconds per training step, measured round-robin on the same model: on one batch held in
+    memory (compute only), through the real DataLoader decoding every frame from its file
+    (decoding, resizing, joints, collate), and, given `cached` (the same splits with the frame
+    cache attached), through a DataLoader reading the frame cache. The ratios show what the
+    input pipeline costs, with and without the cache."""
     train = config.train
     device = resolve_device(train.device)
     amp = train.amp and device.type == "cuda"
     seed_everything(train.seed)
     parts = build_parts(config, splits, device, amp, Distributed())
     parts.model.train()
+    feeds = {"in_memory": None, "dataloader": _endless(parts.sampler, parts.loader)}
+    if cached is not None:
+        sampler, loader = make_loader(config, cached, parts.model.needs_frames, Distributed())
+        feeds["frame_cache"] = _endless(sampler, loader)
+    held = next(feeds["dataloader"])
 
-    def batches():
-        epoch = 0
-        while True:
-            parts.sampler.set_epoch(epoch)
-            yield from parts.loader
-            epoch += 1
-
-    stream = batches()
-    held = next(stream)
-
-    def timed(next_batch) -> float:
-        def step():
-            train_step(
-                parts.model, next_batch(), parts.optimizer, parts.loss_fn, parts.scaler, device, amp
-            )
-
-        for _ in range(warmup):
-            step()
-        started = time.perf_counter()
-        for _ in range(steps):
-            step()
+    def step(feed) -> float:
+        batch = held if feed is None else next(feed)  # fetching the batch is part of the step
+        train_step(parts.model, batch, parts.optimizer, parts.loss_fn, parts.scaler, device, amp)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        return (time.perf_counter() - started) / steps
 
-    in_memory = timed(lambda: held)
-    with_loader = timed(lambda: next(stream))
-    return {
-        "in_memory_s_per_step": in_memory,
-        "dataloader_s_per_step": with_loader,
-        "clips_per_step": float(parts.sampler.batch_size),
-    }
+    seconds = {name: 0.0 for name in feeds}
+    for repeat in range(warmup + steps):
+        for name, feed in feeds.items():
+            started = time.perf_counter()
+            step(feed)
+            if repeat >= warmup:
+                seconds[name] += time.perf_counter() - started
+    result = {f"{name}_s_per_step": total / steps for name, total in seconds.items()}
+    return {**result, "clips_per_step": float(parts.sampler.batch_size)}
+
+
+def _endless(sampler, loader):
+    """The loader's batches, epoch after epoch."""
+    epoch = 0
+    while True:
+        sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1

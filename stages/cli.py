@@ -16,6 +16,9 @@ from pipeline.io import filesystem_error
 from stages import StageError
 from stages import options as opt
 
+# stages.bench.SECTIONS, spelled here so that --help does not import torch (a test keeps them equal)
+BENCH_SECTIONS = ("evaluation", "training", "preprocess", "cuda", "tracklets")
+
 
 def run_stage(stage_name: str, config, **options):
     """Import `stages.<name>` and call its run(config, **options); StageError, or a full,
@@ -152,10 +155,17 @@ def ablate(all_variants, **_):
 @main.command()
 @opt.COMMON
 @click.option("--quick", is_flag=True, default=False, help="Small sizes, for CI and smoke checks.")
+@click.option(
+    "--section",
+    "sections",
+    multiple=True,
+    type=click.Choice(BENCH_SECTIONS),
+    help="Measure only this section (repeatable; default: all).",
+)
 @opt.REPORTS_OUT
-def bench(quick, **_):
+def bench(quick, sections, **_):
     """Measure throughput side by side and write reports/bench.{md,csv}."""
-    run_stage("bench", config(), quick=quick)
+    run_stage("bench", config(), quick=quick, sections=tuple(sections) or None)
 
 
 @main.command()

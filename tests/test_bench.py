@@ -76,3 +76,17 @@ def test_training_step_timer_times_each_variant_it_builds(monkeypatch):
     )
     assert set(times) == set(variants)
     assert times["appearance only"] >= 0.09 and times["full"] >= 0.03  # each its own delay
+
+
+def test_the_cli_offers_every_bench_section_and_runs_only_those_asked_for(tmp_path):
+    from click.testing import CliRunner
+
+    from stages.cli import BENCH_SECTIONS, main
+
+    assert BENCH_SECTIONS == tuple(bench.SECTIONS)
+    outcome = CliRunner().invoke(
+        main, ["bench", "--quick", "--section", "evaluation", "--out", str(tmp_path)]
+    )
+    assert outcome.exit_code == 0, outcome.output
+    sections = set(pd.read_csv(tmp_path / "bench.csv").section)
+    assert sections == {"evaluation"}

@@ -20,6 +20,8 @@ from tiny_models import TINY_RUN_MODEL
 from pipeline import training
 from pipeline.config import load_config, save_config
 from pipeline.data import TrainClips, load_splits
+from pipeline.data import dataset as dataset_module
+from pipeline.data.frames import attach_frame_cache
 from pipeline.errors import FileSystemError
 from pipeline.evaluation import extract_features
 from pipeline.losses import LossParts, ReIDLoss
@@ -292,11 +294,17 @@ def test_validation_selection_keeps_the_best_epoch(synthetic_root, skeleton_cach
 
 def test_training_step_timing_for_the_bench(synthetic_root, skeleton_cache, tmp_path, monkeypatch):
     """The timer times the steps it runs: each step made 50 ms slower and each clip read 20 ms
-    slower show up as lower bounds; the in-memory timing reads no clip beyond the held batch."""
+    slower show up as lower bounds; the in-memory timing reads no clip beyond the held batch,
+    and the frame-cache loader decodes no frame file."""
     config = tiny_config(synthetic_root, skeleton_cache, tmp_path)
+    config = dataclasses.replace(
+        config, data=dataclasses.replace(config.data, frame_cache=str(tmp_path / "frames"))
+    )
     splits = load_splits(config, needs_joints=True, log=quiet)
+    cached = attach_frame_cache(config, splits, log=quiet)
     real_step, real_item = training.train_step, TrainClips.__getitem__
-    reads = []
+    real_decode = dataset_module.load_frames
+    reads, decoded = [], []
 
     def slow_step(*args, **kwargs):
         time.sleep(0.05)
@@ -307,13 +315,21 @@ def test_training_step_timing_for_the_bench(synthetic_root, skeleton_cache, tmp_
         time.sleep(0.02)
         return real_item(self, item)
 
+    def counted_decode(*args):
+        decoded.append(args[0].key)
+        return real_decode(*args)
+
     monkeypatch.setattr(training, "train_step", slow_step)
     monkeypatch.setattr(TrainClips, "__getitem__", slow_item)
-    timing = time_training_steps(config, splits, steps=2, warmup=0)
+    monkeypatch.setattr(dataset_module, "load_frames", counted_decode)
+    timing = time_training_steps(config, splits, steps=2, warmup=0, cached=cached)
     assert timing["clips_per_step"] == 4
-    assert len(reads) == 4 + 2 * 4  # the held batch, then one batch per timed loader step
+    # the held batch, then one batch per timed step of each loader
+    assert len(reads) == 4 + 2 * 4 + 2 * 4
+    assert len(decoded) == 4 + 2 * 4  # the frame-cache loader decoded nothing
     assert timing["in_memory_s_per_step"] >= 0.05
     assert timing["dataloader_s_per_step"] >= 0.05 + 4 * 0.02
+    assert timing["frame_cache_s_per_step"] >= 0.05 + 4 * 0.02
 
 
 def free_loopback_port() -> int | None:
