@@ -26,7 +26,7 @@ BENCH_GT_CACHE ?= cache/skeletons/synthetic-benchmark-groundtruth.h5
 # On a CUDA host the same target trains at the paper's input size (256×128).
 BENCH_SIZE = $(shell $(BIN)/python -c "import torch; print('--set train.height=256 --set train.width=128' if torch.cuda.is_available() else '')" 2>/dev/null)
 
-.PHONY: install demo benchmark benchmark-control ucalgary synth preprocess train evaluate report ablate bench test lint mutation clean
+.PHONY: install demo benchmark benchmark-control ucalgary synth preprocess train evaluate report ablate bench gpu-check test lint mutation clean
 
 install: $(STAMP)
 
@@ -134,6 +134,12 @@ ablate: | $(STAMP) $(CACHE)
 
 bench: install
 	$(CLI) bench --profile $(PROFILE)
+
+# On a CUDA host, in one call: the bench's CUDA section and the paper profile for a few epochs
+# at 256×128 with AMP; figures in reports/gpu-check. Not `install`: a GPU host is usually offline
+# and has its own CUDA torch, which the script uses when there is no .venv. Refuses without CUDA.
+gpu-check:
+	bash tools/gpu_check.sh $(if $(GPU_CHECK_OUT),$(GPU_CHECK_OUT),reports/gpu-check)
 
 test: install
 	$(BIN)/ruff check .
