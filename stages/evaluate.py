@@ -25,9 +25,15 @@ def run(config, log: Callable[[str], None] = print) -> dict:
 
 def _evaluate(config, folder: RunFolder, log: Callable[[str], None]) -> dict:
     trained = folder.load_model(config.train.device)
-    # The run decides what was trained; this invocation decides where it runs and the run's name.
+    # The run decides what was trained; this invocation decides where it runs, the run's name
+    # and where decoded frames may be kept (the same pixels either way).
     run_config = dataclasses.replace(
         trained.config,
+        data=dataclasses.replace(
+            trained.config.data,
+            frame_cache=config.data.frame_cache,
+            frame_cache_gb=config.data.frame_cache_gb,
+        ),
         train=dataclasses.replace(
             trained.config.train, device=config.train.device, run=config.train.run
         ),

@@ -106,6 +106,27 @@ def test_evaluation_is_deterministic(run_folder):
     assert all(np.array_equal(first[k], second[k]) for k in first)
 
 
+def test_the_frame_cache_gives_the_features_of_decoded_frames(run_folder, tmp_path):
+    """Features and metrics are the same bits whether the clips' frames are decoded from their
+    files or read from the frame cache, which goes where this invocation says (not the run)."""
+    config, folder, _ = run_folder
+
+    def evaluated(data, log=quiet):
+        metrics = evaluate_stage.run(dataclasses.replace(config, data=data), log=log)
+        return metrics, dict(np.load(folder / "features.npz", allow_pickle=False))
+
+    decoded_metrics, decoded = evaluated(dataclasses.replace(config.data, frame_cache_gb=0))
+    where, lines = tmp_path / "frames", []
+    metrics, cached = evaluated(
+        dataclasses.replace(config.data, frame_cache=str(where)), log=lines.append
+    )
+    assert any(line.startswith("frame cache:") for line in lines) and list(where.glob("*.npy"))
+    assert decoded.keys() == cached.keys()
+    assert all(np.array_equal(decoded[k], cached[k]) for k in decoded)
+    assert metrics["settings"] == decoded_metrics["settings"]
+    assert metrics["branches"] == decoded_metrics["branches"]
+
+
 def test_features_follow_the_test_clip_rule(run_folder):
     """A tracklet's feature = mean of its deterministic clips' embeddings, L2-normalised."""
     config, folder, model = run_folder
