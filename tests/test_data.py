@@ -17,9 +17,9 @@ from pipeline.data import (
     clips,
     load_splits,
 )
+from pipeline.errors import StageError
 from pipeline.layouts import Tracklet
 from pipeline.skeleton import flip_joints
-from stages import StageError
 
 # --------------------------------------------------------------------------- training items
 

@@ -15,11 +15,11 @@ from damage import truncate
 from pipeline.cache import SkeletonCache
 from pipeline.config import load_config, save_config
 from pipeline.embeddings import EmbeddingSet, read_embeddings, write_embeddings
+from pipeline.errors import StageError
 from pipeline.extraction import extract_groundtruth
 from pipeline.layouts import load_tracklets
 from pipeline.runs import ModelFingerprint, RunFolder
 from pipeline.search import query_skeleton, query_tracklet, rank
-from stages import StageError
 from stages.cli import main
 
 # Small enough to build, run and trace in well under a second per clip on one core.

@@ -13,10 +13,10 @@ from tiny_models import TINY_RUN_MODEL
 
 from pipeline.config import eval_stride, load_config, save_config, to_toml
 from pipeline.data import load_frames, load_splits, test_clip_indices
+from pipeline.errors import StageError
 from pipeline.metrics import SETTINGS, Labels, evaluate
 from pipeline.models import build_model
 from pipeline.training import save_checkpoint
-from stages import StageError
 from stages import evaluate as evaluate_stage
 from stages.cli import main
 

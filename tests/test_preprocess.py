@@ -20,8 +20,9 @@ from click.testing import CliRunner
 from pipeline import extraction, skeleton
 from pipeline.cache import ARRAY_FIELDS, SkeletonCache, config_path, failures_path, parts_dir
 from pipeline.config import load_config_file
+from pipeline.errors import StageError
 from pipeline.layouts import Tracklet, load_tracklets
-from stages import StageError, preprocess
+from stages import preprocess
 from stages.cli import main
 
 REPO = Path(__file__).resolve().parents[1]

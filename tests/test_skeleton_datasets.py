@@ -14,13 +14,14 @@ from pipeline import skeleton
 from pipeline.cache import SkeletonCache, failures_path
 from pipeline.config import load_config
 from pipeline.data import load_splits
+from pipeline.errors import StageError
 from pipeline.layouts import DatasetLayoutError, Tracklet, load_tracklets, read_sequence
 from pipeline.layouts import ucalgary as uc
 from pipeline.layouts.skeletons import SequenceError, drop_duplicates
 from pipeline.synth.body import joints14, sample_body_shape, sample_gait, walk
 from pipeline.synth.camera import look_at, rotate
 from pipeline.synth.render import FPS
-from stages import StageError, preprocess
+from stages import preprocess
 
 # ------------------------------------------------------------------------------ helpers
 

@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.config import load_config
+from pipeline.errors import StageError
 from pipeline.synth.accuracy import pa_mpjpe, similarity_align, summarise, swap_sides
 from pipeline.synth.body import POINT_INDEX, joints14, sample_body_shape, sample_gait, walk
 from pipeline.synth.layout import camera_from_key, plan_dataset
 from pipeline.synth.outfit import outfits_differ, sample_outfits
 from pipeline.synth.render import render_tracklet
-from stages import StageError
 from stages import synth as synth_stage
 from stages.cli import main
 

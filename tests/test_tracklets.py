@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.config import load_config
+from pipeline.errors import StageError
 from pipeline.footage.detect import HogDetector
 from pipeline.footage.mot import clear_mot, truth_frames
 from pipeline.footage.scoring import TruthDetector, score_scene
 from pipeline.layouts import load_tracklets
 from pipeline.synth.crowd import plan_crowd, render_crowd, write_video
-from stages import StageError
 from stages import tracklets as stage
 from stages.cli import main
 

@@ -22,7 +22,7 @@ from pipeline.config import load_config, save_config
 from pipeline.data import TrainClips, load_splits
 from pipeline.data import dataset as dataset_module
 from pipeline.data.frames import attach_frame_cache
-from pipeline.errors import FileSystemError
+from pipeline.errors import FileSystemError, StageError
 from pipeline.evaluation import extract_features
 from pipeline.losses import LossParts, ReIDLoss
 from pipeline.models import build_model
@@ -35,7 +35,6 @@ from pipeline.training import (
     make_loader,
     time_training_steps,
 )
-from stages import StageError
 from stages import train as train_stage
 
 TINY_MODEL = {
