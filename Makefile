@@ -130,7 +130,7 @@ report: | $(STAMP) $(RUN_METRICS)
 	$(CLI) report --profile $(PROFILE)
 
 ablate: | $(STAMP) $(CACHE)
-	$(CLI) ablate --profile $(PROFILE) --root $(DATA) --cache $(CACHE) --set train.run=$(RUN) --all
+	$(CLI) ablate --profile $(PROFILE) --root $(DATA) --cache $(CACHE) --run $(RUN) --all
 
 bench: install
 	$(CLI) bench --profile $(PROFILE)

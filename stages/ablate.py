@@ -67,7 +67,7 @@ def _check_same_setup(config, base_folder: RunFolder) -> None:
         raise StageError(
             f"the full model in {base_folder.path} was trained with a different setup "
             f"({'; '.join(differences)}) — variants must share its data, profile and seed: pass "
-            "the same options, or start a new base with --set train.run=NAME"
+            "the same options, or start a new base with --run NAME"
         )
 
 

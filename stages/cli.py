@@ -146,9 +146,10 @@ def report(**_):
     default=False,
     help="Train every variant Tables 3–5 need; finished ones are skipped.",
 )
-@opt.DEVICE
+@opt.combine(opt.RUN, opt.DEVICE)
 def ablate(all_variants, **_):
-    """Train and evaluate ablation variants (Tables 3–5) with the full model's data and seed."""
+    """Train and evaluate ablation variants (Tables 3–5) with the full model's data and seed;
+    --run names the full model, each variant's run is NAME-<variant>."""
     run_stage("ablate", config(), all_variants=all_variants)
 
 

@@ -114,6 +114,7 @@ def test_options_set_their_configuration_fields(monkeypatch):
         ["export", "--run", "runs/a"],
         ["search", "--gallery", "g.npz", "--query", "q", "--run", "runs/b"],
         ["search", "--gallery", "g.npz", "--query", "q"],
+        ["ablate", "--run", "base", "--all"],
     ):
         result = runner.invoke(main, args)
         assert result.exit_code == 0, (args, result.output)
@@ -125,6 +126,7 @@ def test_options_set_their_configuration_fields(monkeypatch):
     assert embed.train.run == export.train.run == "runs/a" and kw["out"] == "e.npz"
     assert calls[4][1].train.run == "runs/b" and calls[4][2]["gallery_run"] is False
     assert calls[5][2]["gallery_run"] is True  # no --run: the model recorded in the gallery
+    assert calls[6][1].train.run == "base" and calls[6][2]["all_variants"] is True
 
 
 def test_an_option_not_given_leaves_the_profile_value(monkeypatch):
