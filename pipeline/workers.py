@@ -105,14 +105,15 @@ def _dask_client(scheduler: str):
         from distributed import Client
     except ImportError:
         raise StageError(
-            "--backend dask needs the 'distributed' package: pip install 'dask[distributed]'"
+            "`preprocess.backend` dask needs the 'distributed' package: pip install "
+            "'dask[distributed]'"
         ) from None
     try:
         return Client(scheduler, timeout="10s")
     except (OSError, TimeoutError, ValueError) as error:
         raise StageError(
             f"cannot reach the Dask scheduler at {scheduler} ({error}) — start one "
-            "(`dask scheduler`) or fix --scheduler"
+            "(`dask scheduler`) or fix `preprocess.scheduler`"
         ) from None
 
 
