@@ -125,6 +125,8 @@ class ModelConfig(BranchSwitches):
     hop_distance: int = 3
     # Beyond the paper: a root transform in every STA block (see pipeline/models/stgat.py).
     stgat_root: bool = False
+    # Beyond Eq. 5 as written: ST-GCN's partitioned skeleton adjacency beside the attention.
+    stgat_prior: bool = False
     temporal_kernel: int = 9
     fusion_dim: int = 512
     dropout: float = 0.0

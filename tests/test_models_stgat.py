@@ -10,6 +10,7 @@ from pipeline.models import (
     GCNShapeBranch,
     SkeletonGraph,
     STABlock,
+    STGCNBlock,
     stgat_branch,
     stgcn_branch,
 )
@@ -93,3 +94,30 @@ def test_gcn_branches_shapes():
     assert GCNShapeBranch(6, channels=8, layers=2)(nodes).shape == (2, 8)
     gait = stgcn_branch(6, ModelConfig(stgat_channels=(4, 8), temporal_kernel=3))
     assert gait(nodes).shape == (2, 8)
+
+
+def test_the_skeleton_prior_is_st_gcn_s_partitioned_convolution_beside_the_attention():
+    torch.manual_seed(0)
+    partition = GRAPH.spatial_partition()
+    plain = STABlock(6, 8, heads=2, neighbourhood=GRAPH.hop_mask(3), temporal_kernel=3)
+    torch.manual_seed(0)
+    with_prior = STABlock(
+        6, 8, heads=2, neighbourhood=GRAPH.hop_mask(3), temporal_kernel=3, prior=partition
+    )
+    # the attention's own weights are drawn as before: the prior is added, nothing re-drawn
+    for name, tensor in plain.state_dict().items():
+        torch.testing.assert_close(with_prior.state_dict()[name], tensor)
+    x = torch.randn(2, 6, 4, NUM_JOINTS)
+    added = with_prior.aggregate(x) - plain.aggregate(x)
+    torch.manual_seed(1)
+    reference = STGCNBlock(6, 8, partition, temporal_kernel=3)
+    reference.graph_conv.load_state_dict(with_prior.prior.graph_conv.state_dict())
+    with torch.no_grad():
+        reference.edge_importance.copy_(with_prior.prior.edge_importance)
+    torch.testing.assert_close(added, reference.aggregate(x), atol=1e-5, rtol=1e-5)
+    # it is the fixed skeleton's: a joint only hears its 1-hop neighbours through it
+    hand = 6  # l_hand's neighbours: itself and the l_elbow
+    poke = torch.zeros_like(x)
+    poke[..., 0] = 1.0  # only the head moves
+    reach = with_prior.prior(poke) - with_prior.prior(torch.zeros_like(x))
+    assert torch.all(reach[..., hand] == 0) and reach[..., 1].abs().sum() > 0

@@ -43,6 +43,30 @@ def residual_projection(in_channels: int, out_channels: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), nn.BatchNorm2d(out_channels))
 
 
+def partitioned_messages(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """ST-GCN's spatial aggregation: (N, K·C, T, V) features, one C-wide slice per partition
+    subset, each subset's messages weighted by its (V, V) adjacency (`weights` (K, V, V), entry
+    [k, j, i] weighting j → i) and summed over the subsets → (N, C, T, V)."""
+    n, _, t, v = features.shape
+    subsets = weights.shape[0]
+    per_subset = features.view(n, subsets, -1, t, v)
+    return torch.einsum("nkctv,kvw->nctw", per_subset, weights)
+
+
+class PartitionedGraphConv(nn.Module):
+    """ST-GCN's spatial graph convolution: a 1×1 transform per subset of the spatial partition,
+    messages weighted by the subset's fixed adjacency times a learnable edge importance."""
+
+    def __init__(self, in_channels: int, out_channels: int, partition: torch.Tensor):
+        super().__init__()
+        self.register_buffer("partition", partition.float(), persistent=False)
+        self.edge_importance = nn.Parameter(torch.ones_like(partition))
+        self.graph_conv = nn.Conv2d(in_channels, out_channels * partition.shape[0], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return partitioned_messages(self.graph_conv(x), self.partition * self.edge_importance)
+
+
 class SpatialTemporalUnit(nn.Module):
     """ST-GCN's unit around a spatial graph layer: spatial (`aggregate`, the subclass's), BN,
     ReLU, temporal convolution, residual, ReLU. (N, C_in, T, V) → (N, C_out, T, V).

@@ -10,7 +10,13 @@ import torch
 from torch import nn
 
 from pipeline.config import ModelConfig
-from pipeline.models.blocks import GaitStack, ShapeStack, SpatialTemporalUnit, gait_stack
+from pipeline.models.blocks import (
+    GaitStack,
+    ShapeStack,
+    SpatialTemporalUnit,
+    gait_stack,
+    partitioned_messages,
+)
 from pipeline.models.graph import SkeletonGraph
 
 
@@ -56,9 +62,7 @@ class STGCNBlock(SpatialTemporalUnit):
         self.add_temporal(in_channels, out_channels, temporal_kernel, dropout)
 
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
-        n, _, t, v = x.shape
-        features = self.graph_conv(x).view(n, self.subsets, self.out_channels, t, v)
-        return torch.einsum("nkctv,kvw->nctw", features, self.partition * self.edge_importance)
+        return partitioned_messages(self.graph_conv(x), self.partition * self.edge_importance)
 
 
 def stgcn_branch(

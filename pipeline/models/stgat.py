@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.config import ModelConfig
-from pipeline.models.blocks import GaitStack, SpatialTemporalUnit, gait_stack
+from pipeline.models.blocks import GaitStack, PartitionedGraphConv, SpatialTemporalUnit, gait_stack
 from pipeline.models.graph import SkeletonGraph
 
 
@@ -34,6 +34,7 @@ class STABlock(SpatialTemporalUnit):
         temporal_kernel: int = 9,
         dropout: float = 0.0,
         root: bool = False,
+        prior: torch.Tensor | None = None,
     ):
         super().__init__()
         self.heads, self.out_channels = heads, out_channels
@@ -47,6 +48,14 @@ class STABlock(SpatialTemporalUnit):
         # the attention's convex mix of its neighbours (as ST-GCN's root subset), so a block can
         # form differences between a joint and its neighbours (bone vectors).
         self.root = nn.Conv2d(in_channels, out_channels, 1) if root else None
+        # Beyond Eq. 5 as written (`model.stgat_prior`): the skeleton's own adjacency beside the
+        # learned one — ST-GCN's spatial partition (root, nearer, farther subsets) with learnable
+        # edge importance, the "adjacency matrix of the head" weighted by "edge importance" of the
+        # paper's wording — so attention refines a skeleton graph instead of learning it from
+        # nothing within 12 epochs (docs/ARCHITECTURE.md, "ST-GAT").
+        self.prior = (
+            None if prior is None else PartitionedGraphConv(in_channels, out_channels, prior)
+        )
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """Per-frame attention A_s over joints: (N, C_in, T, V) → (N, S, T, V_i, V_j), each row
@@ -66,6 +75,8 @@ class STABlock(SpatialTemporalUnit):
         spatial = torch.einsum("nsctw,nstvw->nctv", values, attention) / self.heads
         if self.root is not None:
             spatial = spatial + self.root(x)
+        if self.prior is not None:
+            spatial = spatial + self.prior(x)
         return spatial
 
 
@@ -81,4 +92,5 @@ def stgat_branch(
         heads=cfg.stgat_heads,
         neighbourhood=graph.hop_mask(cfg.hop_distance),
         root=cfg.stgat_root,
+        prior=graph.spatial_partition() if cfg.stgat_prior else None,
     )
