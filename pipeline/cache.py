@@ -37,8 +37,10 @@ from pipeline.pose import mediapipe_version
 
 SCHEMA_VERSION = 1
 ARRAY_FIELDS = ("world33", "image33", "visibility", "present", "joints14", "joints14_2d")
-# The field a model of each `model.pose` reads (3D joints, or image x, y for the 2D ablation).
-POSE_FIELDS = {"3d": "joints14", "2d": "joints14_2d"}
+# The fields a model of each `model.pose` reads, joined along the coordinates: 3D joints, image
+# x, y (the Table 5 ablation), or both (beyond the paper: what the image keeps beside the lift).
+POSE_FIELDS = {"3d": ("joints14",), "2d": ("joints14_2d",), "3d+2d": ("joints14", "joints14_2d")}
+FIELD_CHANNELS = {"joints14": 3, "joints14_2d": 2}
 # File attributes whose change makes a cache stale (everything but the fingerprint itself).
 FINGERPRINT_FIELDS = (
     "schema_version",
@@ -458,3 +460,17 @@ class SkeletonCache:
         state = dict(self.__dict__)
         state["_handle"], state["_pid"] = None, -1  # reopened on first use after unpickling
         return state
+
+
+def pose_input(arrays: dict[str, np.ndarray], pose: str) -> np.ndarray:
+    """(T, 14, C) float32 model input of `pose` from a tracklet's cache arrays."""
+    return np.concatenate([np.asarray(arrays[f], np.float32) for f in POSE_FIELDS[pose]], axis=-1)
+
+
+def pose_x_channels(pose: str) -> tuple[int, ...]:
+    """Where the horizontal coordinates sit in the input of `pose` (a mirror negates them)."""
+    offsets, start = [], 0
+    for name in POSE_FIELDS[pose]:
+        offsets.append(start)
+        start += FIELD_CHANNELS[name]
+    return tuple(offsets)

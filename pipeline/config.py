@@ -82,7 +82,7 @@ class PreprocessConfig:
 
 
 GRAPHS = ("gat", "gcn")  # model.graph: the paper's attention networks, or Table 4's GCNs
-POSES = ("3d", "2d")  # model.pose: world skeletons, or Table 5's image skeletons
+POSES = ("3d", "2d", "3d+2d")  # model.pose: world skeletons, Table 5's image skeletons, both
 
 
 class BranchSwitches:

@@ -171,7 +171,7 @@ def describe_export(
         "joints": {
             "pose": contract.pose,
             "normalisation": cfg.preprocess.normalisation,
-            "cache_field": POSE_FIELDS[contract.pose],
+            "cache_field": "+".join(POSE_FIELDS[contract.pose]),
         },
         "clip_length": cfg.eval.seq_len,
         "clips": clip_rule(cfg),  # how `embed` cuts a tracklet before averaging

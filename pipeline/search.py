@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.cache import POSE_FIELDS
+from pipeline.cache import pose_input
 from pipeline.embeddings import EmbeddingSet
 from pipeline.errors import StageError
 from pipeline.evaluation import clip_source, embed_sources
@@ -73,7 +73,7 @@ def query_skeleton(tracklet: Tracklet, trained: TrainedModel, verbose: bool = Fa
                 "where one person is visible"
             )
         raise StageError(f"query {tracklet.source}: {reasons} — {hint}")
-    return np.asarray(extraction.arrays[POSE_FIELDS[trained.config.model.pose]], dtype=np.float32)
+    return pose_input(extraction.arrays, trained.config.model.pose)
 
 
 def embed_query(

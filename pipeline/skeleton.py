@@ -172,13 +172,15 @@ def fill_missing(sequence: np.ndarray, present: np.ndarray) -> np.ndarray:
     return filled.reshape(sequence.shape)
 
 
-def flip_joints(joints14: np.ndarray) -> np.ndarray:
-    """Mirror a hip-centred skeleton horizontally: negate x and swap left/right joints.
+def flip_joints(joints14: np.ndarray, x_channels: tuple[int, ...] = (0,)) -> np.ndarray:
+    """Mirror a hip-centred skeleton horizontally: negate x (every channel in `x_channels`, for
+    inputs that join several skeletons) and swap left/right joints.
 
     Matches a horizontal flip of the frames. Works on numpy arrays or torch tensors of shape
     (..., 14, C)."""
     flipped = joints14.clone() if hasattr(joints14, "clone") else np.array(joints14, copy=True)
-    flipped[..., 0] = -flipped[..., 0]
+    for channel in x_channels:
+        flipped[..., channel] = -flipped[..., channel]
     order = list(range(NUM_JOINTS))
     for left, right in LEFT_RIGHT_PAIRS:
         order[left], order[right] = right, left

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from pipeline.cache import pose_x_channels
 from pipeline.config import Config, config_to_dict, parse_config, to_toml
 from pipeline.data import DistributedIdentitySampler, IdentitySampler, TrainClips
 from pipeline.data.dataset import ClipSource
@@ -223,6 +224,7 @@ def make_loader(config: Config, splits: DataSplits, needs_frames: bool, dist: Di
         train.flip,
         load_frames=needs_frames,
         sampling_step=train.sampling_step,
+        x_channels=pose_x_channels(config.model.pose),
     )
     pids = dataset.item_pids
     if dist.enabled:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.cache import POSE_FIELDS, SkeletonCache, failures_path
+from pipeline.cache import POSE_FIELDS, SkeletonCache, failures_path, pose_input
 from pipeline.config import Config
 from pipeline.data.dataset import ClipSource
 from pipeline.embeddings import EmbeddingSet, write_embeddings
@@ -71,14 +71,14 @@ def cached_sources(
 ) -> tuple[list[ClipSource], list[str]]:
     """The tracklets that have a cached skeleton as clip sources, and the keys of those that do
     not (preprocess recorded why: no person, unreadable)."""
-    pose_field = POSE_FIELDS[trained.config.model.pose]
+    pose = trained.config.model.pose
     sources, missing = [], []
     with SkeletonCache(cache) as skeletons:
         for tracklet in tracklets:
             if tracklet.key not in skeletons:
                 missing.append(tracklet.key)
                 continue
-            joints = skeletons.read(tracklet.key, (pose_field,))[pose_field]
+            joints = pose_input(skeletons.read(tracklet.key, POSE_FIELDS[pose]), pose)
             sources.append(
                 clip_source(tracklet, joints if trained.model.needs_joints else None, len(joints))
             )

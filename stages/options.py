@@ -233,7 +233,7 @@ GRAPH = option(
 POSE = option(
     "--pose",
     field="model.pose",
-    type=click.Choice(["3d", "2d"]),
+    type=click.Choice(["3d", "2d", "3d+2d"]),
     help="3D world skeletons (paper) or 2D image skeletons (Table 5).",
 )
 MODEL_SWITCHES = combine(NO_APPEARANCE, NO_SHAPE, NO_GAIT, GRAPH, POSE)

@@ -285,3 +285,18 @@ def test_a_damaged_index_is_a_clear_error_and_overwrite_rebuilds(tmp_path):
     with CacheWriter(path, ATTRS, overwrite=True) as writer:
         writer.write(KEYS[0], tracklet_arrays(0), tracklet_attrs(0))
     assert SkeletonCache(path).keys() == [KEYS[0]]
+
+
+def test_pose_inputs_join_their_fields_and_know_where_x_is():
+    from pipeline.cache import pose_input, pose_x_channels
+
+    arrays = {
+        "joints14": np.ones((4, 14, 3), np.float32),
+        "joints14_2d": np.full((4, 14, 2), 2.0, np.float32),
+    }
+    assert pose_input(arrays, "3d").shape == (4, 14, 3)
+    both = pose_input(arrays, "3d+2d")
+    assert both.shape == (4, 14, 5) and both.dtype == np.float32
+    np.testing.assert_array_equal(both[..., 3:], arrays["joints14_2d"])
+    assert pose_x_channels("3d") == (0,) and pose_x_channels("2d") == (0,)
+    assert pose_x_channels("3d+2d") == (0, 3)

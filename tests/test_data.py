@@ -266,3 +266,24 @@ def test_validation_identities_are_carved_from_train(synthetic_root, skeleton_ca
     assert not {s.key for s in splits.val} & {s.key for s in splits.query + splits.gallery}
     with pytest.raises(StageError, match="val_ids"):
         load_splits(data_config(synthetic_root, skeleton_cache, select="val", val_ids=0), True)
+
+
+def test_a_joined_pose_input_is_read_whole_and_mirrored_in_both_parts(
+    synthetic_root, skeleton_cache
+):
+    config = data_config(synthetic_root, skeleton_cache)
+    config.model.pose = "3d+2d"
+    splits = load_splits(config, needs_joints=True, log=lambda m: None)
+    source = splits.train[0]
+    assert source.joints.shape[-1] == 5
+    with SkeletonCache(skeleton_cache) as cache:
+        arrays = cache.read(source.key, ("joints14", "joints14_2d"))
+    np.testing.assert_array_equal(source.joints[..., :3], arrays["joints14"])
+    np.testing.assert_array_equal(source.joints[..., 3:], arrays["joints14_2d"])
+    dataset = TrainClips(
+        splits.train, 4, 2, 32, 16, flip=True, load_frames=False, x_channels=(0, 3)
+    )
+    _, plain = dataset.clip(source, [0, 1, 2, 3], flip=False)
+    _, mirrored = dataset.clip(source, [0, 1, 2, 3], flip=True)
+    torch.testing.assert_close(mirrored[:, 3, 0], -plain[:, 2, 0])  # world x of l → r shoulder
+    torch.testing.assert_close(mirrored[:, 3, 3], -plain[:, 2, 3])  # image x too

@@ -23,6 +23,7 @@ VARIANTS = {
     "shape-only": ({"use_appearance": False, "use_gait": False}, ("shape",)),
     "gcn": ({"graph": "gcn"}, ("appearance", "shape", "gait")),
     "2d": ({"pose": "2d"}, ("appearance", "shape", "gait")),
+    "3d+2d": ({"pose": "3d+2d"}, ("appearance", "shape", "gait")),
     "gcn-2d-no-appearance": (
         {"graph": "gcn", "pose": "2d", "use_appearance": False},
         ("shape", "gait"),

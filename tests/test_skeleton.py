@@ -194,3 +194,12 @@ def test_joint_statistics_by_hand():
     for nothing in ([np.zeros((0, 14, 3))], []):
         with pytest.raises(ValueError, match="^no joints to compute input statistics from$"):
             skeleton.joint_statistics(nothing)
+
+
+def test_flip_negates_every_horizontal_channel_of_a_joined_input():
+    rng = np.random.default_rng(0)
+    joints = rng.normal(size=(3, 14, 5)).astype(np.float32)  # world x, y, z then image x, y
+    flipped = skeleton.flip_joints(joints, x_channels=(0, 3))
+    np.testing.assert_array_equal(flipped[:, 3, [0, 3]], -joints[:, 2, [0, 3]])  # r ← l shoulder
+    np.testing.assert_array_equal(flipped[:, 3, [1, 2, 4]], joints[:, 2, [1, 2, 4]])
+    np.testing.assert_array_equal(skeleton.flip_joints(flipped, (0, 3)), joints)

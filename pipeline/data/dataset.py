@@ -44,10 +44,18 @@ class ClipSource:
 class ClipDataset(Dataset):
     """Frames and joints of the clip at `indices` of a source, optionally mirrored."""
 
-    def __init__(self, sources: list[ClipSource], height: int, width: int, load_frames: bool):
+    def __init__(
+        self,
+        sources: list[ClipSource],
+        height: int,
+        width: int,
+        load_frames: bool,
+        x_channels: tuple[int, ...] = (0,),
+    ):
         self.sources = sources
         self.height, self.width = height, width
         self.load_frames = load_frames
+        self.x_channels = x_channels  # the joints' horizontal coordinates (cache.pose_x_channels)
 
     def frames(self, source: ClipSource, indices: list[int]) -> np.ndarray:
         """(T, 3, H, W) float32: from the frame cache when it holds this size, else decoded."""
@@ -66,7 +74,7 @@ class ClipDataset(Dataset):
         if source.joints is not None:
             array = source.joints[indices]
             if flip:
-                array = flip_joints(array)  # negate x and swap left/right, like the mirrored frames
+                array = flip_joints(array, self.x_channels)  # as the mirrored frames
             joints = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
         return frames, joints
 
@@ -88,8 +96,9 @@ class TrainClips(ClipDataset):
         flip: bool,
         load_frames: bool,
         sampling_step: int = 0,
+        x_channels: tuple[int, ...] = (0,),
     ):
-        super().__init__(sources, height, width, load_frames)
+        super().__init__(sources, height, width, load_frames, x_channels)
         self.seq_len, self.stride, self.flip = seq_len, stride, flip
         self.items = [
             (index, chunk)

@@ -17,7 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.cache import POSE_FIELDS, SkeletonCache, attribute, failures_path, repair_advice
+from pipeline.cache import (
+    POSE_FIELDS,
+    SkeletonCache,
+    attribute,
+    failures_path,
+    pose_input,
+    repair_advice,
+)
 from pipeline.data.dataset import ClipSource
 from pipeline.errors import CacheError, DamagedTrackletError, StageError
 from pipeline.layouts import Tracklet, load_tracklets
@@ -75,14 +82,14 @@ def recorded_failures(cache_path: str | Path) -> set[str]:
 def _sources(
     tracklets: list[Tracklet],
     cache: SkeletonCache,
-    pose_field: str | None,
+    pose: str | None,
     class_index: dict[str, int],
     clothes_index: dict[str, int],
 ) -> list[ClipSource]:
     sources, damaged = [], []
     for tracklet in tracklets:
         try:
-            sources.append(_source(tracklet, cache, pose_field, class_index, clothes_index))
+            sources.append(_source(tracklet, cache, pose, class_index, clothes_index))
         except DamagedTrackletError:
             damaged.append(tracklet.key)  # go on, so the message can list them all
     if damaged:
@@ -97,7 +104,7 @@ def _sources(
 def _source(
     tracklet: Tracklet,
     cache: SkeletonCache,
-    pose_field: str | None,
+    pose: str | None,
     class_index: dict[str, int],
     clothes_index: dict[str, int],
 ) -> ClipSource:
@@ -110,8 +117,8 @@ def _source(
             "preprocess` with `preprocess.overwrite`"
         )
     joints = None
-    if pose_field is not None:
-        joints = cache.read(tracklet.key, (pose_field,))[pose_field].astype(np.float32)
+    if pose is not None:
+        joints = pose_input(cache.read(tracklet.key, POSE_FIELDS[pose]), pose)
         num_frames = len(joints)
     return ClipSource(
         tracklet=tracklet,
@@ -238,10 +245,10 @@ def load_splits(
     class_pids = sorted({t.pid for t in train})
     class_index = {pid: i for i, pid in enumerate(class_pids)}
     clothes_index = {c: i for i, c in enumerate(sorted({t.clothes for t in tracklets}))}
-    pose_field = POSE_FIELDS[config.model.pose] if needs_joints else None
+    pose = config.model.pose if needs_joints else None
 
     def make(items):
-        return _sources(items, cache, pose_field, class_index, clothes_index)
+        return _sources(items, cache, pose, class_index, clothes_index)
 
     result = DataSplits(
         train=make(train),

@@ -24,7 +24,7 @@ from pipeline.models.resnet import ResNet
 from pipeline.models.stgat import stgat_branch
 from pipeline.skeleton import NUM_JOINTS
 
-POSE_CHANNELS = {"3d": 3, "2d": 2}
+POSE_CHANNELS = {"3d": 3, "2d": 2, "3d+2d": 5}
 PAPER_FRAME_SIZE = (256, 128)  # (H, W), SPEC §6; the demo profile trains at 128 × 64
 
 
@@ -33,7 +33,7 @@ class InputContract:
     """What the network's inputs must be, carried by the model (as timm's `pretrained_cfg`), so
     export, embed and search read it from the model: frames (B, T, 3, H, W) RGB resized to
     `frame_size` (H, W), scaled to [0, 1], then (x - mean) / std; joints (B, T, 14,
-    `pose_channels`) of pose `pose` (the cache field `cache.POSE_FIELDS[pose]`)."""
+    `pose_channels`) of pose `pose` (the cache fields `cache.POSE_FIELDS[pose]`)."""
 
     frame_size: tuple[int, int]
     mean: tuple[float, float, float]
