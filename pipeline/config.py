@@ -129,6 +129,7 @@ class ModelConfig(BranchSwitches):
     stgat_prior: bool = False
     temporal_kernel: int = 9
     fusion_dim: int = 512
+    fusion_refine: bool = False  # the AFM's mutual refinement of the embeddings (paper §3.3)
     dropout: float = 0.0
     use_appearance: bool = True
     use_shape: bool = True

@@ -130,3 +130,21 @@ def test_each_branch_alone_is_its_projection_through_the_eval_bn(mode):
     single = AdaptiveFusion((5,), dim=8).eval()
     only = [inputs[0]]
     torch.testing.assert_close(single.alone(single.project(only))[:, 0], single(only)[0])
+
+
+def test_refinement_starts_as_none_and_lets_each_embedding_take_from_the_others():
+    torch.manual_seed(0)
+    plain = AdaptiveFusion((5, 3), dim=4).eval()
+    torch.manual_seed(0)
+    refined = AdaptiveFusion((5, 3), dim=4, refine=True).eval()
+    embeddings = [torch.randn(6, 5), torch.randn(6, 3)]
+    with torch.no_grad():
+        projected = refined.project(embeddings)
+        torch.testing.assert_close(refined.combine(projected)[0], plain.combine(projected)[0])
+        refined.refine.weight.normal_()
+        changed = projected.clone()
+        changed[:, 1] += 1.0  # only the second branch moves …
+        moved = refined.refined(changed) - refined.refined(projected)
+    assert moved[:, 0].abs().sum() > 0  # … and the first one's refined embedding follows it
+    torch.testing.assert_close(plain.refined(projected), projected)
+    assert AdaptiveFusion((5,), dim=4, refine=True).refine is None  # nothing to refer to

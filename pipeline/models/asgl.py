@@ -117,7 +117,9 @@ class ASGL(nn.Module):
         branches = {"appearance": self.appearance, "shape": self.shape, "gait": self.gait}
         self.branch_names = tuple(name for name, module in branches.items() if module is not None)
         self.fusion = AdaptiveFusion(
-            tuple(branches[name].out_channels for name in self.branch_names), fusion_dim
+            tuple(branches[name].out_channels for name in self.branch_names),
+            fusion_dim,
+            refine=cfg.fusion_refine,
         )
         self.embedding_dim = fusion_dim
         self.classifier = (

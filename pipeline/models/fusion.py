@@ -1,6 +1,9 @@
 """Adaptive Fusion Module (paper §3.3): project each branch embedding into a common space,
 concatenate, a 1×1 convolution over the stacked embeddings estimates per-sample branch weights
-(softmax over branches), the weighted sum of the projections goes through a BatchNorm → f.
+(softmax over branches), the weighted sum of the projections goes through a BatchNorm → f. With
+`refine` (the paper's mutual refinement, `model.fusion_refine`) a second 1×1 convolution over the
+stack first lets every embedding take from the others. `alone` scores each branch's projection
+before any refinement, so a branch's own figure holds only what that branch computed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ def projection(in_channels: int, out_channels: int) -> nn.Sequential:
 class AdaptiveFusion(nn.Module):
     """[(B, in_k)] × K branch embeddings → (fused (B, dim), weights (B, K))."""
 
-    def __init__(self, in_channels: tuple[int, ...], dim: int = 512):
+    def __init__(self, in_channels: tuple[int, ...], dim: int = 512, refine: bool = False):
         super().__init__()
         if not in_channels:
             raise ValueError("the fusion module needs at least one branch")
@@ -37,6 +40,15 @@ class AdaptiveFusion(nn.Module):
             nn.init.zeros_(self.weighting.weight)
             nn.init.zeros_(self.weighting.bias)
         self.bn = nn.BatchNorm1d(dim)
+        # `model.fusion_refine`, the paper's "optimise the embeddings in parallel by making them
+        # refer to each other": a 1×1 convolution over the stacked embeddings adds to each one what
+        # it takes from all of them (zero init: it starts as no refinement), before the weighting.
+        self.refine = None
+        if refine and self.branches > 1:
+            width = self.branches * dim
+            self.refine = nn.Conv1d(width, width, kernel_size=1)
+            nn.init.zeros_(self.refine.weight)
+            nn.init.zeros_(self.refine.bias)
 
     def project(self, embeddings: list[torch.Tensor]) -> torch.Tensor:
         """[(B, in_k)] × K → (B, K, dim): every branch in the common latent space."""
@@ -59,9 +71,18 @@ class AdaptiveFusion(nn.Module):
     def forward(self, embeddings: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.combine(self.project(embeddings))
 
+    def refined(self, projected: torch.Tensor) -> torch.Tensor:
+        """(B, K, dim) → (B, K, dim): each embedding plus what it takes from the stack (the
+        projections themselves without `refine`)."""
+        if self.refine is None:
+            return projected
+        stacked = projected.reshape(projected.shape[0], -1, 1)
+        return (stacked + self.refine(stacked)).view_as(projected)
+
     def combine(self, projected: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, K, dim) projections → (fused (B, dim), weights (B, K))."""
         b = projected.shape[0]
+        projected = self.refined(projected)
         if self.weighting is None:
             weights = projected.new_ones(b, 1)
         else:
