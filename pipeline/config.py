@@ -119,6 +119,8 @@ class ModelConfig(BranchSwitches):
     gat_channels: int = 512  # width of every shape-GAT layer (the paper does not give it)
     gat_heads: int = 4
     gat_layers: int = 2
+    # Beyond the paper: a graph convolution over the fixed skeleton beside every GAT layer.
+    gat_prior: bool = False
     gat_concat_last: bool = False  # last GAT layer: average its heads (GAT paper) or concatenate
     stgat_channels: tuple[int, ...] = (128, 256)
     stgat_heads: int = 4

@@ -67,3 +67,23 @@ def test_shape_branch_concat_last_and_width_checks():
     assert branch(torch.randn(1, 2, NUM_JOINTS, 6)).shape == (1, 8)
     with pytest.raises(ValueError, match="divisible"):
         GATShapeBranch(in_channels=6, channels=9, heads=2)
+
+
+def test_the_graph_prior_adds_a_skeleton_convolution_to_each_attention_layer():
+    torch.manual_seed(0)
+    plain = GATShapeBranch(6, channels=8, heads=2, layers=2)
+    torch.manual_seed(0)
+    prior = GATShapeBranch(6, channels=8, heads=2, layers=2, prior=True)
+    x = torch.randn(3, 14, 6)
+    for a, b in zip(plain.layers, prior.layers, strict=True):
+        b.attention.load_state_dict(a.state_dict())
+        with torch.no_grad():
+            b.prior.weight.zero_()
+            b.prior.bias.zero_()
+        torch.testing.assert_close(prior.propagate(b, x), plain.propagate(a, x))
+        with torch.no_grad():
+            b.prior.weight.normal_()
+        added = prior.propagate(b, x) - plain.propagate(a, x)
+        expected = torch.einsum("ij,njc->nic", prior.adjacency, b.prior(x))
+        torch.testing.assert_close(added, expected)
+        x = torch.randn(3, 14, 8)

@@ -188,6 +188,7 @@ def _graph_branches(cfg: ModelConfig, nodes: int) -> tuple[nn.Module | None, nn.
                 cfg.gat_layers,
                 cfg.gat_concat_last,
                 cfg.dropout,
+                prior=cfg.gat_prior,
             )
             if cfg.graph == "gat"
             else GCNShapeBranch(nodes, cfg.gat_channels, cfg.gat_layers)

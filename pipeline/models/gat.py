@@ -65,6 +65,20 @@ class DenseGATConv(nn.Module):
         return out + self.bias
 
 
+class GraphPriorGATConv(nn.Module):
+    """`model.gat_prior` (beyond the paper): a GAT layer plus a graph convolution over the fixed
+    skeleton, Â·X·W (Kipf & Welling), so attention re-weights a skeleton graph that already
+    passes messages instead of learning every weight from nothing. Same shapes as `DenseGATConv`."""
+
+    def __init__(self, attention: DenseGATConv, in_channels: int, out_channels: int):
+        super().__init__()
+        self.attention = attention
+        self.prior = nn.Linear(in_channels, out_channels)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        return self.attention(x, mask) + torch.einsum("ij,njc->nic", adjacency, self.prior(x))
+
+
 class GATShapeBranch(ShapeStack):
     """(B, T, V, C) node features → f_s (B, channels).
 
@@ -82,6 +96,7 @@ class GATShapeBranch(ShapeStack):
         concat_last: bool = False,
         dropout: float = 0.0,
         graph: SkeletonGraph = SkeletonGraph(),
+        prior: bool = False,
     ):
         if layers < 1:
             raise ValueError(f"the shape GAT needs at least one layer, got {layers}")
@@ -91,10 +106,15 @@ class GATShapeBranch(ShapeStack):
         for index in range(layers):
             concat = concat_last if index == layers - 1 else True
             per_head = channels // heads if concat else channels
-            convs.append(DenseGATConv(width, per_head, heads, concat, attention_dropout=dropout))
+            conv = DenseGATConv(width, per_head, heads, concat, attention_dropout=dropout)
+            out = per_head * heads if concat else per_head
+            convs.append(GraphPriorGATConv(conv, width, out) if prior else conv)
             width = channels
         super().__init__(convs, nn.ELU(inplace=True), channels)
         self.register_buffer("mask", graph.neighbour_mask(), persistent=False)
+        self.register_buffer("adjacency", graph.normalised_adjacency(), persistent=False)
 
     def propagate(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(layer, GraphPriorGATConv):
+            return layer(x, self.mask, self.adjacency)
         return layer(x, self.mask)
