@@ -26,7 +26,7 @@ BENCH_GT_CACHE ?= cache/skeletons/synthetic-benchmark-groundtruth.h5
 # On a CUDA host the same target trains at the paper's input size (256×128).
 BENCH_SIZE = $(shell $(BIN)/python -c "import torch; print('--set train.height=256 --set train.width=128' if torch.cuda.is_available() else '')" 2>/dev/null)
 
-.PHONY: install demo benchmark benchmark-control ucalgary synth preprocess train evaluate report ablate bench gpu-check test lint mutation clean
+.PHONY: install demo benchmark benchmark-control pose-error ucalgary synth preprocess train evaluate report ablate bench gpu-check test lint mutation clean
 
 install: $(STAMP)
 
@@ -76,6 +76,26 @@ benchmark-control: install
 		--set train.run=$(BENCH_RUN)-groundtruth $(BENCH_SIZE) --all; \
 	$(CLI) report --profile benchmark; \
 	echo "benchmark-control: wall time $$(( $$(date +%s) - start )) s"
+
+# `make pose-error`: where MediaPipe loses identity on the benchmark set (README "Where MediaPipe
+# loses identity"): its cache against the ground truth, then each measured error component added
+# back to the truth alone (the noise-model controls), each probed and learned by shape + gait.
+# Needs the caches `make benchmark` and `make benchmark-control` build. Control runs go to
+# $(RUNS)-controls, apart from the report's runs.
+CONTROLS := bias drift jitter drift+jitter iid shrinkage all
+CONTROL_DIR := cache/skeletons/controls
+pose-error: install
+	@start=$$(date +%s); set -e; export OMP_NUM_THREADS=1; \
+	$(CLI) pose-error --profile benchmark --cache $(BENCH_CACHE) --truth $(BENCH_GT_CACHE); \
+	for c in $(CONTROLS); do \
+	  test -f $(CONTROL_DIR)/gt+$$c.h5 || $(CLI) pose-error --profile benchmark --cache $(BENCH_CACHE) \
+	    --truth $(BENCH_GT_CACHE) --control $$c --out $(CONTROL_DIR)/gt+$$c.h5 > /dev/null; \
+	  $(CLI) probe --profile benchmark --cache $(CONTROL_DIR)/gt+$$c.h5; \
+	  test -f $(RUNS)-controls/sg-$$c/metrics.json || $(CLI) train --profile benchmark \
+	    --root $(BENCH_DATA) --cache $(CONTROL_DIR)/gt+$$c.h5 --no-appearance --run sg-$$c \
+	    --set paths.runs_dir=$(RUNS)-controls; \
+	done; \
+	echo "pose-error: wall time $$(( $$(date +%s) - start )) s"
 
 # `make ucalgary`: the skeleton-only protocol on real Kinect walks (README "Real people's
 # skeletons"): cache → probe → shape + gait (two seeds), shape alone, gait alone → paired
