@@ -11,26 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from joblib import Parallel, delayed
-
-from pipeline.config import Config, save_config
-from pipeline.io import atomic_write_json, atomic_write_text, filesystem_error
-from pipeline.synth.accuracy import measure_tracklets, summarise
-from pipeline.synth.layout import (
-    GT_FILE,
-    MAX_CAMERAS,
-    by_camera,
-    cameras_needed,
-    metadata,
-    plan_dataset,
-    render_batch,
-    split_lines,
-)
-from pipeline.workers import exit_with_parent, make_batches, stream_unordered
+from pipeline.config import Config
+from pipeline.io import filesystem_error
+from pipeline.synth.layout import MAX_CAMERAS, cameras_needed, plan_dataset
+from pipeline.synth.writer import META_FILE, SUMMARY_FILE, replace_set, write_set
 from stages import StageError
 
 MIN_FRAMES = 8  # one training/evaluation clip (seq_len 8)
@@ -38,8 +25,6 @@ MIN_FRAMES = 8  # one training/evaluation clip (seq_len 8)
 # 0-3): 97.7-100 % of frames detected at 128x256, 96.5-100 % at 96x192, 91.8-99.2 % at 64x128
 # (whole back-view tracklets missed). Below 96x192 the >= 95 % target no longer holds.
 MIN_WIDTH, MIN_HEIGHT = 96, 192
-SUMMARY_FILE = "synth_summary.json"
-META_FILE = "synth_meta.json"
 
 
 def _check_settings(s) -> None:
@@ -107,87 +92,6 @@ def _check_target(out: Path, overwrite: bool) -> None:
             )
 
 
-def _replace(staging: Path, out: Path) -> None:
-    """Move the finished set into place; an old set is renamed away first, then deleted."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-        os.replace(out, old / out.name)
-    os.replace(staging, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _render(specs, plan, staging: Path, parent_pid: int) -> int:
-    """A worker's task; the worker ends when the synth process that started it dies."""
-    exit_with_parent(parent_pid)
-    return render_batch(plan, specs, staging)
-
-
-def _pose_check(plan, root: Path, count: int, workers: int, verbose: bool) -> dict | None:
-    """MediaPipe detection and PA-MPJPE on `count` tracklets spread evenly over yaw."""
-    if count == 0:
-        return None
-    by_yaw = sorted(plan.tracklets, key=lambda t: (t.view.yaw, t.key))
-    count = min(count, len(by_yaw))
-    picks = [by_yaw[round(i * (len(by_yaw) - 1) / max(count - 1, 1))] for i in range(count)]
-    picks = list({t.key: t for t in picks}.values())
-    started = time.perf_counter()
-    jobs = max(1, min(workers, len(picks)))
-    chunks = [picks[i::jobs] for i in range(jobs)]
-    parts = Parallel(n_jobs=jobs)(
-        delayed(measure_tracklets)([root / t.key for t in chunk], GT_FILE, verbose)
-        for chunk in chunks
-    )
-    order = [t for chunk in chunks for t in chunk]
-    results = [r for part in parts for r in part]
-    summary = summarise(results, [t.view.yaw for t in order])
-    summary["seconds"] = round(time.perf_counter() - started, 1)
-    summary["keys"] = sorted(t.key for t in order)
-    return summary
-
-
-def _write_set(config: Config, plan, staging: Path, workers: int) -> dict:
-    """Render every tracklet into `staging`, then the split files, meta, config and summary."""
-    settings = config.synth
-    started = time.perf_counter()
-    specs = by_camera(plan)
-    sizes = [plan.frames] * len(specs)
-    for _ in stream_unordered(
-        _render,
-        lambda slots: make_batches(specs, sizes, slots),
-        (plan, staging),
-        workers=min(workers, len(specs)),
-    ):
-        pass
-    render_seconds = time.perf_counter() - started
-    for name, text in split_lines(plan).items():
-        atomic_write_text(staging / name, text)
-    atomic_write_json(staging / META_FILE, metadata(plan))
-    save_config(config, staging / "config.toml")
-    summary = {
-        "identities": settings.identities,
-        "train_identities": len(plan.train_pids),
-        "test_identities": len(plan.test_pids),
-        "outfits_per_identity": settings.outfits,
-        "tracklets": {
-            s: sum(t.split == s for t in plan.tracklets) for s in ("train", "query", "gallery")
-        },
-        "frames": len(plan.tracklets) * settings.frames,
-        "frame_size": [settings.width, settings.height],
-        "cameras": sorted({t.camera for t in plan.tracklets}),
-        "seed": settings.seed,
-        "occlusion": settings.occlusion,
-        "render_seconds": round(render_seconds, 1),
-        "workers": workers,
-        "pose_check": _pose_check(
-            plan, staging, settings.check_tracklets, workers, config.preprocess.verbose
-        ),
-    }
-    atomic_write_json(staging / SUMMARY_FILE, summary)
-    return summary
-
-
 def _pose_check_line(check: dict) -> str:
     views = ", ".join(
         f"{name} {100 * v['detection_rate']:.0f} %" for name, v in check["by_view"].items()
@@ -233,8 +137,8 @@ def run(config: Config, log: Callable[[str], None] = print) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
-        summary = _write_set(config, plan, staging, workers)
-        _replace(staging, out)
+        summary = write_set(config, plan, staging, workers)
+        replace_set(staging, out)
     except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
         # A frame write on a full disk names no file; the set being written is what to name.

@@ -17,6 +17,7 @@ def test_defaults_are_the_papers_recipe():
     assert (train.ce_weight, train.triplet_weight, train.triplet_margin) == (0.7, 0.3, 0.3)
     assert (train.ids_per_batch, train.clips_per_id, train.seq_len) == (8, 4, 8)
     assert (train.height, train.width) == (256, 128)
+    assert train.weight_decay == 0.0  # the paper's Adam has none
     assert model.refine_widths == (128, 512, 2048)
     assert model.stgat_channels == (128, 256)
     assert (model.gat_layers, model.hop_distance, model.backbone_depth) == (2, 3, 50)
@@ -81,6 +82,21 @@ def test_saved_config_round_trips(tmp_path):
     )
     path = save_config(config, tmp_path / "config.toml")
     assert load_config_file(path) == config
+
+
+def test_a_config_saved_before_the_prior_switches_keeps_the_papers_blocks(tmp_path):
+    config = load_config("demo")
+    assert config.model.gat_prior and config.model.stgat_prior  # today's defaults
+    path = save_config(config, tmp_path / "config.toml")
+    old = "\n".join(
+        line
+        for line in path.read_text().splitlines()
+        if not line.startswith(("gat_prior", "stgat_prior"))
+    )
+    path.write_text(old)
+    loaded = load_config_file(path)
+    assert not loaded.model.gat_prior and not loaded.model.stgat_prior
+    assert loaded.train == config.train
 
 
 def test_benchmark_profile_is_big_enough_to_compare_variants():
