@@ -134,6 +134,9 @@ class ModelConfig(BranchSwitches):
     temporal_kernel: int = 9
     fusion_dim: int = 512
     fusion_refine: bool = False  # the AFM's mutual refinement of the embeddings (paper §3.3)
+    # Beyond the paper (0 = off): each branch left out of a training sample's fusion with this
+    # probability (models/fusion.py), so the fusion cannot lean on one branch alone.
+    branch_dropout: float = 0.0
     dropout: float = 0.0
     use_appearance: bool = True
     use_shape: bool = True

@@ -148,3 +148,25 @@ def test_refinement_starts_as_none_and_lets_each_embedding_take_from_the_others(
     assert moved[:, 0].abs().sum() > 0  # … and the first one's refined embedding follows it
     torch.testing.assert_close(plain.refined(projected), projected)
     assert AdaptiveFusion((5,), dim=4, refine=True).refine is None  # nothing to refer to
+
+
+def test_branch_dropout_leaves_branches_out_of_training_samples_only():
+    torch.manual_seed(0)
+    module = AdaptiveFusion(SIZES, dim=8, branch_dropout=0.5)
+    inputs = branch_inputs(batch=64)
+    _, weights = module(inputs)
+    dropped = weights == 0
+    assert dropped.any(dim=0).all()  # every branch is left out of some samples
+    assert not dropped.all(dim=1).any()  # never all of a sample's branches
+    assert torch.allclose(weights.sum(dim=1), torch.ones(64))
+    plain = AdaptiveFusion(SIZES, dim=8)
+    plain.load_state_dict(module.state_dict())  # after the training pass moved the BN statistics
+    module.eval(), plain.eval()
+    fused, weights = module(inputs)
+    expected, expected_weights = plain(inputs)
+    assert torch.equal(weights, expected_weights) and torch.equal(fused, expected)
+
+
+def test_branch_dropout_must_be_a_probability_below_one():
+    with pytest.raises(ValueError, match="branch_dropout"):
+        AdaptiveFusion(SIZES, branch_dropout=1.0)

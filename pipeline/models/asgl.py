@@ -120,6 +120,7 @@ class ASGL(nn.Module):
             tuple(branches[name].out_channels for name in self.branch_names),
             fusion_dim,
             refine=cfg.fusion_refine,
+            branch_dropout=cfg.branch_dropout,
         )
         self.embedding_dim = fusion_dim
         self.classifier = (

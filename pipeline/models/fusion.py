@@ -4,6 +4,9 @@ concatenate, a 1×1 convolution over the stacked embeddings estimates per-sample
 `refine` (the paper's mutual refinement, `model.fusion_refine`) a second 1×1 convolution over the
 stack first lets every embedding take from the others. `alone` scores each branch's projection
 before any refinement, so a branch's own figure holds only what that branch computed.
+`branch_dropout` (beyond the paper, `model.branch_dropout`, 0 = off) drops each branch from a
+training sample's weighting with that probability (never all of them; the weights renormalise
+over the rest), so the fused embedding must also work without any one branch.
 """
 
 from __future__ import annotations
@@ -25,8 +28,17 @@ def projection(in_channels: int, out_channels: int) -> nn.Sequential:
 class AdaptiveFusion(nn.Module):
     """[(B, in_k)] × K branch embeddings → (fused (B, dim), weights (B, K))."""
 
-    def __init__(self, in_channels: tuple[int, ...], dim: int = 512, refine: bool = False):
+    def __init__(
+        self,
+        in_channels: tuple[int, ...],
+        dim: int = 512,
+        refine: bool = False,
+        branch_dropout: float = 0.0,
+    ):
         super().__init__()
+        if not 0.0 <= branch_dropout < 1.0:
+            raise ValueError(f"branch_dropout must be in [0, 1), got {branch_dropout}")
+        self.branch_dropout = branch_dropout
         if not in_channels:
             raise ValueError("the fusion module needs at least one branch")
         self.branches = len(in_channels)
@@ -87,6 +99,18 @@ class AdaptiveFusion(nn.Module):
             weights = projected.new_ones(b, 1)
         else:
             logits = self.weighting(projected.reshape(b, -1, 1)).squeeze(-1)  # (B, K)
-            weights = logits.softmax(dim=1)
+            weights = self.drop_branches(logits).softmax(dim=1)
         fused = (weights.unsqueeze(-1) * projected).sum(dim=1)
         return self.bn(fused), weights
+
+    def drop_branches(self, logits: torch.Tensor) -> torch.Tensor:
+        """(B, K) weighting logits with each branch dropped (−inf) per sample with probability
+        `branch_dropout` in training; a row that would lose every branch keeps one at random."""
+        if not (self.training and self.branch_dropout > 0):
+            return logits
+        keep = torch.rand_like(logits) >= self.branch_dropout
+        none_kept = ~keep.any(dim=1)
+        if none_kept.any():
+            rescue = torch.randint(logits.shape[1], (int(none_kept.sum()),), device=logits.device)
+            keep[none_kept.nonzero().squeeze(1), rescue] = True
+        return logits.masked_fill(~keep, float("-inf"))

@@ -7,6 +7,9 @@ One STA block (Eq. 5 and 6):
   module) transforms the features; the heads' outputs W_s·G·A_s are averaged, then BN + ReLU (σ).
   A temporal convolution (kernel K, padded, ST-GCN's spatial-temporal connection) aggregates
   consecutive frames; BN, residual, ReLU.
+By default (`model.stgat_prior`, chosen on validation) the skeleton's partitioned adjacency with
+learnable edge importance is added beside the attention: Eq. 5's other reading (ST-GCN's
+adjacency weighted by edge importance); docs/ARCHITECTURE.md maps each equation to the code.
 """
 
 from __future__ import annotations
