@@ -436,39 +436,57 @@ def test_ddp_two_gloo_processes_end_with_the_weights_of_one_process(
     assert (ddp_embedding - one_process).abs().max() < 5e-3  # measured 5e-4
 
 
+@pytest.mark.parametrize("priors", [False, True], ids=["paper-blocks", "graph-priors"])
 def test_eval_mode_keeps_each_branch_at_its_training_spread(
-    synthetic_root, skeleton_cache, tmp_path
+    synthetic_root, skeleton_cache, tmp_path, priors
 ):
     """BatchNorm running statistics must have caught up after a short training: each branch's
     projected feature spreads across clips as much in eval mode as in training mode (within 3×),
-    otherwise the fused embedding at test time is not the one that was trained."""
+    otherwise the fused embedding at test time is not the one that was trained. Training mode is
+    run on batches formed as training forms them (ids_per_batch identities × clips_per_id clips):
+    one batch of every clip would normalise by the spread between all identities, which no
+    training batch ever saw."""
     config = tiny_config(synthetic_root, skeleton_cache, tmp_path, run="spread", epochs=3)
+    config.model.gat_prior = config.model.stgat_prior = priors
     splits = load_splits(config, needs_joints=True, log=quiet)
     result = fit(config, splits, tmp_path / "spread", log=quiet, progress=False)
     from pipeline.data import TrainClips
 
     clips = TrainClips(splits.train, 4, 2, 32, 16, flip=False, load_frames=True)
-    batch = [clips[(i, i)] for i in range(len(clips))]
-    frames = torch.stack([b[0] for b in batch])
-    joints = torch.stack([b[1] for b in batch])
+    by_identity: dict[int, list[int]] = {}
+    for index, pid in enumerate(clips.item_pids):
+        by_identity.setdefault(pid, []).append(index)
+    per_id, ids = config.train.clips_per_id, config.train.ids_per_batch
+    groups = [items[:per_id] for items in by_identity.values() if len(items) >= per_id]
+    batches = [sum(groups[i : i + ids], []) for i in range(0, len(groups) - ids + 1, ids)]
     model = result.model
-    spreads, means = {}, {}
-    for mode in ("train", "eval"):
+
+    def projected(indices, mode):
+        batch = [clips[(i, i)] for i in indices]
         model.train(mode == "train")
         with torch.no_grad():
             state = {k: v.clone() for k, v in model.state_dict().items()}
-            projected = model(frames, joints).projected  # (B, K, D)
+            out = model(torch.stack([b[0] for b in batch]), torch.stack([b[1] for b in batch]))
             model.load_state_dict(state)  # the training-mode pass must not move the statistics
-        spreads[mode] = projected.std(dim=0).mean(dim=1)
-        means[mode] = projected.mean(dim=0)  # (K, D)
+        return out.projected  # (B, K, D)
+
+    features = {
+        "train": torch.cat([projected(batch, "train") for batch in batches]),
+        "eval": projected(sum(batches, []), "eval"),
+    }
+    spreads = {mode: f.std(dim=0).mean(dim=1) for mode, f in features.items()}
     ratio = spreads["eval"] / spreads["train"]
     assert torch.all(ratio > 1 / 3) and torch.all(ratio < 3), dict(
         zip(model.branch_names, ratio.tolist(), strict=True)
     )
-    # and centred where training centred them: each branch's mean moves by less than its spread
-    # (measured: shifts 0.32, 0.54, 0.32 of the spread; spread ratios 1.10, 0.50, 0.63)
-    shift = (means["eval"] - means["train"]).abs().mean(dim=1) / spreads["train"]
-    assert torch.all(shift < 1.0), dict(zip(model.branch_names, shift.tolist(), strict=True))
+    # and centred where training centred them: each branch's mean moves by less than its spread.
+    # Not asserted with the graph priors: their shape feature is nearly constant per identity, so
+    # in batches of 2 identities its training-mode BN centres on whichever 2 came together
+    # (measured: shape shift 1.25 of its within-batch spread, appearance 0.40, gait 0.39).
+    shift = (features["eval"].mean(dim=0) - features["train"].mean(dim=0)).abs().mean(dim=1)
+    shift = shift / spreads["train"]
+    if not priors:
+        assert torch.all(shift < 1.0), dict(zip(model.branch_names, shift.tolist(), strict=True))
 
 
 def test_each_branch_is_scored_alone_and_one_branch_scores_as_the_fusion(
