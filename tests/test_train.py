@@ -415,11 +415,14 @@ def test_ddp_two_gloo_processes_end_with_the_weights_of_one_process(
     for name in expected:
         assert torch.equal(rank0[name], rank1[name]), name  # the processes never drift apart
         assert torch.equal(saved[name], rank0[name]), name
-    # Equal to one process stepping on the mean gradient of both ranks' batches: measured 99.1 %
-    # of the weights within 1e-6; the rest are biases right before a BatchNorm (true gradient 0,
-    # so Adam's step follows rounding noise) and do not change a train-mode output.
-    close = sum(int(((rank0[n] - v.detach()).abs() <= 1e-6).sum()) for n, v in expected.items())
-    assert close / sum(v.numel() for v in expected.values()) > 0.98
+    # Equal to one process stepping on the mean gradient of both ranks' batches. Left out: the
+    # biases (those right before a BatchNorm have true gradient 0) and the attention terms that a
+    # softmax over neighbours cancels (the GAT's destination vector): Adam turns their rounding
+    # noise into full steps, and they do not change a train-mode output (checked below). Measured:
+    # 2 of the other 5,928 weights off by more than 1e-6 (up to 2e-5), with the graph priors on.
+    checked = {n: v for n, v in expected.items() if not n.endswith(("bias", "att_dst"))}
+    close = sum(int(((rank0[n] - v.detach()).abs() <= 1e-6).sum()) for n, v in checked.items())
+    assert close / sum(v.numel() for v in checked.values()) > 0.995
     joints = torch.from_numpy(np.stack([s.joints[:4] for s in splits.train[:4]]))
 
     def embed(weights):
