@@ -377,11 +377,14 @@ def test_ddp_two_gloo_processes_end_with_the_weights_of_one_process(
     port = free_loopback_port()
     if port is None:
         pytest.skip("cannot bind a loopback port for the gloo rendezvous")
-    # Dropout off: under DDP each process draws its own masks, which one process cannot replay.
-    # Skeleton branches only: the tiny ResNet at 32×16 has many weights whose true gradient is ~0,
-    # and Adam turns their rounding noise into ±lr steps that differ between any two summations.
+    # Dropout and branch dropout off: under DDP each process draws its own masks, which one
+    # process cannot replay. Skeleton branches only: the tiny ResNet at 32×16 has many weights
+    # whose true gradient is ~0, and Adam turns their rounding noise into ±lr steps that differ
+    # between any two summations.
     config = tiny_config(synthetic_root, skeleton_cache, tmp_path, run="ddp", epochs=2)
-    model_config = dataclasses.replace(config.model, dropout=0.0, use_appearance=False)
+    model_config = dataclasses.replace(
+        config.model, dropout=0.0, branch_dropout=0.0, use_appearance=False
+    )
     config = dataclasses.replace(config, model=model_config)
     save_config(config, tmp_path / "ddp.toml")
     command = [
