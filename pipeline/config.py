@@ -281,7 +281,11 @@ class TrainConfig:
     amp: bool = True  # only takes effect on CUDA
     seed: int = 0
     select: str = "last"  # last | val  (model selection never looks at the test set)
-    val_ids: int = 0  # identities carved from train for `select = "val"`
+    val_ids: int = 0  # identities carved from train for `select = "val"` and the calibration
+    # Beyond the paper (off = the paper's learned fusion): "val" scales each branch's fusion weight
+    # by the factors that score best on the validation identities after training
+    # (pipeline/calibration.py), so the fusion cannot keep a branch that fails on unseen people.
+    fusion_calibration: str = "off"
     resume: bool = False
 
 

@@ -240,7 +240,19 @@ class RunFolder:
         record = {"rule": select, "checkpoint": checkpoint.name, "epoch": int(scored["epoch"])}
         if checkpoint == self.best_checkpoint:
             record.update(val_ids=list(last.get("val_pids", [])), val_map=scored.get("score"))
+        if "fusion_calibration" in scored:
+            record["fusion_calibration"] = scored["fusion_calibration"]
         return record
+
+    def store_calibration(self, prior: torch.Tensor, record: dict) -> Path:
+        """Write a fusion calibration (`pipeline/calibration.py`) into the scored checkpoint, so
+        evaluate, embed, search and export all serve the calibrated model (atomic rewrite)."""
+        config, _ = self._read_config()
+        checkpoint = self.scored_checkpoint(config.train.select)
+        state = load_checkpoint(checkpoint)
+        state["model"]["fusion.branch_prior"] = prior.detach().cpu().float()
+        state["fusion_calibration"] = record
+        return save_checkpoint(checkpoint, state)
 
     def load_model(self, device: str | torch.device = "cpu") -> TrainedModel:
         """The run's model built from its config.toml with the scored checkpoint's weights, in
@@ -257,6 +269,8 @@ class RunFolder:
             scored if checkpoint == self.last_checkpoint else load_checkpoint(self.last_checkpoint)
         )
         state = {k: v for k, v in scored["model"].items() if not k.startswith("classifier.")}
+        # Runs trained before the fusion had a prior were never calibrated: the learned fusion.
+        state.setdefault("fusion.branch_prior", torch.zeros(sum(config.model.branches)))
         model = build_model(
             dataclasses.replace(config.model, backbone_weights=""),
             num_classes=0,

@@ -294,7 +294,10 @@ def resume(parts: Parts, run: RunFolder, config: Config, log: Callable[[str], No
             f"cannot resume {run.path}: its checkpoint was trained with other settings "
             f"({'; '.join(changes)}) — resume with the same settings, or train another `train.run`"
         )
-    parts.model.load_state_dict(state["model"])
+    # A fusion calibration belongs to a finished run (pipeline/calibration.py): training resumes
+    # with the learned fusion alone, and a run that finishes again is calibrated again.
+    prior = torch.zeros_like(parts.model.fusion.branch_prior)
+    parts.model.load_state_dict({**state["model"], "fusion.branch_prior": prior})
     parts.loss_fn.load_state_dict(state.get("loss", {}))
     parts.optimizer.load_state_dict(state["optimizer"])
     parts.scheduler.load_state_dict(state["scheduler"])

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import torch
 
+from pipeline.calibration import CALIBRATION_RULES, calibrate_fusion
 from pipeline.data.frames import attach_frame_cache
 from pipeline.data.splits import load_splits
 from pipeline.evaluation import evaluate_model
@@ -35,6 +36,11 @@ def _check(config) -> None:
     if train.select not in SELECT_RULES:
         problems.append(
             f"train.select must be one of {', '.join(SELECT_RULES)} (got '{train.select}')"
+        )
+    if train.fusion_calibration not in CALIBRATION_RULES:
+        problems.append(
+            f"train.fusion_calibration must be one of {', '.join(CALIBRATION_RULES)} "
+            f"(got '{train.fusion_calibration}')"
         )
     if train.seq_len < 1 or config.eval.seq_len < 1:
         problems.append("train.seq_len and eval.seq_len must be ≥ 1")
@@ -111,6 +117,15 @@ def _train(config, folder: RunFolder, dist: Distributed, say, progress: bool) ->
             return {}
         # Scored as `evaluate` scores it: the selected checkpoint, reloaded from the run folder.
         trained = folder.load_model(result.device)
+        if config.train.fusion_calibration == "val" and len(trained.model.branch_names) > 1:
+            calibration = calibrate_fusion(trained.model, splits.val, config, result.device)
+            folder.store_calibration(calibration.prior, calibration.record())
+            say(
+                f"train: fusion calibrated on {calibration.val_ids} validation identities: "
+                + ", ".join(f"{k} ×{g:g}" for k, g in calibration.scales.items())
+                + f" (val mAP {calibration.learned_score:.2f} learned → {calibration.score:.2f})"
+            )
+            trained = folder.load_model(result.device)
         if config.train.select == "val":
             say(
                 f"train: evaluating epoch {trained.selection['epoch']} (best validation mAP "

@@ -170,3 +170,22 @@ def test_branch_dropout_leaves_branches_out_of_training_samples_only():
 def test_branch_dropout_must_be_a_probability_below_one():
     with pytest.raises(ValueError, match="branch_dropout"):
         AdaptiveFusion(SIZES, branch_dropout=1.0)
+
+
+def test_branch_prior_scales_the_weights_in_eval_mode_only():
+    module = fusion().eval()
+    with torch.no_grad():
+        module.weighting.weight.normal_(0, 0.5)
+    inputs = branch_inputs()
+    _, learned = module(inputs)
+    scales = torch.tensor([0.0, 0.25, 1.0])
+    module.branch_prior.copy_(scales.log())
+    _, scaled = module(inputs)
+    expected = learned * scales
+    torch.testing.assert_close(scaled, expected / expected.sum(1, keepdim=True))
+    assert (scaled[:, 0] == 0).all()
+    module.train()
+    torch.manual_seed(1)
+    _, training = module(inputs)
+    assert (training[:, 0] > 0).all()  # training never sees the calibration
+    assert "branch_prior" in module.state_dict()  # the scored checkpoint carries it

@@ -515,3 +515,43 @@ def test_each_branch_is_scored_alone_and_one_branch_scores_as_the_fusion(
         assert alone["R-1"] == pytest.approx(fused["R-1"]) and alone["mAP"] == pytest.approx(
             fused["mAP"]
         )
+
+
+def test_fusion_calibration_is_stored_in_the_scored_checkpoint_and_served(
+    synthetic_root, skeleton_cache, tmp_path, monkeypatch
+):
+    # As above, the tiny set's query identities stand in for the validation identities.
+    config = tiny_config(
+        synthetic_root, skeleton_cache, tmp_path, run="calibrated", fusion_calibration="val"
+    )
+
+    def splits_with_validation(config, needs_joints, log):
+        plain = dataclasses.replace(config.train, fusion_calibration="off")
+        splits = load_splits(dataclasses.replace(config, train=plain), needs_joints, log=log)
+        splits.val = splits.query
+        return splits
+
+    monkeypatch.setattr(train_stage, "_load_training_splits", splits_with_validation)
+    messages = []
+    metrics = train_stage.run(config, log=messages.append, progress=False)
+    record = metrics["selection"]["fusion_calibration"]
+    assert set(record["scales"]) == {"appearance", "shape", "gait"}
+    assert max(record["scales"].values()) == 1.0 and record["candidates"] == 37
+    assert record["val_map"] >= record["val_map_learned"]
+    assert any("fusion calibrated on" in m for m in messages)
+    state = torch.load(tmp_path / "calibrated" / "checkpoints" / "last.pt", weights_only=True)
+    scales = torch.tensor(list(record["scales"].values()))
+    torch.testing.assert_close(state["model"]["fusion.branch_prior"], scales.log())
+    # The run folder serves the calibrated model: it re-extracts the evaluated features.
+    trained = RunFolder(tmp_path / "calibrated").load_model()
+    splits = load_splits(config, needs_joints=True, splits=("query", "gallery"), log=quiet)
+    again = extract_features(trained.model, splits.query, config, torch.device("cpu"))
+    features = np.load(tmp_path / "calibrated" / "features.npz", allow_pickle=False)
+    np.testing.assert_allclose(again, features["query_features"], atol=1e-5)
+
+
+def test_an_unknown_calibration_rule_is_refused(synthetic_root, skeleton_cache, tmp_path):
+    config = tiny_config(synthetic_root, skeleton_cache, tmp_path, fusion_calibration="test")
+    with pytest.raises(StageError, match="train.fusion_calibration must be one of off, val"):
+        train_stage.run(config, log=quiet, progress=False)
+    assert not (tmp_path / "asgl").exists()

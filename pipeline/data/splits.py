@@ -193,8 +193,9 @@ def _validation_pids(config, train: list[Tracklet]) -> list[str]:
     train_pids = sorted({t.pid for t in train})
     if not 0 < config.train.val_ids < len(train_pids):
         raise StageError(
-            f"train.select = 'val' needs 0 < train.val_ids < {len(train_pids)} (the training "
-            f"identities); got {config.train.val_ids} — set `train.val_ids`"
+            f"train.select = 'val' and train.fusion_calibration = 'val' need 0 < train.val_ids "
+            f"< {len(train_pids)} (the training identities); got {config.train.val_ids} — set "
+            "`train.val_ids`"
         )
     rng = np.random.default_rng(config.train.seed)
     return sorted(rng.choice(train_pids, size=config.train.val_ids, replace=False).tolist())
@@ -228,17 +229,14 @@ def load_splits(
     log: Callable[[str], None] = print,
 ) -> DataSplits:
     """Clip sources for `splits` from the dataset and cache of `config.data`; carves
-    `train.val_ids` identities out of train when `train.select == "val"`."""
+    `train.val_ids` identities out of train for model selection or fusion calibration."""
     cache = open_cache(config.data)
     tracklets = _dataset_tracklets(config.data, cache)
     _check_frames(config, tracklets)
     by_split, excluded = _cached_by_split(config.data, cache, tracklets, splits, log)
     train = by_split.get("train", [])
-    val_pids = (
-        _validation_pids(config, train)
-        if config.train.select == "val" and "train" in splits
-        else []
-    )
+    validates = config.train.select == "val" or config.train.fusion_calibration == "val"
+    val_pids = _validation_pids(config, train) if validates and "train" in splits else []
     val = [t for t in train if t.pid in set(val_pids)]
     train = [t for t in train if t.pid not in set(val_pids)]
 

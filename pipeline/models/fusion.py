@@ -7,6 +7,9 @@ before any refinement, so a branch's own figure holds only what that branch comp
 `branch_dropout` (beyond the paper, `model.branch_dropout`, 0 = off) drops each branch from a
 training sample's weighting with that probability (never all of them; the weights renormalise
 over the rest), so the fused embedding must also work without any one branch.
+`branch_prior` (beyond the paper, `train.fusion_calibration`) is a log-scale per branch added to
+the weighting's logits in eval mode only, so w'_k ∝ γ_k · w_k: zeros (γ = 1, the learned fusion)
+until a run calibrates it on its validation identities (pipeline/calibration.py) after training.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class AdaptiveFusion(nn.Module):
             nn.init.zeros_(self.weighting.weight)
             nn.init.zeros_(self.weighting.bias)
         self.bn = nn.BatchNorm1d(dim)
+        # A buffer, so the scored checkpoint carries it and export / embed / search use it.
+        self.register_buffer("branch_prior", torch.zeros(self.branches))
         # `model.fusion_refine`, the paper's "optimise the embeddings in parallel by making them
         # refer to each other": a 1×1 convolution over the stacked embeddings adds to each one what
         # it takes from all of them (zero init: it starts as no refinement), before the weighting.
@@ -99,6 +104,8 @@ class AdaptiveFusion(nn.Module):
             weights = projected.new_ones(b, 1)
         else:
             logits = self.weighting(projected.reshape(b, -1, 1)).squeeze(-1)  # (B, K)
+            if not self.training:
+                logits = logits + self.branch_prior.to(logits.dtype)
             weights = self.drop_branches(logits).softmax(dim=1)
         fused = (weights.unsqueeze(-1) * projected).sum(dim=1)
         return self.bn(fused), weights
