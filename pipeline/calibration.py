@@ -24,7 +24,7 @@ from pipeline.config import Config, eval_stride
 from pipeline.data import EvalClips
 from pipeline.data.dataset import ClipSource
 from pipeline.evaluation import model_inputs, source_labels
-from pipeline.metrics import evaluate
+from pipeline.metrics import validation_map
 
 CALIBRATION_RULES = ("off", "val")
 SCALES = (0.0, 0.25, 0.5, 1.0)  # per branch; candidates are normalised to a largest scale of 1
@@ -101,18 +101,15 @@ def choose_scales(
     fusion, projected: torch.Tensor, index: torch.Tensor, labels, chunk_size: int = 256
 ) -> tuple[tuple[float, ...], list[float], int]:
     """Score every candidate of `candidate_scales` on clip projections (C, K, D) of tracklets
-    with `labels`: (the best γ, every candidate's score, its position). The score is
-    `training.validation_score`'s: CC mAP when there are cloth-changing queries, else standard
-    mAP, every tracklet against all the others. Leaves the best prior set on `fusion`."""
+    with `labels`: (the best γ, every candidate's score, its position), scored by
+    `metrics.validation_map` as model selection scores. Leaves the best prior set on `fusion`."""
     tracklets = len(labels.pids)
 
     def score(scales: tuple[float, ...]) -> float:
         prior = [math.log(g) if g > 0 else -math.inf for g in scales]
         fusion.branch_prior.copy_(torch.tensor(prior))
         features = fused_features(fusion, projected, index, tracklets)
-        results = evaluate(features, features, labels, labels, chunk_size=chunk_size)
-        chosen = results["cc"] if results["cc"].queries else results["standard"]
-        return 100.0 * float(chosen.mAP)
+        return validation_map(features, labels, chunk_size)
 
     candidates = candidate_scales(projected.shape[1])
     scores = [score(c) for c in candidates]

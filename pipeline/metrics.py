@@ -421,3 +421,12 @@ def evaluate(
         for s in range(0, len(query_features), chunk_size)
     )
     return evaluate_blocks(blocks, query, gallery, settings, chunk_size, max_rank)
+
+
+def validation_map(features: np.ndarray, labels: Labels, chunk_size: int = 256) -> float:
+    """mAP (%) of a validation set, every tracklet a query against all the others: cloth-changing
+    when any query has a cloth-changing match, else standard (model selection, fusion
+    calibration)."""
+    results = evaluate(features, features, labels, labels, chunk_size=chunk_size)
+    chosen = results["cc"] if results["cc"].queries else results["standard"]
+    return 100.0 * float(chosen.mAP)

@@ -32,7 +32,7 @@ from pipeline.errors import StageError
 from pipeline.evaluation import extract_features, model_inputs, source_labels
 from pipeline.io import atomic_write_text
 from pipeline.losses import ClothesAdversary, ReIDLoss
-from pipeline.metrics import evaluate
+from pipeline.metrics import validation_map
 from pipeline.models import build_model
 from pipeline.models.batchnorm import recalibrate
 from pipeline.runs import RunFolder, load_checkpoint, save_checkpoint
@@ -178,10 +178,7 @@ def validation_score(model, sources: list[ClipSource], config: Config, device) -
     """mAP (%) on the validation identities, every tracklet a query against all the others:
     cloth-changing when any query has a cloth-changing match, else standard."""
     features = extract_features(model, sources, config, device)
-    labels = source_labels(sources)
-    results = evaluate(features, features, labels, labels, chunk_size=config.eval.chunk_size)
-    chosen = results["cc"] if results["cc"].queries else results["standard"]
-    return 100.0 * chosen.mAP
+    return validation_map(features, source_labels(sources), config.eval.chunk_size)
 
 
 # --------------------------------------------------------------------------- the loop

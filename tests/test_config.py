@@ -99,6 +99,13 @@ def test_a_config_saved_before_the_prior_switches_keeps_the_papers_blocks(tmp_pa
     assert loaded.train == config.train
 
 
+def test_benchmark_profile_calibrates_the_fusion_on_held_out_training_identities():
+    config = load_config("benchmark")
+    assert config.train.fusion_calibration == "val"
+    assert 0 < config.train.val_ids < config.synth.identities // 2  # half the set trains
+    assert load_config("paper").train.fusion_calibration == "off"  # the paper's fusion
+
+
 def test_benchmark_profile_is_big_enough_to_compare_variants():
     """Issue 14's floor: ≥ 100 training identities, ≥ 150 CC queries over ≥ 75 test identities
     (a CC query has a gallery match on another camera in other clothes)."""

@@ -268,6 +268,16 @@ def test_validation_identities_are_carved_from_train(synthetic_root, skeleton_ca
         load_splits(data_config(synthetic_root, skeleton_cache, select="val", val_ids=0), True)
 
 
+def test_fusion_calibration_carves_validation_identities_too(synthetic_root, skeleton_cache):
+    calibrated = data_config(synthetic_root, skeleton_cache, fusion_calibration="val", val_ids=1)
+    splits = load_splits(calibrated, True, log=lambda m: None)
+    assert len(splits.val_pids) == 1 and not set(splits.val_pids) & set(splits.class_pids)
+    plain = load_splits(data_config(synthetic_root, skeleton_cache, val_ids=1), True)
+    assert plain.val_pids == [] and not plain.val  # select = last, no calibration: all train
+    with pytest.raises(StageError, match="fusion_calibration = 'val' need"):
+        load_splits(data_config(synthetic_root, skeleton_cache, fusion_calibration="val"), True)
+
+
 def test_a_joined_pose_input_is_read_whole_and_mirrored_in_both_parts(
     synthetic_root, skeleton_cache
 ):
