@@ -18,12 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
-from pipeline.config import Config, eval_stride
-from pipeline.data import EvalClips
+from pipeline.config import Config
 from pipeline.data.dataset import ClipSource
-from pipeline.evaluation import model_inputs, source_labels
+from pipeline.evaluation import eval_loader, model_inputs, source_labels
 from pipeline.metrics import validation_map
 
 CALIBRATION_RULES = ("off", "val")
@@ -43,7 +41,7 @@ class Calibration:
     @property
     def prior(self) -> torch.Tensor:
         """The fusion module's `branch_prior`: log γ (−inf drops a branch)."""
-        return torch.tensor([math.log(g) if g > 0 else -math.inf for g in self.scales.values()])
+        return log_prior(tuple(self.scales.values()))
 
     def record(self) -> dict:
         """What metrics.json and the checkpoint keep of it."""
@@ -55,6 +53,11 @@ class Calibration:
             "val_ids": self.val_ids,
             "candidates": self.candidates,
         }
+
+
+def log_prior(scales: tuple[float, ...]) -> torch.Tensor:
+    """γ per branch → the fusion's `branch_prior` (log γ; −inf drops a branch)."""
+    return torch.tensor([math.log(g) if g > 0 else -math.inf for g in scales])
 
 
 def candidate_scales(branches: int) -> list[tuple[float, ...]]:
@@ -69,17 +72,8 @@ def candidate_scales(branches: int) -> list[tuple[float, ...]]:
 def clip_projections(model, sources: list[ClipSource], config: Config, device: torch.device):
     """Every evaluation clip of `sources` (CAL's rule, as evaluation cuts them) through the model
     up to the fusion: projections (C, K, D) and the tracklet index of each clip (C,)."""
-    dataset = EvalClips(
-        sources,
-        config.eval.seq_len,
-        eval_stride(config),
-        config.train.height,
-        config.train.width,
-        load_frames=model.needs_frames,
-    )
-    loader = DataLoader(dataset, batch_size=max(1, config.eval.batch_size), shuffle=False)
     projected, indices = [], []
-    for frames, joints, index in loader:
+    for frames, joints, index in eval_loader(sources, config, model.needs_frames, device):
         output = model(*model_inputs(model, frames, joints, device))
         projected.append(output.projected.float().cpu())
         indices.append(index)
@@ -106,8 +100,7 @@ def choose_scales(
     tracklets = len(labels.pids)
 
     def score(scales: tuple[float, ...]) -> float:
-        prior = [math.log(g) if g > 0 else -math.inf for g in scales]
-        fusion.branch_prior.copy_(torch.tensor(prior))
+        fusion.branch_prior.copy_(log_prior(scales))
         features = fused_features(fusion, projected, index, tracklets)
         return validation_map(features, labels, chunk_size)
 

@@ -35,6 +35,33 @@ def model_inputs(model, frames: torch.Tensor, joints: torch.Tensor, device: torc
     return frames, joints
 
 
+def eval_loader(
+    sources: list[ClipSource],
+    config: Config,
+    load_frames: bool,
+    device: torch.device,
+    num_workers: int = 0,
+) -> DataLoader:
+    """Each tracklet's test clips by CAL's rule (SPEC §7), in order, batched as `eval` says:
+    (frames, joints, tracklet index) per batch."""
+    dataset = EvalClips(
+        sources,
+        config.eval.seq_len,
+        eval_stride(config),
+        config.train.height,
+        config.train.width,
+        load_frames=load_frames,
+    )
+    return DataLoader(
+        dataset,
+        batch_size=max(1, config.eval.batch_size),
+        shuffle=False,
+        num_workers=num_workers,
+        worker_init_fn=seed_worker,
+        pin_memory=device.type == "cuda",
+    )
+
+
 @dataclass
 class Embedded:
     """What `extract_embeddings` returns: per tracklet, the fused feature and each branch's own
@@ -58,22 +85,7 @@ def extract_embeddings(
     amp = config.train.amp and device.type == "cuda"
     was_training = core.training
     core.eval()
-    dataset = EvalClips(
-        sources,
-        config.eval.seq_len,
-        eval_stride(config),
-        config.train.height,
-        config.train.width,
-        load_frames=core.needs_frames,
-    )
-    loader = DataLoader(
-        dataset,
-        batch_size=max(1, config.eval.batch_size),
-        shuffle=False,
-        num_workers=num_workers,
-        worker_init_fn=seed_worker,
-        pin_memory=device.type == "cuda",
-    )
+    loader = eval_loader(sources, config, core.needs_frames, device, num_workers)
     names = core.branch_names
     # slot 0: the fused embedding; slot 1 + k: branch k alone
     sums = torch.zeros(1 + len(names), len(sources), core.embedding_dim, dtype=torch.float64)
