@@ -131,6 +131,9 @@ class ModelConfig(BranchSwitches):
     # Beyond Eq. 5 as written: ST-GCN's partitioned skeleton adjacency beside the attention; on by
     # default, chosen on validation (false = Eq. 5 as written).
     stgat_prior: bool = True
+    # Beyond the paper: the attention term scaled by a learnable scalar that starts at 0, so an STA
+    # block starts as its ST-GCN prior and adds attention as far as training finds it useful.
+    stgat_attention_gate: bool = False
     temporal_kernel: int = 9
     fusion_dim: int = 512
     fusion_refine: bool = False  # the AFM's mutual refinement of the embeddings (paper §3.3)

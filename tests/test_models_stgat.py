@@ -121,3 +121,35 @@ def test_the_skeleton_prior_is_st_gcn_s_partitioned_convolution_beside_the_atten
     poke[..., 0] = 1.0  # only the head moves
     reach = with_prior.prior(poke) - with_prior.prior(torch.zeros_like(x))
     assert torch.all(reach[..., hand] == 0) and reach[..., 1].abs().sum() > 0
+
+
+def test_the_attention_gate_starts_the_block_as_its_prior_and_learns_to_open():
+    partition = GRAPH.spatial_partition()
+    torch.manual_seed(0)
+    gated = STABlock(
+        6, 8, heads=2, neighbourhood=GRAPH.hop_mask(3), temporal_kernel=3, prior=partition,
+        attention_gate=True,
+    )
+    x = torch.randn(2, 6, 4, NUM_JOINTS)
+    # at the start the spatial layer is the prior alone: the attention term is scaled by 0
+    torch.testing.assert_close(gated.aggregate(x), gated.prior(x))
+    # yet the gate gets a gradient, so training can open it
+    gated.aggregate(x).pow(2).sum().backward()
+    assert gated.attention_gate.grad is not None and gated.attention_gate.grad.abs().item() > 0
+    # opened to 1, it is the ungated block
+    torch.manual_seed(0)
+    ungated = STABlock(
+        6, 8, heads=2, neighbourhood=GRAPH.hop_mask(3), temporal_kernel=3, prior=partition
+    )
+    with torch.no_grad():
+        gated.attention_gate.fill_(1.0)
+    torch.testing.assert_close(gated.aggregate(x), ungated.aggregate(x))
+
+
+def test_the_gait_branch_builds_the_gate_only_when_asked():
+    plain = stgat_branch(6, ModelConfig(stgat_channels=(4, 8), temporal_kernel=3))
+    gated = stgat_branch(
+        6, ModelConfig(stgat_channels=(4, 8), temporal_kernel=3, stgat_attention_gate=True)
+    )
+    assert all(block.attention_gate is None for block in plain.blocks)
+    assert all(block.attention_gate is not None for block in gated.blocks)

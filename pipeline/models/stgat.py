@@ -38,6 +38,7 @@ class STABlock(SpatialTemporalUnit):
         dropout: float = 0.0,
         root: bool = False,
         prior: torch.Tensor | None = None,
+        attention_gate: bool = False,
     ):
         super().__init__()
         self.heads, self.out_channels = heads, out_channels
@@ -59,6 +60,10 @@ class STABlock(SpatialTemporalUnit):
         self.prior = (
             None if prior is None else PartitionedGraphConv(in_channels, out_channels, prior)
         )
+        # Beyond the paper (`model.stgat_attention_gate`): the attention's share starts at 0
+        # (as ReZero's residual scale), so the block starts as its prior and the gradient decides
+        # how much attention to add.
+        self.attention_gate = nn.Parameter(torch.zeros(1)) if attention_gate else None
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """Per-frame attention A_s over joints: (N, C_in, T, V) → (N, S, T, V_i, V_j), each row
@@ -76,6 +81,8 @@ class STABlock(SpatialTemporalUnit):
         values = self.value(x).view(n, self.heads, self.out_channels, t, v)
         # Eq. 5: average over heads of W_s · G · A_s (σ follows in the unit's BN + ReLU)
         spatial = torch.einsum("nsctw,nstvw->nctv", values, attention) / self.heads
+        if self.attention_gate is not None:
+            spatial = self.attention_gate * spatial
         if self.root is not None:
             spatial = spatial + self.root(x)
         if self.prior is not None:
@@ -96,4 +103,5 @@ def stgat_branch(
         neighbourhood=graph.hop_mask(cfg.hop_distance),
         root=cfg.stgat_root,
         prior=graph.spatial_partition() if cfg.stgat_prior else None,
+        attention_gate=cfg.stgat_attention_gate,
     )
