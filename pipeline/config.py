@@ -132,8 +132,9 @@ class ModelConfig(BranchSwitches):
     # default, chosen on validation (false = Eq. 5 as written).
     stgat_prior: bool = True
     # Beyond the paper: the attention term scaled by a learnable scalar that starts at 0, so an STA
-    # block starts as its ST-GCN prior and adds attention as far as training finds it useful.
-    stgat_attention_gate: bool = False
+    # block starts as its ST-GCN prior and adds attention as far as training finds it useful; on
+    # by default, chosen on validation (false = attention at full weight from the start).
+    stgat_attention_gate: bool = True
     temporal_kernel: int = 9
     fusion_dim: int = 512
     fusion_refine: bool = False  # the AFM's mutual refinement of the embeddings (paper §3.3)
@@ -572,7 +573,7 @@ def save_config(config: Config, path: str | Path) -> Path:
 # (the default before the field existed or changed), so an older config.toml still means what it
 # meant: a missing field takes this value instead of today's default.
 SAVED_BEFORE: dict[str, dict[str, Any]] = {
-    "model": {"gat_prior": False, "stgat_prior": False},
+    "model": {"gat_prior": False, "stgat_prior": False, "stgat_attention_gate": False},
 }
 
 

@@ -86,17 +86,18 @@ def test_saved_config_round_trips(tmp_path):
 
 def test_a_config_saved_before_the_prior_switches_keeps_the_papers_blocks(tmp_path):
     config = load_config("demo")
-    assert config.model.gat_prior and config.model.stgat_prior  # today's defaults
+    model = config.model
+    assert model.gat_prior and model.stgat_prior and model.stgat_attention_gate  # today's defaults
     path = save_config(config, tmp_path / "config.toml")
     old = "\n".join(
         line
         for line in path.read_text().splitlines()
-        if not line.startswith(("gat_prior", "stgat_prior"))
+        if not line.startswith(("gat_prior", "stgat_prior", "stgat_attention_gate"))
     )
     path.write_text(old)
-    loaded = load_config_file(path)
-    assert not loaded.model.gat_prior and not loaded.model.stgat_prior
-    assert loaded.train == config.train
+    loaded = load_config_file(path).model
+    assert not loaded.gat_prior and not loaded.stgat_prior and not loaded.stgat_attention_gate
+    assert load_config_file(path).train == config.train
 
 
 def test_benchmark_profile_calibrates_the_fusion_on_held_out_training_identities():

@@ -147,9 +147,9 @@ def test_the_attention_gate_starts_the_block_as_its_prior_and_learns_to_open():
 
 
 def test_the_gait_branch_builds_the_gate_only_when_asked():
-    plain = stgat_branch(6, ModelConfig(stgat_channels=(4, 8), temporal_kernel=3))
-    gated = stgat_branch(
-        6, ModelConfig(stgat_channels=(4, 8), temporal_kernel=3, stgat_attention_gate=True)
+    plain = stgat_branch(
+        6, ModelConfig(stgat_channels=(4, 8), temporal_kernel=3, stgat_attention_gate=False)
     )
+    gated = stgat_branch(6, ModelConfig(stgat_channels=(4, 8), temporal_kernel=3))
     assert all(block.attention_gate is None for block in plain.blocks)
     assert all(block.attention_gate is not None for block in gated.blocks)

@@ -9,7 +9,9 @@ One STA block (Eq. 5 and 6):
   consecutive frames; BN, residual, ReLU.
 By default (`model.stgat_prior`, chosen on validation) the skeleton's partitioned adjacency with
 learnable edge importance is added beside the attention: Eq. 5's other reading (ST-GCN's
-adjacency weighted by edge importance); docs/ARCHITECTURE.md maps each equation to the code.
+adjacency weighted by edge importance), and (`model.stgat_attention_gate`, also chosen on
+validation) the attention term is scaled by a learnable gate that starts at 0, so a block starts
+as its ST-GCN prior; docs/ARCHITECTURE.md maps each equation to the code.
 """
 
 from __future__ import annotations
