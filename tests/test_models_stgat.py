@@ -127,7 +127,12 @@ def test_the_attention_gate_starts_the_block_as_its_prior_and_learns_to_open():
     partition = GRAPH.spatial_partition()
     torch.manual_seed(0)
     gated = STABlock(
-        6, 8, heads=2, neighbourhood=GRAPH.hop_mask(3), temporal_kernel=3, prior=partition,
+        6,
+        8,
+        heads=2,
+        neighbourhood=GRAPH.hop_mask(3),
+        temporal_kernel=3,
+        prior=partition,
         attention_gate=True,
     )
     x = torch.randn(2, 6, 4, NUM_JOINTS)
