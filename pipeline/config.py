@@ -133,7 +133,8 @@ class ModelConfig(BranchSwitches):
     stgat_prior: bool = True
     # Beyond the paper: the attention term scaled by a learnable scalar that starts at 0, so an STA
     # block starts as its ST-GCN prior and adds attention as far as training finds it useful; on
-    # by default, chosen on validation (false = attention at full weight from the start).
+    # by default, chosen on validation (false = attention at full weight from the start). Only
+    # with `stgat_prior` (a closed gate alone would leave the block nothing).
     stgat_attention_gate: bool = True
     temporal_kernel: int = 9
     fusion_dim: int = 512

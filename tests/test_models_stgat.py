@@ -158,3 +158,7 @@ def test_the_gait_branch_builds_the_gate_only_when_asked():
     gated = stgat_branch(6, ModelConfig(stgat_channels=(4, 8), temporal_kernel=3))
     assert all(block.attention_gate is None for block in plain.blocks)
     assert all(block.attention_gate is not None for block in gated.blocks)
+    paper = stgat_branch(
+        6, ModelConfig(stgat_channels=(4, 8), temporal_kernel=3, stgat_prior=False)
+    )
+    assert all(block.attention_gate is None and block.prior is None for block in paper.blocks)

@@ -105,5 +105,7 @@ def stgat_branch(
         neighbourhood=graph.hop_mask(cfg.hop_distance),
         root=cfg.stgat_root,
         prior=graph.spatial_partition() if cfg.stgat_prior else None,
-        attention_gate=cfg.stgat_attention_gate,
+        # the gate only makes sense beside the prior: without it a closed gate leaves the block
+        # nothing, so `stgat_prior = false` alone gives Eq. 5 as written
+        attention_gate=cfg.stgat_attention_gate and cfg.stgat_prior,
     )
