@@ -21,7 +21,7 @@ import torch
 
 from pipeline.config import Config
 from pipeline.data.dataset import ClipSource
-from pipeline.evaluation import eval_loader, model_inputs, source_labels
+from pipeline.evaluation import eval_loader, model_inputs, normalised_means, source_labels
 from pipeline.metrics import validation_map
 
 CALIBRATION_RULES = ("off", "val")
@@ -87,8 +87,7 @@ def fused_features(fusion, projected: torch.Tensor, index: torch.Tensor, trackle
     embedding, _ = fusion.combine(projected.to(fusion.bn.weight.device))
     sums = torch.zeros(tracklets, embedding.shape[1], dtype=torch.float64)
     sums.index_add_(0, index, embedding.double().cpu())
-    counts = torch.bincount(index, minlength=tracklets).clamp(min=1)
-    return torch.nn.functional.normalize((sums / counts[:, None]).float(), dim=1).numpy()
+    return normalised_means(sums, torch.bincount(index, minlength=tracklets))
 
 
 def choose_scales(
@@ -107,7 +106,7 @@ def choose_scales(
     candidates = candidate_scales(projected.shape[1])
     scores = [score(c) for c in candidates]
     best = int(np.argmax(scores))  # the first maximum: the learned fusion on a tie
-    score(candidates[best])
+    fusion.branch_prior.copy_(log_prior(candidates[best]))
     return candidates[best], scores, best
 
 

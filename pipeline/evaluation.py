@@ -62,6 +62,13 @@ def eval_loader(
     )
 
 
+def normalised_means(sums: torch.Tensor, counts: torch.Tensor) -> np.ndarray:
+    """Tracklet features from per-tracklet clip sums (…, N, D) and clip counts (N,): the
+    mean over each tracklet's clips, L2-normalised (a tracklet without clips stays 0)."""
+    means = (sums / counts.clamp(min=1)[:, None]).float()
+    return torch.nn.functional.normalize(means, dim=-1).numpy()
+
+
 @dataclass
 class Embedded:
     """What `extract_embeddings` returns: per tracklet, the fused feature and each branch's own
@@ -102,8 +109,7 @@ def extract_embeddings(
         counts.index_add_(0, index, torch.ones(len(index), dtype=torch.float64))
         weight_sum += output.branch_weights.float().cpu().double().sum(0)
     core.train(was_training)
-    means = (sums / counts.clamp(min=1)[None, :, None]).float()
-    features = torch.nn.functional.normalize(means, dim=2).numpy()
+    features = normalised_means(sums, counts)
     clips = max(1.0, float(counts.sum()))
     return Embedded(
         features[0],
