@@ -27,6 +27,7 @@ from pipeline.groundtruth import groundtruth_arrays
 from pipeline.probe import PROPORTIONS, bone_lengths, cadence, metric_joints
 from pipeline.skeleton import EDGES, JOINT_NAMES, LEFT_RIGHT_PAIRS, facing_angle
 
+FACING_BIN = 20  # degrees: bins of the true facing angle for `bias_sources`
 DRIFT_WINDOW = 9  # frames: about half a gait cycle at 15 frames/s, so the stride stays in jitter
 CONTROL_COMPONENTS = ("bias", "drift", "jitter", "drift+jitter", "iid", "shrinkage", "all")
 # A spanning tree of the bones from the hip centre (parent, child), for rebuilding a skeleton with
@@ -62,6 +63,7 @@ class Pair:
     key: str
     pid: str
     clothes: str
+    camera: int
     estimate: np.ndarray
     truth: np.ndarray
     present: np.ndarray  # (T,) bool: frames with a detection (the others were interpolated)
@@ -119,6 +121,56 @@ def agreement(estimate, truth, groups) -> dict[str, float]:
         "icc_estimate": icc(estimate, groups),
         "mean_truth": float(truth.mean()),
         "mean_estimate": float(estimate.mean()),
+    }
+
+
+def explained_share(values: np.ndarray, groups) -> dict[str, float]:
+    """How much of the variance of per-tracklet vectors (N, D) their group means explain (R²,
+    summed over the dimensions), what as many groups of random members would explain on average
+    ((g − 1) / (n − 1), the one-way ANOVA's null expectation) and the share beyond that chance
+    ((R² − chance) / (1 − chance), 0 = no more than random groups)."""
+    values, groups = (
+        np.asarray(values, dtype=np.float64).reshape(len(values), -1),
+        np.asarray(groups),
+    )
+    labels = np.unique(groups)
+    n, g = len(values), len(labels)
+    if g < 2 or n <= g:
+        raise ValueError("explained_share needs at least two groups and one group with two values")
+    centred = values - values.mean(0)
+    fitted = np.zeros_like(centred)
+    for label in labels:
+        fitted[groups == label] = centred[groups == label].mean(0)
+    share = float((fitted**2).sum() / max((centred**2).sum(), 1e-300))
+    chance = (g - 1) / (n - 1)
+    return {
+        "groups": g,
+        "share": share,
+        "chance": chance,
+        "beyond chance": (share - chance) / (1 - chance),
+    }
+
+
+def bias_sources(pairs: list[Pair]) -> dict[str, dict[str, float]]:
+    """What the per-tracklet constant bias follows: the share of its variance (every joint and axis)
+    that the tracklet's view, camera, person and outfit explain. The person's share is the
+    shrinkage (a template body's bias is template − truth); what none explains is particular to
+    the tracklet, a new body each time. Groupings with a single group are left out."""
+    bias = np.stack([split_error(p).bias for p in pairs])
+    groupings = {
+        "view": [view_name(p.truth) for p in pairs],
+        # signed: a person walking left and one walking right are seen from opposite sides
+        "facing angle, 20° bins": [
+            int((np.degrees(facing_angle(p.truth)) + 180) // FACING_BIN) for p in pairs
+        ],
+        "camera": [p.camera for p in pairs],
+        "identity": [p.pid for p in pairs],
+        "outfit (identity, clothes)": [f"{p.pid}/{p.clothes}" for p in pairs],
+    }
+    return {  # a grouping with one group, or none with two members, explains nothing to compare
+        name: explained_share(bias, groups)
+        for name, groups in groupings.items()
+        if 1 < len(set(groups)) < len(groups)
     }
 
 
@@ -292,6 +344,7 @@ def decompose(pairs: list[Pair], window: int = DRIFT_WINDOW) -> dict:
         "body": table(body_quantities),
         "gait": table(gait_quantities),
         "checks": alignment_checks(pairs),
+        "bias sources": bias_sources(pairs),
     }
 
 
@@ -389,6 +442,7 @@ def read_pairs(estimate: SkeletonCache, truth: SkeletonCache) -> list[Pair]:
                 key,
                 str(meta["pid"]),
                 str(meta["clothes"]),
+                int(meta["camera"]),
                 est,
                 true,
                 np.asarray(arrays["present"], dtype=bool),
@@ -447,6 +501,14 @@ def format_decomposition(record: dict) -> str:
                 f"{name:<34}{row['corr']:>6.2f}{row['slope']:>7.2f}{row['icc_truth']:>11.2f}"
                 f"{row['icc_estimate']:>10.2f}{row['mean_truth']:>12.3f} / {row['mean_estimate']:.3f}"
             )
+    lines.append(
+        "\nper-tracklet bias, share of its variance explained by (random groups as many / beyond):"
+    )
+    for name, row in record.get("bias sources", {}).items():
+        lines.append(
+            f"  {name:<28}{row['groups']:>5} groups {100 * row['share']:>6.1f} %"
+            f"  ({100 * row['chance']:.1f} % / {100 * row['beyond chance']:+.1f} %)"
+        )
     checks = record["checks"]
     lines.append(
         f"\nknee angle series, estimate vs truth: corr median {checks['knee series corr median']:.2f} "

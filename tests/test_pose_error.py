@@ -46,8 +46,8 @@ def walker(frames: int = 40, phase: float = 0.0, scale: float = 1.0) -> np.ndarr
     return joints
 
 
-def pair(estimate, truth, pid="001", key="k") -> pe.Pair:
-    return pe.Pair(key, pid, "c", estimate, truth, np.ones(len(truth), dtype=bool))
+def pair(estimate, truth, pid="001", key="k", clothes="c", camera=1) -> pe.Pair:
+    return pe.Pair(key, pid, clothes, camera, estimate, truth, np.ones(len(truth), dtype=bool))
 
 
 def test_the_three_parts_sum_to_the_error_and_split_as_named():
@@ -82,6 +82,38 @@ def test_icc_by_hand():
     assert pe.icc([1, 2, 1, 2], ["a", "a", "b", "b"]) < 0
     with pytest.raises(ValueError):
         pe.icc([1, 2], ["a", "b"])
+
+
+def test_explained_share_by_hand_and_against_random_groups():
+    # group means 2 and 5 of 1..6: R² = 13.5 / 17.5; two groups of six values: chance 1/5
+    row = pe.explained_share(np.arange(1.0, 7.0), ["a", "a", "a", "b", "b", "b"])
+    assert row["share"] == pytest.approx(13.5 / 17.5)
+    assert row["chance"] == pytest.approx(0.2)
+    assert row["beyond chance"] == pytest.approx((13.5 / 17.5 - 0.2) / 0.8)
+    # groups that mean nothing explain about what random groups do
+    rng = np.random.default_rng(0)
+    noise = pe.explained_share(rng.normal(size=(4000, 3)), rng.integers(0, 50, 4000))
+    assert abs(noise["beyond chance"]) < 0.02
+    with pytest.raises(ValueError, match="two groups"):
+        pe.explained_share([1.0, 2.0], ["a", "b"])
+
+
+def test_bias_sources_name_what_the_bias_follows():
+    # each tracklet's estimate is its truth plus an offset fixed by its camera alone: the camera
+    # explains all of the bias, the person (spread over the cameras) none beyond chance
+    rng = np.random.default_rng(1)
+    offsets = {camera: rng.normal(0, 0.05, (14, 3)) for camera in range(4)}
+    pairs = []
+    for person in range(12):
+        for camera in range(4):
+            truth = walker(phase=person)
+            pairs.append(pair(truth + offsets[camera], truth, f"{person:03d}", camera=camera))
+    sources = pe.bias_sources(pairs)
+    assert sources["camera"]["share"] == pytest.approx(1.0)
+    assert sources["identity"]["beyond chance"] < 0.05
+    assert sources["outfit (identity, clothes)"]["beyond chance"] < 0.05
+    # every walker faces the camera: one view, one facing bin, nothing to compare, left out
+    assert set(sources) == {"camera", "identity", "outfit (identity, clothes)"}
 
 
 def test_agreement_reads_shrinkage_as_the_slope():
