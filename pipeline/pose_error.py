@@ -29,7 +29,17 @@ from pipeline.skeleton import EDGES, JOINT_NAMES, LEFT_RIGHT_PAIRS, facing_angle
 
 FACING_BIN = 20  # degrees: bins of the true facing angle for `bias_sources`
 DRIFT_WINDOW = 9  # frames: about half a gait cycle at 15 frames/s, so the stride stays in jitter
-CONTROL_COMPONENTS = ("bias", "drift", "jitter", "drift+jitter", "iid", "shrinkage", "all")
+CONTROL_COMPONENTS = (
+    "bias",
+    "drift",
+    "jitter",
+    "drift+jitter",
+    "iid",
+    "shrinkage",
+    "all",
+    "facing",  # the bias's mean over tracklets facing the same way (what a view correction removes)
+    "bias-facing",  # the rest of the bias: what is particular to the tracklet
+)
 # A spanning tree of the bones from the hip centre (parent, child), for rebuilding a skeleton with
 # other bone lengths; (3, 1) r_shoulder–neck is the one bone left to follow from the others.
 _TREE = (
@@ -160,9 +170,7 @@ def bias_sources(pairs: list[Pair]) -> dict[str, dict[str, float]]:
     groupings = {
         "view": [view_name(p.truth) for p in pairs],
         # signed: a person walking left and one walking right are seen from opposite sides
-        "facing angle, 20° bins": [
-            int((np.degrees(facing_angle(p.truth)) + 180) // FACING_BIN) for p in pairs
-        ],
+        "facing angle, 20° bins": [facing_bin(p.truth) for p in pairs],
         "camera": [p.camera for p in pairs],
         "identity": [p.pid for p in pairs],
         "outfit (identity, clothes)": [f"{p.pid}/{p.clothes}" for p in pairs],
@@ -355,6 +363,12 @@ class NoiseModel:
     rms: np.ndarray  # (14, 3) RMS of the whole error per joint and axis (the iid jitter's size)
     bone_mean: np.ndarray  # (len(EDGES),) population mean of the tracklets' true bone lengths
     bone_slope: np.ndarray  # (len(EDGES),) slope of estimated on true bone length (shrinkage)
+    facing_bias: dict[int, np.ndarray]  # facing bin → (14, 3) mean bias of its tracklets
+
+
+def facing_bin(truth: np.ndarray) -> int:
+    """The FACING_BIN-degree bin of the true skeleton's signed facing angle."""
+    return int((np.degrees(facing_angle(truth)) + 180) // FACING_BIN)
 
 
 def noise_model(pairs: list[Pair]) -> NoiseModel:
@@ -362,7 +376,10 @@ def noise_model(pairs: list[Pair]) -> NoiseModel:
     true_bones = np.array([np.median(bone_lengths(p.truth[p.present]), 0) for p in pairs])
     est_bones = np.array([np.median(bone_lengths(p.estimate[p.present]), 0) for p in pairs])
     slopes = [np.polyfit(true_bones[:, b], est_bones[:, b], 1)[0] for b in range(len(EDGES))]
-    return NoiseModel(np.sqrt((error**2).mean(0)), true_bones.mean(0), np.array(slopes))
+    bins = np.array([facing_bin(p.truth) for p in pairs])
+    biases = np.stack([split_error(p).bias for p in pairs])
+    facing = {int(b): biases[bins == b].mean(0) for b in np.unique(bins)}
+    return NoiseModel(np.sqrt((error**2).mean(0)), true_bones.mean(0), np.array(slopes), facing)
 
 
 def _edge_index(a: int, b: int) -> int:
@@ -394,7 +411,9 @@ def control_joints(
     `bias`, `drift`, `jitter`, `drift+jitter` (the real error without its bias), `all` (the
     whole real error: the estimate again), `iid` (Gaussian noise per frame at the error's RMS of
     each joint and axis), `shrinkage` (every bone length pulled toward the population mean with
-    the measured slope of estimate on truth, nothing else changed)."""
+    the measured slope of estimate on truth, nothing else changed), `facing` (the mean bias of the
+    tracklets facing the same way: the view's share of the bias) and `bias-facing` (the rest of
+    the bias, particular to the tracklet)."""
     if component not in CONTROL_COMPONENTS:
         raise ValueError(f"unknown control {component!r} (known: {', '.join(CONTROL_COMPONENTS)})")
     truth = pair.truth
@@ -405,7 +424,10 @@ def control_joints(
         target = model.bone_mean + model.bone_slope * (lengths - model.bone_mean)
         return with_bone_lengths(truth, target / np.maximum(lengths, 1e-9))
     parts = split_error(pair, window)
+    facing = model.facing_bias[facing_bin(truth)]
     added = {
+        "facing": facing[None],
+        "bias-facing": (parts.bias - facing)[None],
         "bias": parts.bias[None],
         "drift": parts.drift,
         "jitter": parts.jitter,

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from pipeline.config import PROFILES, Config, ConfigError, load_config, parse_assignments
+from pipeline.pose_error import CONTROL_COMPONENTS
 from pipeline.skeleton import NORMALISATION_MODES
 
 
@@ -282,7 +283,7 @@ CONTROL = option(
     "--control",
     field="pose_error.control",
     help="Also write a control: the truth plus one error component "
-    "(bias, drift, jitter, drift+jitter, iid, shrinkage, all).",
+    f"({', '.join(CONTROL_COMPONENTS)}).",
 )
 CONTROL_OUT = option(
     "--out", field="pose_error.out", type=click.Path(dir_okay=False), help="The control cache."

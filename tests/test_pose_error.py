@@ -171,13 +171,41 @@ def test_controls_add_back_one_component_alone():
     noise = np.concatenate([pe.control_joints(q, "iid", model, rng) - q.truth for q in pairs])
     np.testing.assert_allclose(np.sqrt((noise**2).mean(0)), model.rms, rtol=0.35)
     # shrinkage with slope 0: every tracklet gets the population's mean bones, nothing else
-    flat = pe.NoiseModel(model.rms, model.bone_mean, np.zeros(len(pe.EDGES)))
+    flat = pe.NoiseModel(model.rms, model.bone_mean, np.zeros(len(pe.EDGES)), model.facing_bias)
     for q in pairs:
         lengths = np.median(bone_lengths(pe.control_joints(q, "shrinkage", flat, rng)), axis=0)
         tree = [pe._edge_index(a, b) for a, b in (*pe._TREE, (8, 9))]
         np.testing.assert_allclose(lengths[tree], model.bone_mean[tree], rtol=1e-6)
     with pytest.raises(ValueError, match="unknown control"):
         pe.control_joints(p, "blur", model, rng)
+
+
+def test_the_bias_splits_into_its_facing_part_and_the_rest():
+    # walkers facing two ways (the second turned 180° about the vertical), each tracklet's bias
+    # a fixed offset of its facing plus its own: `facing` adds the facing's mean bias back,
+    # `bias-facing` the rest, and the two sum to the bias
+    rng = np.random.default_rng(2)
+    turn = np.diag([-1.0, 1.0, -1.0])
+    offsets = {0: np.array([0.1, 0.0, 0.0]), 1: np.array([0.0, 0.0, -0.1])}
+    pairs, owns = [], []
+    for i in range(8):
+        side = i % 2
+        truth = walker(phase=i, scale=0.9 + 0.03 * i) @ (turn if side else np.eye(3)).T
+        own = 0.02 * rng.normal(size=(14, 3))
+        owns.append(own)
+        pairs.append(pair(truth + offsets[side] + own, truth, f"{i}", key=f"k{i}"))
+    model = pe.noise_model(pairs)
+    assert len(model.facing_bias) == 2
+    for q in pairs:
+        facing = pe.control_joints(q, "facing", model, rng) - q.truth
+        rest = pe.control_joints(q, "bias-facing", model, rng) - q.truth
+        np.testing.assert_allclose(
+            facing + rest, pe.control_joints(q, "bias", model, rng) - q.truth
+        )
+        side = int(q.key[1:]) % 2
+        expected = offsets[side] + np.mean(owns[side::2], axis=0)
+        np.testing.assert_allclose(facing[0], expected, atol=1e-9)
+        assert np.ptp(facing, axis=0).max() < 1e-12
 
 
 def test_stage_on_tiny_caches_and_a_control_cache(synthetic_root, preprocess_config, tmp_path):
