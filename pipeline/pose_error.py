@@ -40,8 +40,8 @@ CONTROL_COMPONENTS = (
     "facing",  # the bias's mean over tracklets facing the same way (what a view correction removes)
     "bias-facing",  # the rest of the bias: what is particular to the tracklet
 )
-# A spanning tree of the bones from the hip centre (parent, child), for rebuilding a skeleton with
-# other bone lengths; (3, 1) r_shoulder–neck is the one bone left to follow from the others.
+# The bones rebuilt outward from the hips (parent, child). The shoulders close the torso's cycle
+# (hips – shoulders – neck), so `with_bone_lengths` places them apart, then the neck.
 _TREE = (
     (8, 10),
     (10, 12),
@@ -49,7 +49,8 @@ _TREE = (
     (11, 13),
     (8, 2),
     (9, 3),
-    (2, 1),
+)
+_FROM_NECK = (
     (1, 0),
     (2, 4),
     (4, 6),
@@ -386,15 +387,52 @@ def _edge_index(a: int, b: int) -> int:
     return next(k for k, edge in enumerate(EDGES) if set(edge) == {a, b})
 
 
+TORSO_STEPS = 100  # alternating projections that close the torso (converge to ~1e-9 m)
+
+
+def _close_torso(hips_l, hips_r, left, right, left_length, right_length, width) -> tuple:
+    """Shoulders moved until they are `left_length` / `right_length` from their hips and `width`
+    apart: the torso (hips, shoulder–hip bones, shoulders) is a cycle, so its bones cannot all be
+    set one after the other; alternating projections onto each constraint, from the shoulders'
+    first placement, converge to the nearest torso that has them all."""
+    for _ in range(TORSO_STEPS):
+        axis = right - left
+        apart = np.maximum(np.linalg.norm(axis, axis=-1, keepdims=True), 1e-12)
+        shift = (apart - width) / apart * axis / 2
+        left, right = left + shift, right - shift
+        for shoulder, hip, length in ((left, hips_l, left_length), (right, hips_r, right_length)):
+            arm = shoulder - hip
+            shoulder[...] = hip + arm * length / np.maximum(
+                np.linalg.norm(arm, axis=-1, keepdims=True), 1e-12
+            )
+    return left, right
+
+
 def with_bone_lengths(joints: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    """(T, 14, 3) hip-centred joints rebuilt from the hip centre along `_TREE` with every bone
-    scaled by its factor ((len(EDGES),) or (T, len(EDGES))), directions kept."""
+    """(T, 14, 3) hip-centred joints rebuilt from the hip centre with every bone scaled by its
+    factor ((len(EDGES),) or (T, len(EDGES))): legs along `_TREE`, the torso closed with its
+    shoulder width at the two neck bones' new sum (`_close_torso`), the neck on the shoulder line
+    between them (as our 14-joint skeleton defines it, the shoulders' midpoint when the two are
+    equal), head and arms from there; directions kept otherwise."""
     factors = np.broadcast_to(factors, (len(joints), len(EDGES)))
+
+    def length(a: int, b: int) -> np.ndarray:
+        scale = factors[:, [_edge_index(a, b)]]
+        return np.linalg.norm(joints[:, b] - joints[:, a], axis=-1, keepdims=True) * scale
+
     out = np.empty_like(joints)
     half_hips = (joints[:, 8] - joints[:, 9]) / 2 * factors[:, [_edge_index(8, 9)]]
     centre = (joints[:, 8] + joints[:, 9]) / 2
     out[:, 8], out[:, 9] = centre + half_hips, centre - half_hips
     for parent, child in _TREE:
+        scale = factors[:, [_edge_index(parent, child)]]
+        out[:, child] = out[:, parent] + (joints[:, child] - joints[:, parent]) * scale
+    to_left, to_right = length(1, 2), length(1, 3)
+    out[:, 2], out[:, 3] = _close_torso(
+        out[:, 8], out[:, 9], out[:, 2], out[:, 3], length(2, 8), length(3, 9), to_left + to_right
+    )
+    out[:, 1] = out[:, 2] + (out[:, 3] - out[:, 2]) * to_left / (to_left + to_right)
+    for parent, child in _FROM_NECK:
         scale = factors[:, [_edge_index(parent, child)]]
         out[:, child] = out[:, parent] + (joints[:, child] - joints[:, parent]) * scale
     return out

@@ -152,6 +152,14 @@ def test_bone_lengths_are_rebuilt_as_asked():
     np.testing.assert_allclose(after[:, shin], 2 * before[:, shin])
     others = [b for b in range(len(pe.EDGES)) if b != shin]
     np.testing.assert_allclose(after[:, others], before[:, others], atol=1e-12)
+    # a neck bone is set too: the neck moves to meet both shoulder bones' lengths
+    neck = pe._edge_index(1, 3)
+    factors = np.ones(len(pe.EDGES))
+    factors[neck] = 1.2
+    after = bone_lengths(pe.with_bone_lengths(truth, factors))
+    np.testing.assert_allclose(after[:, neck], 1.2 * before[:, neck], rtol=1e-9)
+    others = [b for b in range(len(pe.EDGES)) if b != neck]
+    np.testing.assert_allclose(after[:, others], before[:, others], rtol=1e-9)
 
 
 def test_controls_add_back_one_component_alone():
@@ -170,12 +178,13 @@ def test_controls_add_back_one_component_alone():
     assert np.ptp(bias, axis=0).max() < 1e-12  # the same offset on every frame
     noise = np.concatenate([pe.control_joints(q, "iid", model, rng) - q.truth for q in pairs])
     np.testing.assert_allclose(np.sqrt((noise**2).mean(0)), model.rms, rtol=0.35)
-    # shrinkage with slope 0: every tracklet gets the population's mean bones, nothing else
+    # shrinkage with slope 0: every tracklet gets the population's mean bones, all of them — the
+    # neck's two shoulder bones too, which close the torso's cycle (no bone left to carry the
+    # person's own length)
     flat = pe.NoiseModel(model.rms, model.bone_mean, np.zeros(len(pe.EDGES)), model.facing_bias)
     for q in pairs:
         lengths = np.median(bone_lengths(pe.control_joints(q, "shrinkage", flat, rng)), axis=0)
-        tree = [pe._edge_index(a, b) for a, b in (*pe._TREE, (8, 9))]
-        np.testing.assert_allclose(lengths[tree], model.bone_mean[tree], rtol=1e-6)
+        np.testing.assert_allclose(lengths, model.bone_mean, rtol=1e-6)
     with pytest.raises(ValueError, match="unknown control"):
         pe.control_joints(p, "blur", model, rng)
 
