@@ -82,7 +82,8 @@ benchmark-control: install
 # back to the truth alone (the noise-model controls), each probed and learned by shape + gait.
 # Needs the caches `make benchmark` and `make benchmark-control` build. Control runs go to
 # $(RUNS)-controls, apart from the report's runs.
-CONTROLS := bias drift jitter drift+jitter iid shrinkage all facing bias-facing
+CONTROLS := bias drift jitter drift+jitter iid shrinkage all facing bias-facing template \
+  motion motion+jitter motion+drift motion+all
 CONTROL_DIR := cache/skeletons/controls
 pose-error: install
 	@start=$$(date +%s); set -e; export OMP_NUM_THREADS=1; \

@@ -39,7 +39,15 @@ CONTROL_COMPONENTS = (
     "all",
     "facing",  # the bias's mean over tracklets facing the same way (what a view correction removes)
     "bias-facing",  # the rest of the bias: what is particular to the tracklet
+    "template",  # every bone at the population's mean length: the body's lengths gone
+    # The motion channel: each tracklet's own temporal mean replaced by the population's, so no
+    # per-tracklet constant (body or bias) is left; then with an error component added first.
+    "motion",
+    "motion+jitter",
+    "motion+drift",
+    "motion+all",
 )
+MOTION = "motion"
 # The bones rebuilt outward from the hips (parent, child). The shoulders close the torso's cycle
 # (hips – shoulders – neck), so `with_bone_lengths` places them apart, then the neck.
 _TREE = (
@@ -365,6 +373,7 @@ class NoiseModel:
     bone_mean: np.ndarray  # (len(EDGES),) population mean of the tracklets' true bone lengths
     bone_slope: np.ndarray  # (len(EDGES),) slope of estimated on true bone length (shrinkage)
     facing_bias: dict[int, np.ndarray]  # facing bin → (14, 3) mean bias of its tracklets
+    mean_pose: np.ndarray  # (14, 3) the population's mean of the tracklets' mean true pose
 
 
 def facing_bin(truth: np.ndarray) -> int:
@@ -380,7 +389,10 @@ def noise_model(pairs: list[Pair]) -> NoiseModel:
     bins = np.array([facing_bin(p.truth) for p in pairs])
     biases = np.stack([split_error(p).bias for p in pairs])
     facing = {int(b): biases[bins == b].mean(0) for b in np.unique(bins)}
-    return NoiseModel(np.sqrt((error**2).mean(0)), true_bones.mean(0), np.array(slopes), facing)
+    mean_pose = np.mean([p.truth[p.present].mean(0) for p in pairs], axis=0)
+    return NoiseModel(
+        np.sqrt((error**2).mean(0)), true_bones.mean(0), np.array(slopes), facing, mean_pose
+    )
 
 
 def _edge_index(a: int, b: int) -> int:
@@ -449,17 +461,24 @@ def control_joints(
     `bias`, `drift`, `jitter`, `drift+jitter` (the real error without its bias), `all` (the
     whole real error: the estimate again), `iid` (Gaussian noise per frame at the error's RMS of
     each joint and axis), `shrinkage` (every bone length pulled toward the population mean with
-    the measured slope of estimate on truth, nothing else changed), `facing` (the mean bias of the
-    tracklets facing the same way: the view's share of the bias) and `bias-facing` (the rest of
-    the bias, particular to the tracklet)."""
+    the measured slope of estimate on truth, nothing else changed), `template` (every bone at
+    the population mean), `facing` (the mean bias of the tracklets facing the same way: the
+    view's share of the bias), `bias-facing` (the rest of the bias, particular to the tracklet);
+    `motion` and `motion+COMPONENT`: the truth (with that component added) whose own temporal
+    mean over detected frames is replaced by the population's mean pose."""
     if component not in CONTROL_COMPONENTS:
         raise ValueError(f"unknown control {component!r} (known: {', '.join(CONTROL_COMPONENTS)})")
+    if component.startswith(MOTION):
+        added = component.removeprefix(MOTION).removeprefix("+")
+        joints = control_joints(pair, added, model, rng, window) if added else pair.truth
+        return joints - joints[pair.present].mean(0) + model.mean_pose
     truth = pair.truth
     if component == "iid":
         return truth + rng.normal(size=truth.shape) * model.rms
-    if component == "shrinkage":
+    if component in ("shrinkage", "template"):
         lengths = np.median(bone_lengths(truth), axis=0)
-        target = model.bone_mean + model.bone_slope * (lengths - model.bone_mean)
+        slope = model.bone_slope if component == "shrinkage" else 0.0
+        target = model.bone_mean + slope * (lengths - model.bone_mean)
         return with_bone_lengths(truth, target / np.maximum(lengths, 1e-9))
     parts = split_error(pair, window)
     facing = model.facing_bias[facing_bin(truth)]

@@ -181,10 +181,20 @@ def test_controls_add_back_one_component_alone():
     # shrinkage with slope 0: every tracklet gets the population's mean bones, all of them — the
     # neck's two shoulder bones too, which close the torso's cycle (no bone left to carry the
     # person's own length)
-    flat = pe.NoiseModel(model.rms, model.bone_mean, np.zeros(len(pe.EDGES)), model.facing_bias)
     for q in pairs:
-        lengths = np.median(bone_lengths(pe.control_joints(q, "shrinkage", flat, rng)), axis=0)
+        lengths = np.median(bone_lengths(pe.control_joints(q, "template", model, rng)), axis=0)
         np.testing.assert_allclose(lengths, model.bone_mean, rtol=1e-6)
+    # the motion channel: no tracklet keeps a constant of its own — every one has the same mean,
+    # the motion (frame minus mean) is the truth's, or the truth's with the component added
+    for q in pairs:
+        motion = pe.control_joints(q, "motion", model, rng)
+        np.testing.assert_allclose(motion.mean(0), model.mean_pose, atol=1e-12)
+        np.testing.assert_allclose(motion - motion.mean(0), q.truth - q.truth.mean(0), atol=1e-12)
+        noisy = pe.control_joints(q, "motion+all", model, rng)
+        np.testing.assert_allclose(
+            noisy - noisy.mean(0), q.estimate - q.estimate.mean(0), atol=1e-12
+        )
+        np.testing.assert_allclose(noisy.mean(0), model.mean_pose, atol=1e-12)
     with pytest.raises(ValueError, match="unknown control"):
         pe.control_joints(p, "blur", model, rng)
 
