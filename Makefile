@@ -103,7 +103,7 @@ pose-error: install
 # comparisons. Finished runs are kept (delete $(RUNS)/$(UCAL_RUN)* to retrain). Re-run it on
 # transformed joints with another cache and run name, e.g. (pipeline/transforms.py)
 #   make ucalgary UCAL_CACHE=cache/skeletons/ucalgary-noisy.h5 UCAL_RUN=ucalgary-noisy \
-#     UCAL_SET="--set preprocess.joints_transform=my.module:noise --set preprocess.transform_args=sigma=0.02"
+#     UCAL_SET="--set preprocess.joints_transform=pipeline.transforms:mediapipe_noise --set preprocess.transform_args=bias=1,jitter=0"
 # One torch thread a process: this model is small, and two threads on a loaded 2-core machine
 # were measured 20x slower a step (6.2 s vs 0.27 s).
 UCALGARY ?= ../shared/data/ucalgary-gait

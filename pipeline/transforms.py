@@ -97,3 +97,30 @@ def apply_transform(transform: Transform, joints: np.ndarray, key: str) -> np.nd
             f" expected finite joints of shape {joints.shape}"
         )
     return out
+
+
+# MediaPipe's error on the benchmark set, per joint (our order), 3D RMS in metres: its
+# per-tracklet constant bias and its frame-to-frame jitter, as `make pose-error` measured them
+# (README "Where MediaPipe loses identity", 2026-12-06).
+MEDIAPIPE_BIAS_RMS = (
+    np.array([12.6, 9.6, 11.6, 12.2, 13.8, 13.8, 20.0, 20.2, 3.9, 3.9, 8.1, 8.8, 13.4, 15.1]) / 100
+)
+MEDIAPIPE_JITTER_RMS = (
+    np.array([4.9, 2.6, 4.1, 4.2, 6.1, 6.1, 10.8, 11.2, 1.7, 1.7, 5.6, 6.3, 10.3, 11.5]) / 100
+)
+
+
+def mediapipe_noise(
+    joints: np.ndarray, rng: np.random.Generator, bias: float = 1.0, jitter: float = 1.0
+) -> np.ndarray:
+    """MediaPipe-sized error on real joints (`preprocess.joints_transform =
+    pipeline.transforms:mediapipe_noise`): a constant offset per sequence (what destroys the
+    body's identity on the benchmark) and fresh noise every frame (what destroys the motion's),
+    Gaussian per joint and axis at `bias` / `jitter` times MediaPipe's measured 3D RMS. Random
+    offsets, not MediaPipe's template body: the size of its error, not its shape."""
+    per_axis = 1 / np.sqrt(3)  # a 3D RMS spread evenly over the three axes
+    offset = rng.normal(size=(1, 14, 3)) * (bias * per_axis * MEDIAPIPE_BIAS_RMS)[None, :, None]
+    noise = (
+        rng.normal(size=joints.shape) * (jitter * per_axis * MEDIAPIPE_JITTER_RMS)[None, :, None]
+    )
+    return joints + offset + noise
