@@ -83,7 +83,7 @@ benchmark-control: install
 # Needs the caches `make benchmark` and `make benchmark-control` build. Control runs go to
 # $(RUNS)-controls, apart from the report's runs.
 CONTROLS := bias drift jitter drift+jitter iid shrinkage all facing bias-facing template \
-  motion motion+jitter motion+drift motion+all
+  motion motion+jitter motion+drift motion+all offset offset-0.5 offset-0.25
 CONTROL_DIR := cache/skeletons/controls
 pose-error: install
 	@start=$$(date +%s); set -e; export OMP_NUM_THREADS=1; \

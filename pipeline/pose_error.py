@@ -40,6 +40,11 @@ CONTROL_COMPONENTS = (
     "facing",  # the bias's mean over tracklets facing the same way (what a view correction removes)
     "bias-facing",  # the rest of the bias: what is particular to the tracklet
     "template",  # every bone at the population's mean length: the body's lengths gone
+    # A random offset per tracklet at k × the bias's RMS per joint (its size without its shape):
+    # how small a constant error must be for identity to survive (the error budget).
+    "offset",
+    "offset-0.5",
+    "offset-0.25",
     # The motion channel: each tracklet's own temporal mean replaced by the population's, so no
     # per-tracklet constant (body or bias) is left; then with an error component added first.
     "motion",
@@ -48,6 +53,7 @@ CONTROL_COMPONENTS = (
     "motion+all",
 )
 MOTION = "motion"
+OFFSET = "offset"
 # The bones rebuilt outward from the hips (parent, child). The shoulders close the torso's cycle
 # (hips – shoulders – neck), so `with_bone_lengths` places them apart, then the neck.
 _TREE = (
@@ -374,6 +380,7 @@ class NoiseModel:
     bone_slope: np.ndarray  # (len(EDGES),) slope of estimated on true bone length (shrinkage)
     facing_bias: dict[int, np.ndarray]  # facing bin → (14, 3) mean bias of its tracklets
     mean_pose: np.ndarray  # (14, 3) the population's mean of the tracklets' mean true pose
+    bias_rms: np.ndarray  # (14,) 3D RMS of the per-tracklet bias of each joint over tracklets
 
 
 def facing_bin(truth: np.ndarray) -> int:
@@ -390,8 +397,14 @@ def noise_model(pairs: list[Pair]) -> NoiseModel:
     biases = np.stack([split_error(p).bias for p in pairs])
     facing = {int(b): biases[bins == b].mean(0) for b in np.unique(bins)}
     mean_pose = np.mean([p.truth[p.present].mean(0) for p in pairs], axis=0)
+    bias_rms = np.sqrt((biases**2).sum(-1).mean(0))
     return NoiseModel(
-        np.sqrt((error**2).mean(0)), true_bones.mean(0), np.array(slopes), facing, mean_pose
+        np.sqrt((error**2).mean(0)),
+        true_bones.mean(0),
+        np.array(slopes),
+        facing,
+        mean_pose,
+        bias_rms,
     )
 
 
@@ -464,7 +477,8 @@ def control_joints(
     the measured slope of estimate on truth, nothing else changed), `template` (every bone at
     the population mean), `facing` (the mean bias of the tracklets facing the same way: the
     view's share of the bias), `bias-facing` (the rest of the bias, particular to the tracklet);
-    `motion` and `motion+COMPONENT`: the truth (with that component added) whose own temporal
+    `offset` / `offset-K`: a random constant per tracklet, Gaussian per joint and axis at (K ×)
+    the bias's measured 3D RMS of each joint; `motion` and `motion+COMPONENT`: the truth (with that component added) whose own temporal
     mean over detected frames is replaced by the population's mean pose."""
     if component not in CONTROL_COMPONENTS:
         raise ValueError(f"unknown control {component!r} (known: {', '.join(CONTROL_COMPONENTS)})")
@@ -475,6 +489,10 @@ def control_joints(
     truth = pair.truth
     if component == "iid":
         return truth + rng.normal(size=truth.shape) * model.rms
+    if component.startswith(OFFSET):
+        scale = float(component.removeprefix(OFFSET).removeprefix("-") or 1.0)
+        per_axis = scale * model.bias_rms / np.sqrt(3)  # a 3D RMS spread over three axes
+        return truth + rng.normal(size=(1, 14, 3)) * per_axis[None, :, None]
     if component in ("shrinkage", "template"):
         lengths = np.median(bone_lengths(truth), axis=0)
         slope = model.bone_slope if component == "shrinkage" else 0.0

@@ -184,6 +184,16 @@ def test_controls_add_back_one_component_alone():
     for q in pairs:
         lengths = np.median(bone_lengths(pe.control_joints(q, "template", model, rng)), axis=0)
         np.testing.assert_allclose(lengths, model.bone_mean, rtol=1e-6)
+    # a random offset: the same on every frame, its size K × the bias's RMS over many draws
+    biases = np.stack([pe.split_error(q).bias for q in pairs])
+    np.testing.assert_allclose(model.bias_rms, np.sqrt((biases**2).sum(-1).mean(0)))
+    draws = np.stack(
+        [pe.control_joints(p, "offset-0.5", model, rng) - p.truth for _ in range(3000)]
+    )
+    assert np.ptp(draws, axis=1).max() < 1e-12
+    np.testing.assert_allclose(
+        np.sqrt((draws[:, 0] ** 2).sum(-1).mean(0)), 0.5 * model.bias_rms, rtol=0.08
+    )
     # the motion channel: no tracklet keeps a constant of its own — every one has the same mean,
     # the motion (frame minus mean) is the truth's, or the truth's with the component added
     for q in pairs:
