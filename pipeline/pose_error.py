@@ -26,6 +26,7 @@ from pipeline.cache import CacheWriter, SkeletonCache, attribute, file_attribute
 from pipeline.groundtruth import groundtruth_arrays
 from pipeline.probe import PROPORTIONS, bone_lengths, cadence, metric_joints
 from pipeline.skeleton import EDGES, JOINT_NAMES, LEFT_RIGHT_PAIRS, facing_angle
+from pipeline.transforms import gaussian_at_rms
 
 FACING_BIN = 20  # degrees: bins of the true facing angle for `bias_sources`
 DRIFT_WINDOW = 9  # frames: about half a gait cycle at 15 frames/s, so the stride stays in jitter
@@ -397,7 +398,7 @@ def noise_model(pairs: list[Pair]) -> NoiseModel:
     biases = np.stack([split_error(p).bias for p in pairs])
     facing = {int(b): biases[bins == b].mean(0) for b in np.unique(bins)}
     mean_pose = np.mean([p.truth[p.present].mean(0) for p in pairs], axis=0)
-    bias_rms = np.sqrt((biases**2).sum(-1).mean(0))
+    bias_rms = _rms_cm(list(biases[:, None])) / 100  # the decomposition's bias column, in metres
     return NoiseModel(
         np.sqrt((error**2).mean(0)),
         true_bones.mean(0),
@@ -441,25 +442,29 @@ def with_bone_lengths(joints: np.ndarray, factors: np.ndarray) -> np.ndarray:
     equal), head and arms from there; directions kept otherwise."""
     factors = np.broadcast_to(factors, (len(joints), len(EDGES)))
 
+    def scale(a: int, b: int) -> np.ndarray:
+        return factors[:, [_edge_index(a, b)]]
+
     def length(a: int, b: int) -> np.ndarray:
-        scale = factors[:, [_edge_index(a, b)]]
-        return np.linalg.norm(joints[:, b] - joints[:, a], axis=-1, keepdims=True) * scale
+        return np.linalg.norm(joints[:, b] - joints[:, a], axis=-1, keepdims=True) * scale(a, b)
+
+    def follow(bones) -> None:
+        for parent, child in bones:
+            out[:, child] = out[:, parent] + (joints[:, child] - joints[:, parent]) * scale(
+                parent, child
+            )
 
     out = np.empty_like(joints)
-    half_hips = (joints[:, 8] - joints[:, 9]) / 2 * factors[:, [_edge_index(8, 9)]]
+    half_hips = (joints[:, 8] - joints[:, 9]) / 2 * scale(8, 9)
     centre = (joints[:, 8] + joints[:, 9]) / 2
     out[:, 8], out[:, 9] = centre + half_hips, centre - half_hips
-    for parent, child in _TREE:
-        scale = factors[:, [_edge_index(parent, child)]]
-        out[:, child] = out[:, parent] + (joints[:, child] - joints[:, parent]) * scale
+    follow(_TREE)
     to_left, to_right = length(1, 2), length(1, 3)
     out[:, 2], out[:, 3] = _close_torso(
         out[:, 8], out[:, 9], out[:, 2], out[:, 3], length(2, 8), length(3, 9), to_left + to_right
     )
     out[:, 1] = out[:, 2] + (out[:, 3] - out[:, 2]) * to_left / (to_left + to_right)
-    for parent, child in _FROM_NECK:
-        scale = factors[:, [_edge_index(parent, child)]]
-        out[:, child] = out[:, parent] + (joints[:, child] - joints[:, parent]) * scale
+    follow(_FROM_NECK)
     return out
 
 
@@ -478,8 +483,9 @@ def control_joints(
     the population mean), `facing` (the mean bias of the tracklets facing the same way: the
     view's share of the bias), `bias-facing` (the rest of the bias, particular to the tracklet);
     `offset` / `offset-K`: a random constant per tracklet, Gaussian per joint and axis at (K ×)
-    the bias's measured 3D RMS of each joint; `motion` and `motion+COMPONENT`: the truth (with that component added) whose own temporal
-    mean over detected frames is replaced by the population's mean pose."""
+    the bias's measured 3D RMS of each joint; `motion` and `motion+COMPONENT`: the truth (with
+    that component added) whose own temporal mean over detected frames is replaced by the
+    population's mean pose."""
     if component not in CONTROL_COMPONENTS:
         raise ValueError(f"unknown control {component!r} (known: {', '.join(CONTROL_COMPONENTS)})")
     if component.startswith(MOTION):
@@ -491,18 +497,17 @@ def control_joints(
         return truth + rng.normal(size=truth.shape) * model.rms
     if component.startswith(OFFSET):
         scale = float(component.removeprefix(OFFSET).removeprefix("-") or 1.0)
-        per_axis = scale * model.bias_rms / np.sqrt(3)  # a 3D RMS spread over three axes
-        return truth + rng.normal(size=(1, 14, 3)) * per_axis[None, :, None]
+        return truth + gaussian_at_rms(rng, 1, scale * model.bias_rms)
     if component in ("shrinkage", "template"):
         lengths = np.median(bone_lengths(truth), axis=0)
         slope = model.bone_slope if component == "shrinkage" else 0.0
         target = model.bone_mean + slope * (lengths - model.bone_mean)
         return with_bone_lengths(truth, target / np.maximum(lengths, 1e-9))
     parts = split_error(pair, window)
-    facing = model.facing_bias[facing_bin(truth)]
+    if component in ("facing", "bias-facing"):
+        facing = model.facing_bias[facing_bin(truth)]
+        return truth + (facing if component == "facing" else parts.bias - facing)[None]
     added = {
-        "facing": facing[None],
-        "bias-facing": (parts.bias - facing)[None],
         "bias": parts.bias[None],
         "drift": parts.drift,
         "jitter": parts.jitter,

@@ -110,6 +110,12 @@ MEDIAPIPE_JITTER_RMS = (
 )
 
 
+def gaussian_at_rms(rng: np.random.Generator, frames: int, rms: np.ndarray) -> np.ndarray:
+    """(frames, 14, 3) Gaussian noise whose 3D RMS per joint is `rms` ((14,), spread evenly over
+    the three axes); `frames` = 1 for one constant offset."""
+    return rng.normal(size=(frames, 14, 3)) * (rms / np.sqrt(3))[None, :, None]
+
+
 def mediapipe_noise(
     joints: np.ndarray, rng: np.random.Generator, bias: float = 1.0, jitter: float = 1.0
 ) -> np.ndarray:
@@ -118,9 +124,6 @@ def mediapipe_noise(
     body's identity on the benchmark) and fresh noise every frame (what destroys the motion's),
     Gaussian per joint and axis at `bias` / `jitter` times MediaPipe's measured 3D RMS. Random
     offsets, not MediaPipe's template body: the size of its error, not its shape."""
-    per_axis = 1 / np.sqrt(3)  # a 3D RMS spread evenly over the three axes
-    offset = rng.normal(size=(1, 14, 3)) * (bias * per_axis * MEDIAPIPE_BIAS_RMS)[None, :, None]
-    noise = (
-        rng.normal(size=joints.shape) * (jitter * per_axis * MEDIAPIPE_JITTER_RMS)[None, :, None]
-    )
+    offset = gaussian_at_rms(rng, 1, bias * MEDIAPIPE_BIAS_RMS)
+    noise = gaussian_at_rms(rng, len(joints), jitter * MEDIAPIPE_JITTER_RMS)
     return joints + offset + noise
