@@ -6,7 +6,8 @@ Run it before training: a cue at chance here is unlikely to be learned from thes
 Cues, all scale-free (stature and camera distance do not enter):
 - `bone ratios`: each of the 14 bones' length over the sum of all, the tracklet's median frame;
 - `limb proportions`: leg / torso, arm / torso, shoulder width / hip width, upper / lower leg;
-- `cadence`: steps per frame from the autocorrelation of the feet's distance (the gait rhythm);
+- `cadence`: steps per frame, the frequency that best fits the left − right swings of the feet,
+  knees and hands over the whole tracklet (the gait rhythm);
 - `all`: the three together, each feature standardised over the query and gallery tracklets;
 - variants of the bone ratios that might recover what pose estimation loses: after a temporal
   median filter, from visible frames only (MediaPipe's visibility), from the image landmarks.
@@ -27,6 +28,13 @@ from pipeline.metrics import SETTINGS, Labels, QueryScores, evaluate_distances
 from pipeline.skeleton import EDGES
 
 L_FOOT, R_FOOT = 12, 13
+# Left − right pairs that swing once a stride (feet, knees, hands): the cadence's signals.
+SWING_PAIRS = ((L_FOOT, R_FOOT), (10, 11), (6, 7))
+STRIDE_PERIODS = (6.0, 48.0)  # frames: 0.2–1.6 s a stride at 30 frames/s, 0.4–3.2 s at 15
+FREQUENCY_STEPS = 256
+SUBHARMONIC_SHARE = 0.5
+ROBUST_ROUNDS = 3  # the first plain, then two down-weighting frames the fit leaves far off
+HUBER = 1.5  # robust scales (1.4826 × median) a frame may be off before it is down-weighted
 # (numerator bones, denominator bones) by index into EDGES
 PROPORTIONS = {
     "leg/torso": ((10, 11, 12, 13), (7, 8)),
@@ -56,21 +64,64 @@ def bone_lengths(joints: np.ndarray) -> np.ndarray:
     return np.linalg.norm(joints[:, i] - joints[:, j], axis=-1)
 
 
-def cadence(joints: np.ndarray, min_lag: int = 3) -> float:
-    """Dominant rhythm (cycles per frame) of the distance between the feet: the first
-    autocorrelation peak after `min_lag` frames (parabolic interpolation); 0 when none."""
-    signal = np.linalg.norm(joints[:, L_FOOT] - joints[:, R_FOOT], axis=-1)
-    signal = signal - signal.mean()
-    if len(signal) < 2 * min_lag + 2 or not np.any(signal):
+def _swings(joints: np.ndarray) -> np.ndarray | None:
+    """(T, C) left − right swings of `SWING_PAIRS`, each centred and scaled to unit RMS (so the
+    arms count as much as the legs); None when nothing swings."""
+    swings = [joints[:, a] - joints[:, b] for a, b in SWING_PAIRS]
+    swings = [s - s.mean(axis=0) for s in swings]
+    rms = [np.sqrt((s**2).sum(-1).mean()) for s in swings]
+    if max(rms) == 0:
+        return None
+    return np.concatenate([s / r for s, r in zip(swings, rms) if r > 0], axis=1)
+
+
+def _sinusoid_fits(y: np.ndarray, freqs: np.ndarray, weights: np.ndarray):
+    """Weighted least squares of y (T, C) on an offset, a linear drift and a sinusoid at every
+    frequency (cycles per frame) → (explained weighted sum of squares (F,), fitted (F, T, C))."""
+    frames = len(y)
+    t = np.arange(frames) - (frames - 1) / 2
+    phase = 2 * np.pi * freqs[:, None] * t[None]
+    drift = np.broadcast_to(t / frames, phase.shape)
+    design = np.stack([np.ones_like(phase), drift, np.cos(phase), np.sin(phase)], axis=-1)
+    weighted = design * weights[None, :, None]
+    gram = weighted.transpose(0, 2, 1) @ design
+    projected = weighted.transpose(0, 2, 1) @ y  # (F, 4, C)
+    coef = np.linalg.solve(gram + 1e-9 * np.eye(4), projected)
+    return (coef * projected).sum(axis=(1, 2)), design @ coef
+
+
+def cadence(joints: np.ndarray, periods: tuple[float, float] = STRIDE_PERIODS) -> float:
+    """Steps per frame (twice the stride frequency): the frequency whose sinusoid, with an offset
+    and a linear drift, best explains the left − right swings of the feet, knees and hands
+    together, searched over stride periods (frames, at most the tracklet's length) and refined by
+    a parabola through the best three. Frames the fit leaves far off (an estimator's left/right
+    swaps) are down-weighted and the search repeated. A fit over the whole tracklet averages
+    frame-to-frame noise away: on the benchmark set MediaPipe's cadence is within 10 % of the
+    truth for 97 % of the tracklets (README, "Where MediaPipe loses identity"); 0 when nothing
+    swings."""
+    frames = len(joints)
+    longest = min(periods[1], frames)
+    y = _swings(joints) if frames >= 8 and longest > periods[0] else None
+    if y is None:
         return 0.0
-    corr = np.correlate(signal, signal, mode="full")[len(signal) - 1 :]
-    corr = corr / corr[0]
-    for lag in range(min_lag, len(corr) - 1):
-        if corr[lag] >= corr[lag - 1] and corr[lag] > corr[lag + 1] and corr[lag] > 0:
-            a, b, c = corr[lag - 1], corr[lag], corr[lag + 1]
-            shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) else 0.0
-            return 1.0 / (lag + shift)
-    return 0.0
+    freqs = np.linspace(1 / longest, 1 / periods[0], FREQUENCY_STEPS)
+    weights = np.ones(frames)
+    for _ in range(ROBUST_ROUNDS):
+        explained, fitted = _sinusoid_fits(y, freqs, weights)
+        best = int(np.argmax(explained))
+        off = np.linalg.norm(y - fitted[best], axis=1)
+        scale = 1.4826 * np.median(off) + 1e-12
+        weights = np.minimum(1.0, HUBER * scale / np.maximum(off, 1e-12))
+    # A left/right swap every step folds the swing into a rhythm twice as fast: when half the
+    # best frequency explains a good part as much, the stride is that half.
+    half = int(np.argmin(np.abs(freqs - freqs[best] / 2)))
+    if freqs[best] / 2 >= freqs[0] and explained[half] >= SUBHARMONIC_SHARE * explained[best]:
+        best = half
+    shift = 0.0
+    if 0 < best < len(freqs) - 1:
+        a, b, c = -explained[best - 1 : best + 2]
+        shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) > 0 else 0.0
+    return float(2 * (freqs[best] + shift * (freqs[1] - freqs[0])))
 
 
 def temporal_median(joints: np.ndarray, window: int = SMOOTH_FRAMES) -> np.ndarray:

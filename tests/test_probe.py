@@ -19,6 +19,29 @@ def test_cadence_finds_the_rhythm_of_the_feet():
     assert probe.cadence(np.zeros((40, 14, 3))) == 0.0
 
 
+def _walking_swings(frames: int, period: float, rng, noise: float) -> np.ndarray:
+    """Feet, knees and hands swinging left against right once a stride, plus per-frame noise."""
+    t = np.arange(frames)
+    joints = rng.normal(0, noise, size=(frames, 14, 3))
+    swing = np.sin(2 * np.pi * t / period + 0.7)
+    for (left, right), amplitude in zip(probe.SWING_PAIRS, (0.3, 0.15, 0.2)):
+        joints[:, left, 2] += amplitude * swing
+        joints[:, right, 2] -= amplitude * swing
+    return joints
+
+
+def test_cadence_holds_under_frame_noise_and_occasional_left_right_swaps():
+    rng = np.random.default_rng(0)
+    period = 16.7  # frames a stride: two steps
+    noisy = _walking_swings(32, period, rng, noise=0.15)
+    assert probe.cadence(noisy) == pytest.approx(2 / period, rel=0.05)
+    swapped = _walking_swings(32, period, rng, noise=0.05)
+    for frame in rng.choice(32, size=4, replace=False):  # an eighth of the frames, as MediaPipe
+        for left, right in probe.SWING_PAIRS:
+            swapped[frame, [left, right]] = swapped[frame, [right, left]]
+    assert probe.cadence(swapped) == pytest.approx(2 / period, rel=0.05)
+
+
 def test_bone_ratios_are_scale_free_and_eq1_is_undone():
     rng = np.random.default_rng(0)
     joints = rng.normal(0, 0.3, size=(10, 14, 3))
