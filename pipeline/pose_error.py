@@ -73,6 +73,11 @@ _FROM_NECK = (
     (5, 7),
 )
 L_KNEE, R_KNEE, L_ELBOW, R_ELBOW = 10, 11, 4, 5
+# Pose estimators swap one limb's left and right while the torso stays right (the legs crossing
+# in a side view): each limb's swaps are counted apart from the whole body's, on the frames whose
+# true left and right joints of the limb are at least LIMB_APART apart (a crossing is no swap).
+LIMBS = {"legs": ((L_KNEE, R_KNEE), (12, 13)), "arms": ((L_ELBOW, R_ELBOW), (6, 7))}
+LIMB_APART = 0.10  # metres, mean over the limb's joint pairs
 VIEW_BINS = (
     (0, 30, "frontal"),
     (30, 75, "front-oblique"),
@@ -295,9 +300,11 @@ def component_table(pairs: list[Pair], window: int = DRIFT_WINDOW) -> dict[str, 
 def alignment_checks(pairs: list[Pair], max_lag: int = 4) -> dict:
     """Checks of our own path: the lag at which the estimate's knee angle series best matches the
     truth's (0 = aligned), frames whose error shrinks when the estimate's left and right are
-    swapped (per view of the true facing), and per-axis slope/correlation of all coordinates."""
+    swapped — the whole body, and each limb alone (`LIMBS`) — per view of the true facing, and
+    per-axis slope/correlation of all coordinates."""
     lags, correlations = [], []
     swapped: dict[str, list[float]] = {name: [] for *_, name in VIEW_BINS}
+    limbs = {limb: {name: [] for *_, name in VIEW_BINS} for limb in LIMBS}
     for p in pairs:
         est, tru = knee_angles(p.estimate[p.present]), knee_angles(p.truth[p.present])
         for side in range(2):
@@ -306,13 +313,15 @@ def alignment_checks(pairs: list[Pair], max_lag: int = 4) -> dict:
                 scores = [_lagged_corr(a, b, lag) for lag in range(-max_lag, max_lag + 1)]
                 lags.append(int(np.argmax(scores)) - max_lag)
                 correlations.append(scores[max_lag])
-        mirrored = p.estimate.copy()
-        for left, right in LEFT_RIGHT_PAIRS:
-            mirrored[:, [left, right]] = mirrored[:, [right, left]]
-        plain = np.linalg.norm(p.estimate - p.truth, axis=-1).mean(1)
-        flipped = np.linalg.norm(mirrored - p.truth, axis=-1).mean(1)
         view = view_name(p.truth)
-        swapped[view].append(float((flipped < plain)[p.present].mean()))
+        swapped[view].append(float(swapped_frames(p, LEFT_RIGHT_PAIRS)[p.present].mean()))
+        for limb, limb_pairs in LIMBS.items():
+            apart = np.mean(
+                [np.linalg.norm(p.truth[:, a] - p.truth[:, b], axis=-1) for a, b in limb_pairs], 0
+            )
+            judged = p.present & (apart >= LIMB_APART)
+            if judged.any():
+                limbs[limb][view].append(float(swapped_frames(p, limb_pairs)[judged].mean()))
     est = np.concatenate([p.estimate[p.present] for p in pairs]).reshape(-1, 3)
     tru = np.concatenate([p.truth[p.present] for p in pairs]).reshape(-1, 3)
     axes = {
@@ -322,16 +331,33 @@ def alignment_checks(pairs: list[Pair], max_lag: int = 4) -> dict:
         }
         for a, axis in enumerate("xyz")
     }
+
+    def percent(per_view: dict[str, list[float]]) -> dict:
+        return {
+            v: {"tracklets": len(s), "percent": 100 * float(np.mean(s)) if s else 0.0}
+            for v, s in per_view.items()
+        }
+
     return {
         "knee lag histogram": {str(lag): lags.count(lag) for lag in range(-max_lag, max_lag + 1)},
         "knee series corr median": float(np.median(correlations)) if correlations else 0.0,
         "knee series corr p10": float(np.percentile(correlations, 10)) if correlations else 0.0,
-        "left/right swapped frames %": {
-            v: {"tracklets": len(s), "percent": 100 * float(np.mean(s)) if s else 0.0}
-            for v, s in swapped.items()
-        },
+        "left/right swapped frames %": percent(swapped),
+        "limb swapped frames %": {limb: percent(per_view) for limb, per_view in limbs.items()},
         "axes": axes,
     }
+
+
+def swapped_frames(pair: Pair, pairs) -> np.ndarray:
+    """(T,) bool: frames whose joints of `pairs` are nearer the truth with each pair's left and
+    right exchanged."""
+    joints = [j for pair_ in pairs for j in pair_]
+    mirrored = pair.estimate.copy()
+    for left, right in pairs:
+        mirrored[:, [left, right]] = mirrored[:, [right, left]]
+    plain = np.linalg.norm(pair.estimate[:, joints] - pair.truth[:, joints], axis=-1).mean(1)
+    flipped = np.linalg.norm(mirrored[:, joints] - pair.truth[:, joints], axis=-1).mean(1)
+    return flipped < plain
 
 
 def _lagged_corr(truth: np.ndarray, estimate: np.ndarray, lag: int) -> float:
@@ -624,6 +650,11 @@ def format_decomposition(record: dict) -> str:
             for view, v in checks["left/right swapped frames %"].items()
         )
     )
+    for limb, per_view in checks.get("limb swapped frames %", {}).items():
+        lines.append(
+            f"{limb} alone better swapped (left and right ≥ {100 * LIMB_APART:.0f} cm apart): "
+            + ", ".join(f"{view} {v['percent']:.1f} %" for view, v in per_view.items())
+        )
     lines.append(
         "axes, estimate on truth: "
         + ", ".join(

@@ -140,6 +140,18 @@ def test_checks_find_a_time_shift_and_a_left_right_swap():
     assert pe.view_name(-truth * np.array([1, -1, 1])) == "back"  # turned about the vertical
 
 
+def test_checks_count_a_limb_swapped_alone():
+    truth = walker(40)
+    legs_swapped = truth.copy()
+    for left, right in pe.LIMBS["legs"]:
+        legs_swapped[:10, [left, right]] = legs_swapped[:10, [right, left]]  # a quarter of frames
+    checks = pe.alignment_checks([pair(legs_swapped, truth)])
+    assert checks["limb swapped frames %"]["legs"]["frontal"]["percent"] == 25.0
+    assert checks["limb swapped frames %"]["arms"]["frontal"]["percent"] == 0.0
+    # the whole body mirrored is worse than the estimate: the torso and arms are right
+    assert checks["left/right swapped frames %"]["frontal"]["percent"] == 0.0
+
+
 def test_bone_lengths_are_rebuilt_as_asked():
     truth = walker()
     same = pe.with_bone_lengths(truth, np.ones(len(pe.EDGES)))
