@@ -1,0 +1,171 @@
+"""How MediaPipe's landmarks go wrong on a synthetic set, two measurements beyond `pose-error`
+(README, "Where MediaPipe loses identity"):
+
+    .venv/bin/python tools/landmark_study.py image-error --root cache/synthetic-benchmark \
+        --cache cache/skeletons/synthetic-benchmark.h5
+    .venv/bin/python tools/landmark_study.py bias-stability --root cache/synthetic-benchmark \
+        [--tracklets 30]
+
+`image-error`: the image landmarks (`image33` mapped to the 14 joints, pixels) against the true
+joints projected by each frame's own camera (the set's plan re-created from its config.toml: the
+same random streams as the render, so the projection is exact), split per tracklet into bias,
+drift and jitter as `pose-error` splits the 3D error; the bias also around the population's mean
+and around the mean of the tracklets seen from the same side and yaw (20° bins).
+
+`bias-stability`: is the 3D per-tracklet bias a property of the person in the image (body,
+outfit, view) or of incidental image content? Training tracklets are rendered again with one
+thing changed — the noise seed (sensor noise and framing jitter), the yaw by +10° / +25°, the
+scene (wall, floor, light), the outfit (the person's other one) — and run through MediaPipe; the bias of each is compared with the
+original's. Research code: not part of the product or its tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.cache import SkeletonCache
+from pipeline.config import load_config
+from pipeline.pose import PoseEstimator
+from pipeline.pose_error import FACING_BIN, Pair, split_error
+from pipeline.skeleton import JOINT_NAMES, map_33_to_14
+from pipeline.synth.body import joints14, vary_gait, walk
+from pipeline.synth.layout import _rng, plan_dataset
+from pipeline.synth.render import FPS, _cameras, render_tracklet
+
+CHANGES = ("noise", "yaw+10", "yaw+25", "scene", "outfit")
+
+
+def set_plan(root: str):
+    """The plan `asgl-pipeline synth` rendered `root` from (its saved config.toml)."""
+    s = load_config("demo", Path(root) / "config.toml").synth
+    size = (s.width, s.height)
+    return plan_dataset(
+        s.identities,
+        s.outfits,
+        s.cameras,
+        s.tracklets_per_outfit,
+        s.frames,
+        size,
+        s.seed,
+        s.occlusion,
+    )
+
+
+def _person(plan, spec):
+    """The identity as render_to_folder renders this tracklet (its varied gait) and its rng."""
+    rng = _rng(plan.seed, 3, spec.identity, spec.index)
+    person = plan.identities[spec.identity]
+    return dataclasses.replace(person, gait=vary_gait(person.gait, rng)), rng
+
+
+def projected_truth(plan, spec) -> np.ndarray:
+    """(T, 14, 2) true joints in the rendered frames' pixels."""
+    person, rng = _person(plan, spec)
+    motion = walk(person.body, person.gait, plan.frames, FPS, spec.view.phase)
+    cameras = _cameras(motion, person.body, spec.view, plan.size, rng)
+    joints = joints14(motion)
+    return np.stack([c.project(c.to_camera(joints[t])) for t, c in enumerate(cameras)])
+
+
+def _rms(x: np.ndarray) -> np.ndarray:
+    """RMS length over all leading axes of (..., 14, C) → (14,)."""
+    return np.sqrt((x**2).sum(-1).reshape(-1, x.shape[-2]).mean(0))
+
+
+def image_error(root: str, cache: str) -> None:
+    plan = set_plan(root)
+    parts, facing, heights = [], [], []
+    with SkeletonCache(cache) as estimate:
+        for spec in plan.tracklets:
+            arrays = estimate.read(spec.key, ("image33", "present"))
+            h, w = estimate.meta(spec.key)["frame_size"]
+            pixels = map_33_to_14(arrays["image33"])[..., :2] * np.array([w, h])
+            truth = projected_truth(plan, spec)
+            pair = Pair(
+                spec.key, spec.pid, spec.clothes, spec.camera, pixels, truth, arrays["present"]
+            )
+            parts.append(split_error(pair))
+            heights.append(np.median(truth[:, 12:14, 1].mean(1) - truth[:, 0, 1]))
+            facing.append(spec.view.side * spec.view.yaw)  # degrees, signed as the camera sees it
+    bias = np.stack([p.bias for p in parts])
+    bins = ((np.array(facing) + 180) // FACING_BIN).astype(int)
+    facing_mean = np.stack([bias[bins == b].mean(0) for b in bins])
+    columns = {
+        "bias": _rms(bias),
+        "~mean": _rms(bias - bias.mean(0)),
+        "~facing": _rms(bias - facing_mean),
+        "drift": _rms(np.concatenate([p.drift for p in parts])),
+        "jitter": _rms(np.concatenate([p.jitter for p in parts])),
+    }
+    print(f"{len(parts)} tracklets; body height (head to feet) median {np.median(heights):.0f} px")
+    print(f"{'joint (px)':<14}" + "".join(f"{c:>9}" for c in columns))
+    for j, name in enumerate(JOINT_NAMES):
+        print(f"{name:<14}" + "".join(f"{v[j]:>9.1f}" for v in columns.values()))
+
+
+def _bias_3d(plan, spec, estimator, change: str | None) -> np.ndarray:
+    """(14, 3) MediaPipe's mean 3D error over the tracklet rendered with `change`."""
+    person, rng = _person(plan, spec)
+    view, scene = spec.view, plan.scenes[spec.camera]
+    if change == "noise":
+        rng = _rng(plan.seed, 3, spec.identity, spec.index + 1000)
+    elif change and change.startswith("yaw"):
+        turn = float(change.removeprefix("yaw")) * (1 if view.yaw < 90 else -1)
+        view = dataclasses.replace(view, yaw=float(np.clip(view.yaw + turn, 0, 180)))
+    elif change == "scene":
+        cameras = sorted(plan.scenes)
+        scene = plan.scenes[cameras[(cameras.index(spec.camera) + 1) % len(cameras)]]
+    wardrobe = plan.outfits[spec.identity]
+    outfit = wardrobe[(spec.outfit + (change == "outfit")) % len(wardrobe)]
+    images, truth = render_tracklet(person, outfit, scene, view, plan.frames, plan.size, rng)
+    found = estimator.process_sequence(images)
+    world = map_33_to_14(found["world33"])
+    world = world - (world[:, 8:9] + world[:, 9:10]) / 2
+    return (world - truth)[found["present"]].mean(0)
+
+
+def bias_stability(root: str, tracklets: int) -> None:
+    plan = set_plan(root)
+    specs = [s for s in plan.tracklets if s.split == "train"][::10][:tracklets]
+    with PoseEstimator() as estimator:
+        biases = {
+            change: np.stack([_bias_3d(plan, s, estimator, change) for s in specs]).reshape(
+                len(specs), -1
+            )
+            for change in (None, *CHANGES)
+        }
+    original = biases[None]
+    centred = original - original.mean(0)
+
+    def cm(x: np.ndarray) -> float:
+        return 100 * float(np.sqrt((x**2).sum() / (len(x) * 14)))
+
+    print(f"{len(specs)} training tracklets; 3D bias RMS around its mean {cm(centred):.1f} cm")
+    for change in CHANGES:
+        other = biases[change]
+        corr = np.corrcoef(centred.ravel(), (other - other.mean(0)).ravel())[0, 1]
+        print(
+            f"  {change:<8} changes it by {cm(other - original):.1f} cm RMS; "
+            f"correlation with the original's {corr:.2f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", choices=("image-error", "bias-stability"))
+    parser.add_argument("--root", required=True, help="a set made by `asgl-pipeline synth`")
+    parser.add_argument("--cache", help="its MediaPipe skeleton cache (image-error)")
+    parser.add_argument("--tracklets", type=int, default=30)
+    args = parser.parse_args()
+    if args.study == "image-error":
+        image_error(args.root, args.cache)
+    else:
+        bias_stability(args.root, args.tracklets)
+
+
+if __name__ == "__main__":
+    main()
