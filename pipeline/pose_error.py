@@ -348,12 +348,12 @@ def alignment_checks(pairs: list[Pair], max_lag: int = 4) -> dict:
     }
 
 
-def swapped_frames(pair: Pair, pairs) -> np.ndarray:
-    """(T,) bool: frames whose joints of `pairs` are nearer the truth with each pair's left and
-    right exchanged."""
-    joints = [j for pair_ in pairs for j in pair_]
+def swapped_frames(pair: Pair, joint_pairs) -> np.ndarray:
+    """(T,) bool: frames whose joints of `joint_pairs` ((left, right), …) are nearer the truth
+    with each pair's left and right exchanged."""
+    joints = [j for left_right in joint_pairs for j in left_right]
     mirrored = pair.estimate.copy()
-    for left, right in pairs:
+    for left, right in joint_pairs:
         mirrored[:, [left, right]] = mirrored[:, [right, left]]
     plain = np.linalg.norm(pair.estimate[:, joints] - pair.truth[:, joints], axis=-1).mean(1)
     flipped = np.linalg.norm(mirrored[:, joints] - pair.truth[:, joints], axis=-1).mean(1)
