@@ -62,12 +62,17 @@ def _person(plan, spec):
     return dataclasses.replace(person, gait=vary_gait(person.gait, rng)), rng
 
 
-def projected_truth(plan, spec) -> np.ndarray:
-    """(T, 14, 2) true joints in the rendered frames' pixels."""
+def recreated(plan, spec) -> tuple[np.ndarray, list]:
+    """The tracklet's true joints (T, 14, 3) in world coordinates and its per-frame cameras, as
+    `render_tracklet` made them (the same random stream, consumed in the same order)."""
     person, rng = _person(plan, spec)
     motion = walk(person.body, person.gait, plan.frames, FPS, spec.view.phase)
-    cameras = _cameras(motion, person.body, spec.view, plan.size, rng)
-    joints = joints14(motion)
+    return joints14(motion), _cameras(motion, person.body, spec.view, plan.size, rng)
+
+
+def projected_truth(plan, spec) -> np.ndarray:
+    """(T, 14, 2) true joints in the rendered frames' pixels."""
+    joints, cameras = recreated(plan, spec)
     return np.stack([c.project(c.to_camera(joints[t])) for t, c in enumerate(cameras)])
 
 
