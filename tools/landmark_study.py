@@ -16,7 +16,7 @@ and around the mean of the tracklets seen from the same side and yaw (20° bins)
 outfit, view) or of incidental image content? Training tracklets are rendered again with one
 thing changed — the noise seed (sensor noise and framing jitter), the yaw by +10° / +25°, the
 scene (wall, floor, light), the outfit (the person's other one) — and run through MediaPipe; the bias of each is compared with the
-original's. Research code: not part of the product or its tests.
+original's. Research code, not a stage; tests/test_landmark_study.py checks the re-created plan.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from pipeline.cache import SkeletonCache
 from pipeline.config import load_config
 from pipeline.pose import PoseEstimator
 from pipeline.pose_error import FACING_BIN, Pair, split_error
-from pipeline.skeleton import JOINT_NAMES, map_33_to_14
-from pipeline.synth.body import joints14, vary_gait, walk
-from pipeline.synth.layout import _rng, plan_dataset
+from pipeline.skeleton import JOINT_NAMES, hip_centre, map_33_to_14
+from pipeline.synth.body import joints14, walk
+from pipeline.synth.layout import _rng, plan_dataset, tracklet_person
 from pipeline.synth.render import FPS, _cameras, render_tracklet
 
 CHANGES = ("noise", "yaw+10", "yaw+25", "scene", "outfit")
@@ -55,17 +55,10 @@ def set_plan(root: str):
     )
 
 
-def _person(plan, spec):
-    """The identity as render_to_folder renders this tracklet (its varied gait) and its rng."""
-    rng = _rng(plan.seed, 3, spec.identity, spec.index)
-    person = plan.identities[spec.identity]
-    return dataclasses.replace(person, gait=vary_gait(person.gait, rng)), rng
-
-
 def recreated(plan, spec) -> tuple[np.ndarray, list]:
     """The tracklet's true joints (T, 14, 3) in world coordinates and its per-frame cameras, as
     `render_tracklet` made them (the same random stream, consumed in the same order)."""
-    person, rng = _person(plan, spec)
+    person, rng = tracklet_person(plan, spec)
     motion = walk(person.body, person.gait, plan.frames, FPS, spec.view.phase)
     return joints14(motion), _cameras(motion, person.body, spec.view, plan.size, rng)
 
@@ -114,7 +107,7 @@ def image_error(root: str, cache: str) -> None:
 
 def _bias_3d(plan, spec, estimator, change: str | None) -> np.ndarray:
     """(14, 3) MediaPipe's mean 3D error over the tracklet rendered with `change`."""
-    person, rng = _person(plan, spec)
+    person, rng = tracklet_person(plan, spec)
     view, scene = spec.view, plan.scenes[spec.camera]
     if change == "noise":
         rng = _rng(plan.seed, 3, spec.identity, spec.index + 1000)
@@ -129,8 +122,7 @@ def _bias_3d(plan, spec, estimator, change: str | None) -> np.ndarray:
     images, truth = render_tracklet(person, outfit, scene, view, plan.frames, plan.size, rng)
     found = estimator.process_sequence(images)
     world = map_33_to_14(found["world33"])
-    world = world - (world[:, 8:9] + world[:, 9:10]) / 2
-    return (world - truth)[found["present"]].mean(0)
+    return (world - hip_centre(world) - truth)[found["present"]].mean(0)
 
 
 def bias_stability(root: str, tracklets: int) -> None:

@@ -217,13 +217,19 @@ def frame_name(index: int) -> str:
     return f"{index + 1:05d}.jpg"
 
 
+def tracklet_person(plan: DatasetPlan, spec: TrackletSpec) -> tuple[Identity, np.random.Generator]:
+    """The identity as this tracklet shows it (its day's gait variation) and the random stream
+    the render goes on to use (camera jitter, sensor noise)."""
+    rng = _rng(plan.seed, 3, spec.identity, spec.index)
+    person = plan.identities[spec.identity]
+    return dataclasses.replace(person, gait=vary_gait(person.gait, rng)), rng
+
+
 def render_to_folder(
     plan: DatasetPlan, spec: TrackletSpec, root: Path, textures: SceneTextures | None = None
 ) -> int:
     """Render one tracklet into `root/<key>/`; returns the number of frames written."""
-    rng = _rng(plan.seed, 3, spec.identity, spec.index)
-    person = plan.identities[spec.identity]
-    person = dataclasses.replace(person, gait=vary_gait(person.gait, rng))
+    person, rng = tracklet_person(plan, spec)
     images, gt = render_tracklet(
         person,
         plan.outfits[spec.identity][spec.outfit],
