@@ -3,7 +3,7 @@
 The Adaptive Fusion Module learns its branch weights on the training identities, where every
 branch can be perfect: appearance memorises the training people's outfits. Nothing in training
 tells it that a branch fails on people it has never seen (on the benchmark's ground-truth control
-the full model fell 12–17 CC R-1 below shape + gait, README). After training, each branch's
+the full model fell 12–17 CC R-1 below shape + gait, docs/EXPERIMENTS.md). After training, each branch's
 weight is therefore scaled by a factor γ_k from a small grid (w'_k ∝ γ_k · w_k per sample, the
 module's `branch_prior` = log γ) chosen by the validation score the run already uses for model
 selection, on identities held out of training, never on the test set. γ = 1 for every branch is

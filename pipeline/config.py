@@ -389,8 +389,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # measured CPU time per training step (batch 32 × 8 frames: 4.4–6.5 s at 64×32 for the six
     # appearance variants, 0.7 s for shape + gait; 128×64 costs ~2×, leaving ~6 epochs); the
     # README has the whole budget. On CUDA, `make benchmark` trains at the paper's 256×128.
-    # 20 of the 100 training identities are held out to calibrate the fusion (README "Fusion
-    # calibration"): on the ground-truth control it lifted the full model from 66.5 / 62.0 to
+    # 20 of the 100 training identities are held out to calibrate the fusion (docs/EXPERIMENTS.md
+    # "Fusion calibration"): on the ground-truth control it lifted the full model from 66.5 / 62.0 to
     # 80.0 / 80.0 CC R-1 (seeds 0 / 1), where appearance fails across clothes.
     "benchmark": {
         "synth": {"identities": 200, "frames": 32},
@@ -410,7 +410,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # skeletons"): no frames, so no appearance branch; the CPU model and schedule. Clip stride 8
     # (8 frames span 2.1 s at 30 fps, two gait cycles) had the best mean validation mAP over 4
     # draws of 4 of the 14 training subjects (81.7 vs 79.1 for stride 4; 6 epochs, 24 epochs,
-    # lr 3e-4, batch 8×4 and no flip all within noise): README, never the test subjects.
+    # lr 3e-4, batch 8×4 and no flip all within noise): docs/EXPERIMENTS.md, never the test subjects.
     "ucalgary": {
         "data": {
             "dataset": "ucalgary",

@@ -100,7 +100,7 @@ def cadence(joints: np.ndarray, periods: tuple[float, float] = STRIDE_PERIODS) -
     a parabola through the best three. Frames the fit leaves far off (an estimator's left/right
     swaps) are down-weighted and the search repeated. A fit over the whole tracklet averages
     frame-to-frame noise away: on the benchmark set MediaPipe's cadence is within 10 % of the
-    truth for 96.5 % of the tracklets (README, "Where MediaPipe loses identity"); 0 when nothing
+    truth for 96.5 % of the tracklets (docs/MEDIAPIPE.md, "Timing survives"); 0 when nothing
     swings."""
     frames = len(joints)
     longest = min(periods[1], frames)

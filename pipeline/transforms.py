@@ -101,7 +101,7 @@ def apply_transform(transform: Transform, joints: np.ndarray, key: str) -> np.nd
 
 # MediaPipe's error on the benchmark set, per joint (our order), 3D RMS in metres: its
 # per-tracklet constant bias and its frame-to-frame jitter, as `make pose-error` measured them
-# (README "Where MediaPipe loses identity", 2026-12-06).
+# (docs/MEDIAPIPE.md, 2026-12-06).
 MEDIAPIPE_BIAS_RMS = (
     np.array([12.6, 9.6, 11.6, 12.2, 13.8, 13.8, 20.0, 20.2, 3.9, 3.9, 8.1, 8.8, 13.4, 15.1]) / 100
 )

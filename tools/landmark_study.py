@@ -1,5 +1,5 @@
 """How MediaPipe's landmarks go wrong on a synthetic set, two measurements beyond `pose-error`
-(README, "Where MediaPipe loses identity"):
+(docs/MEDIAPIPE.md, "What MediaPipe keeps"):
 
     .venv/bin/python tools/landmark_study.py image-error --root cache/synthetic-benchmark \
         --cache cache/skeletons/synthetic-benchmark.h5
