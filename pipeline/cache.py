@@ -12,7 +12,8 @@ Per tracklet group (name = escaped key): datasets `world33 (T,33,3)`, `image33 (
 pid, clothes, camera, split, source, frames, detection_rate, frame_size (h, w). File attributes:
 schema_version, mediapipe_version, model_complexity, normalisation, dataset, root, pose_source
 (mediapipe | groundtruth | skeletons), joints_transform (skeleton datasets: the transform applied
-before caching, "" for none), fingerprint.
+before caching, "" for none), groundtruth_2d ("image" where a ground-truth cache's 2D joints are
+the true joints in the frames), fingerprint.
 """
 
 from __future__ import annotations
@@ -51,10 +52,11 @@ FINGERPRINT_FIELDS = (
     "root",
     "pose_source",
     "joints_transform",
+    "groundtruth_2d",
 )
 # Fields added after schema 1 enter the hash only away from their default, so the caches built
 # before they existed keep their fingerprint (and a missing attribute reads as the default).
-LATER_FIELD_DEFAULTS = {"pose_source": "mediapipe", "joints_transform": ""}
+LATER_FIELD_DEFAULTS = {"pose_source": "mediapipe", "joints_transform": "", "groundtruth_2d": ""}
 COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 # HDF5 1.10 file format: single-chunk datasets need no B-tree and object headers are compact,
 # which makes a cache of short tracklets ~2.5x smaller than the 1.8 format (readable by HDF5 ≥ 1.10).
@@ -125,9 +127,12 @@ def file_attributes(
     model_complexity: int,
     pose_source: str = "mediapipe",
     joints_transform: str = "",
+    groundtruth_2d: str = "",
 ) -> dict[str, Any]:
     """The file attributes of a cache built from these inputs, fingerprint included
-    (`joints_transform`: "module:function" and its JSON arguments, "" for none)."""
+    (`joints_transform`: "module:function" and its JSON arguments, "" for none;
+    `groundtruth_2d`: "image" where a ground-truth cache's 2D joints are the true joints in the
+    frames, "" otherwise — older ground-truth caches hold an orthographic view and go stale)."""
     attrs: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "mediapipe_version": mediapipe_version(),
@@ -137,6 +142,7 @@ def file_attributes(
         "root": str(Path(root).absolute()),
         "pose_source": pose_source,
         "joints_transform": joints_transform,
+        "groundtruth_2d": groundtruth_2d,
     }
     attrs["fingerprint"] = fingerprint(attrs)
     return attrs

@@ -116,13 +116,17 @@ def extract_groundtruth(tracklet: Tracklet, normalisation: str = "paper") -> Ext
     """One synthetic tracklet's ground-truth joints (pipeline/groundtruth.py) → `Extraction`, in
     the cache schema of MediaPipe's; the first frame is read for the frame size."""
     try:
-        gt = read_groundtruth(tracklet.source)
+        gt, gt_pixels = read_groundtruth(tracklet.source)
     except (OSError, ValueError):
         failure = Failure("no ground-truth joints", tracklet.source, tracklet.key)
         return Extraction(tracklet.key, None, None, [failure])
     first = next((frame for _, frame in iter_frames(tracklet) if frame is not None), None)
     count = len(gt)
-    if first is None or (tracklet.frames and len(tracklet.frames) != count):
+    if (
+        first is None
+        or gt_pixels.shape[:1] != gt.shape[:1]
+        or (tracklet.frames and len(tracklet.frames) != count)
+    ):
         failure = Failure("ground truth does not match the frames", tracklet.source, tracklet.key)
         return Extraction(tracklet.key, None, None, [failure], count, 0)
     size = (int(first.shape[0]), int(first.shape[1]))
@@ -137,7 +141,7 @@ def extract_groundtruth(tracklet: Tracklet, normalisation: str = "paper") -> Ext
         "frame_size": np.array(size, dtype=np.int64),
         "unreadable": np.zeros(0, dtype=np.int64),
     }
-    arrays = groundtruth_arrays(gt, size, normalisation)
+    arrays = groundtruth_arrays(gt, size, normalisation, image_joints=gt_pixels)
     return Extraction(tracklet.key, arrays, attrs, [], count, count)
 
 

@@ -39,7 +39,7 @@ from pipeline.cache import (
 )
 from pipeline.config import save_config
 from pipeline.extraction import extract_in_workers, sequence_batch
-from pipeline.groundtruth import POSE_SOURCES, check_root
+from pipeline.groundtruth import IMAGE_TRUTH, POSE_SOURCES, check_root
 from pipeline.layouts import (
     SKELETON_DATASETS,
     Failure,
@@ -179,6 +179,7 @@ def _extract_missing(
         pre.model_complexity,
         pre.pose_source,
         _transform_attribute(pre),
+        IMAGE_TRUTH if pre.pose_source == "groundtruth" else "",
     )
     workers = worker_count(pre.workers)
     processed = run_frames = 0

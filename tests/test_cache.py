@@ -226,6 +226,17 @@ def test_pose_source_enters_the_fingerprint_but_older_caches_keep_theirs():
     assert fingerprint(before_pose_source) == estimated["fingerprint"]
 
 
+def test_a_groundtruth_cache_from_before_the_image_truth_is_stale():
+    from pipeline.cache import FINGERPRINT_FIELDS, file_attributes, fingerprint
+
+    image = file_attributes("ccvid", "/data", "paper", 1, "groundtruth", "", "image")
+    older = {k: image[k] for k in FINGERPRINT_FIELDS if k != "groundtruth_2d"}
+    assert fingerprint(older) != image["fingerprint"]  # its 2D joints were orthographic
+    estimated = file_attributes("ccvid", "/data", "paper", 1)
+    without = {k: estimated[k] for k in FINGERPRINT_FIELDS if k != "groundtruth_2d"}
+    assert fingerprint(without) == estimated["fingerprint"]  # MediaPipe caches keep theirs
+
+
 def test_full_disk_is_a_clear_error_and_a_rerun_with_space_completes(small_disk, tmp_path):
     # HDF5 writing its own file reported the full disk from destructors and then segfaulted.
     disk = small_disk("100k")

@@ -444,7 +444,7 @@ def test_cli_two_local_workers_and_wrong_root(synthetic_root, skeleton_cache, tm
 def test_groundtruth_source_writes_the_rendered_joints_in_the_cache_schema(
     synthetic_root, preprocess_config, skeleton_cache, tmp_path, mode
 ):
-    from pipeline.synth.layout import GT_FILE
+    from pipeline.synth.layout import GT_FILE, GT_IMAGE_FILE
 
     cache = tmp_path / "gt.h5"
     config = preprocess_config(synthetic_root, cache, pose_source="groundtruth", normalisation=mode)
@@ -463,8 +463,28 @@ def test_groundtruth_source_writes_the_rendered_joints_in_the_cache_schema(
                 arrays["joints14"], skeleton.normalise(truth, tuple(meta["frame_size"]), mode)
             )
             assert arrays["joints14"].shape == frames.shape and arrays["present"].all()
-            assert arrays["joints14_2d"].shape == (len(truth), 14, 2)
+            # the truth where the frames show it, in MediaPipe's image units (frame heights)
+            pixels = np.load(synthetic_root / key / GT_IMAGE_FILE)
+            height = meta["frame_size"][0]
+            expected_2d = skeleton.normalise(pixels / height, tuple(meta["frame_size"]), "none")
+            np.testing.assert_allclose(arrays["joints14_2d"], expected_2d, atol=1e-6)
             assert meta["frame_size"] == estimated.meta(key)["frame_size"]
+        assert gt.attrs["groundtruth_2d"] == "image"
+
+
+def test_groundtruth_source_refuses_a_set_rendered_without_image_truth(
+    synthetic_root, preprocess_config, tmp_path
+):
+    from pipeline.synth.layout import GT_IMAGE_FILE
+
+    root = tmp_path / "old"
+    shutil.copytree(synthetic_root, root)
+    for path in root.glob(f"*/*/{GT_IMAGE_FILE}"):
+        path.unlink()
+    cache = tmp_path / "gt.h5"
+    with pytest.raises(StageError, match="rendered before .*synth --overwrite"):
+        preprocess.run(preprocess_config(root, cache, pose_source="groundtruth"))
+    assert not cache.exists() and not parts_dir(cache).exists()
 
 
 def test_groundtruth_source_refuses_a_root_that_is_not_synthetic(

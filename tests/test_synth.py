@@ -16,7 +16,7 @@ from pipeline.config import load_config
 from pipeline.errors import StageError
 from pipeline.synth.accuracy import pa_mpjpe, similarity_align, summarise, swap_sides
 from pipeline.synth.body import POINT_INDEX, joints14, sample_body_shape, sample_gait, walk
-from pipeline.synth.layout import camera_from_key, plan_dataset
+from pipeline.synth.layout import GT_FILE, GT_IMAGE_FILE, camera_from_key, plan_dataset
 from pipeline.synth.outfit import outfits_differ, sample_outfits
 from pipeline.synth.render import render_tracklet
 from stages import synth as synth_stage
@@ -104,6 +104,35 @@ def test_ccvid_layout_and_ground_truth(tiny_set):
     assert len({row[0] for row in rows}) == len(rows)
 
 
+def test_the_image_truth_is_the_3d_truth_where_the_frames_show_it(tiny_set):
+    """`gt_joints14_2d.npy`: every joint inside the frame, and each frame a perspective view of
+    the saved 3D truth: after the best scale and shift per axis what is left is perspective
+    (≤ 6 % of the frame height), while another tracklet's truth leaves far more."""
+    folders = sorted(p.parent for p in tiny_set.glob(f"*/*/{GT_IMAGE_FILE}"))
+    assert len(folders) == len(list(tiny_set.glob(f"*/*/{GT_FILE}"))) > 1
+
+    def fit(pixels, truth):
+        """(largest residual in pixels, smallest scale) of the per-frame, per-axis fits."""
+        worst, scales = 0.0, []
+        for frame_pixels, frame_truth in zip(pixels, truth):
+            for axis in range(2):
+                design = np.stack([frame_truth[:, axis], np.ones(14)], 1)
+                coef, *_ = np.linalg.lstsq(design, frame_pixels[:, axis], rcond=None)
+                scales.append(coef[0])
+                worst = max(worst, np.abs(frame_pixels[:, axis] - design @ coef).max())
+        return worst, min(scales)
+
+    for folder, other in zip(folders, folders[1:] + folders[:1]):
+        pixels = np.load(folder / GT_IMAGE_FILE)
+        truth = np.load(folder / GT_FILE)[..., :2]  # camera axes, metres
+        assert pixels.shape == (8, 14, 2) and pixels.dtype == np.float32
+        assert ((pixels >= 0) & (pixels < [128, 256])).all()
+        residual, scale = fit(pixels, truth)
+        assert residual < 0.06 * 256 and scale > 0  # x right and y down in both
+        assert fit(pixels, truth[:, ::-1])[0] > 0.06 * 256  # the joints in another order
+        assert fit(pixels, np.load(other / GT_FILE)[..., :2])[0] > residual
+
+
 def test_splits_disjoint_and_every_query_has_sc_and_cc_matches(tiny_set):
     train = read_split(tiny_set, "train.txt")
     query = read_split(tiny_set, "query.txt")
@@ -177,7 +206,7 @@ def test_occluders_cover_part_of_the_person():
     scene = plan.scenes[spec.camera]
 
     def frames(view):
-        images, _ = render_tracklet(
+        images, *_ = render_tracklet(
             person, outfit, scene, view, 4, plan.size, np.random.default_rng(0)
         )
         return np.stack(images).astype(int)

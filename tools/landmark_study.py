@@ -7,8 +7,8 @@
         [--tracklets 30]
 
 `image-error`: the image landmarks (`image33` mapped to the 14 joints, pixels) against the true
-joints projected by each frame's own camera (the set's plan re-created from its config.toml: the
-same random streams as the render, so the projection is exact), split per tracklet into bias,
+joints in the frames as the synth stage saved them (`gt_joints14_2d.npy`: each frame's own
+camera's projection), split per tracklet into bias,
 drift and jitter as `pose-error` splits the 3D error; the bias also around the population's mean
 and around the mean of the tracklets seen from the same side and yaw (20° bins).
 
@@ -16,7 +16,8 @@ and around the mean of the tracklets seen from the same side and yaw (20° bins)
 outfit, view) or of incidental image content? Training tracklets are rendered again with one
 thing changed — the noise seed (sensor noise and framing jitter), the yaw by +10° / +25°, the
 scene (wall, floor, light), the outfit (the person's other one) — and run through MediaPipe; the bias of each is compared with the
-original's. Research code, not a stage; tests/test_landmark_study.py checks the re-created plan.
+original's (the set's plan re-created from its config.toml: the same random streams as the
+render). Research code, not a stage; tests/test_landmark_study.py checks the re-created plan.
 """
 
 from __future__ import annotations
@@ -32,9 +33,8 @@ from pipeline.config import load_config
 from pipeline.pose import PoseEstimator
 from pipeline.pose_error import FACING_BIN, Pair, split_error
 from pipeline.skeleton import JOINT_NAMES, hip_centre, map_33_to_14
-from pipeline.synth.body import joints14, walk
-from pipeline.synth.layout import _rng, plan_dataset, tracklet_person
-from pipeline.synth.render import FPS, _cameras, render_tracklet
+from pipeline.synth.layout import GT_IMAGE_FILE, _rng, plan_dataset, tracklet_person
+from pipeline.synth.render import render_tracklet
 
 CHANGES = ("noise", "yaw+10", "yaw+25", "scene", "outfit")
 
@@ -55,20 +55,6 @@ def set_plan(root: str):
     )
 
 
-def recreated(plan, spec) -> tuple[np.ndarray, list]:
-    """The tracklet's true joints (T, 14, 3) in world coordinates and its per-frame cameras, as
-    `render_tracklet` made them (the same random stream, consumed in the same order)."""
-    person, rng = tracklet_person(plan, spec)
-    motion = walk(person.body, person.gait, plan.frames, FPS, spec.view.phase)
-    return joints14(motion), _cameras(motion, person.body, spec.view, plan.size, rng)
-
-
-def projected_truth(plan, spec) -> np.ndarray:
-    """(T, 14, 2) true joints in the rendered frames' pixels."""
-    joints, cameras = recreated(plan, spec)
-    return np.stack([c.project(c.to_camera(joints[t])) for t, c in enumerate(cameras)])
-
-
 def _rms(x: np.ndarray) -> np.ndarray:
     """RMS length over all leading axes of (..., 14, C) → (14,)."""
     return np.sqrt((x**2).sum(-1).reshape(-1, x.shape[-2]).mean(0))
@@ -82,7 +68,7 @@ def image_error(root: str, cache: str) -> None:
             arrays = estimate.read(spec.key, ("image33", "present"))
             h, w = estimate.meta(spec.key)["frame_size"]
             pixels = map_33_to_14(arrays["image33"])[..., :2] * np.array([w, h])
-            truth = projected_truth(plan, spec)
+            truth = np.load(Path(root) / spec.key / GT_IMAGE_FILE)  # pixels, as rendered
             pair = Pair(
                 spec.key, spec.pid, spec.clothes, spec.camera, pixels, truth, arrays["present"]
             )
@@ -119,7 +105,7 @@ def _bias_3d(plan, spec, estimator, change: str | None) -> np.ndarray:
         scene = plan.scenes[cameras[(cameras.index(spec.camera) + 1) % len(cameras)]]
     wardrobe = plan.outfits[spec.identity]
     outfit = wardrobe[(spec.outfit + (change == "outfit")) % len(wardrobe)]
-    images, truth = render_tracklet(person, outfit, scene, view, plan.frames, plan.size, rng)
+    images, truth, _ = render_tracklet(person, outfit, scene, view, plan.frames, plan.size, rng)
     found = estimator.process_sequence(images)
     world = map_33_to_14(found["world33"])
     return (world - hip_centre(world) - truth)[found["present"]].mean(0)

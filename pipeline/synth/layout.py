@@ -1,6 +1,6 @@
 """Plan and write the synthetic set in the CCVID layout (SPEC §3.1).
 
-    <root>/session{1,2,3}/<pid>_<video>/<frame>.jpg  + gt_joints14.npy
+    <root>/session{1,2,3}/<pid>_<video>/<frame>.jpg  + gt_joints14.npy, gt_joints14_2d.npy
     <root>/train.txt, query.txt, gallery.txt        lines: "session1/001_03 001 u0_l0_s0_c0_a1"
 
 The CCVID rule reads the camera as int(video), plus 12 in session3; so a tracklet filmed by
@@ -39,6 +39,7 @@ JPEG_PARAMS = (
     0,
 )
 GT_FILE = "gt_joints14.npy"
+GT_IMAGE_FILE = "gt_joints14_2d.npy"  # the same joints in the frames' pixels (T, 14, 2)
 SPLIT_FILES = {"train": "train.txt", "query": "query.txt", "gallery": "gallery.txt"}
 _ASSIGNMENT_TRIES = 200
 
@@ -230,7 +231,7 @@ def render_to_folder(
 ) -> int:
     """Render one tracklet into `root/<key>/`; returns the number of frames written."""
     person, rng = tracklet_person(plan, spec)
-    images, gt = render_tracklet(
+    images, gt, gt_pixels = render_tracklet(
         person,
         plan.outfits[spec.identity][spec.outfit],
         plan.scenes[spec.camera],
@@ -248,6 +249,7 @@ def render_to_folder(
             raise RuntimeError(f"JPEG encoding failed for {folder / frame_name(t)}")
         (folder / frame_name(t)).write_bytes(encoded.tobytes())
     np.save(folder / GT_FILE, gt)
+    np.save(folder / GT_IMAGE_FILE, gt_pixels)
     return len(images)
 
 

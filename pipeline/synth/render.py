@@ -134,12 +134,13 @@ def render_tracklet(
     size: tuple[int, int],
     rng: np.random.Generator,
     textures: SceneTextures | None = None,
-) -> tuple[list[np.ndarray], np.ndarray]:
-    """→ (BGR uint8 frames, ground-truth joints (T, 14, 3) in metres); `textures`: the scene's,
-    when the caller already has them.
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """→ (BGR uint8 frames, ground-truth joints (T, 14, 3) in metres, the same joints in the
+    frames' pixels (T, 14, 2)); `textures`: the scene's, when the caller already has them.
 
-    Ground truth is expressed like MediaPipe's world landmarks: camera axes (x right, y down,
-    z away from the camera), origin at the hip centre of each frame."""
+    The 3D truth is expressed like MediaPipe's world landmarks: camera axes (x right, y down,
+    z away from the camera), origin at the hip centre of each frame. The pixels are each frame's
+    own projection (perspective, the framing's jitter): what a perfect 2D estimator would give."""
     width, height = size
     motion = walk(identity.body, identity.gait, frames, FPS, view.phase)
     cameras = _cameras(motion, identity.body, view, size, rng)
@@ -187,7 +188,7 @@ def render_tracklet(
         images.append(cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
 
     gt = joints14(motion)
-    rotation = cameras[0].rotation
-    gt_cam = rotate(gt, rotation)
+    pixels = np.stack([camera.project(camera.to_camera(gt[t])) for t, camera in enumerate(cameras)])
+    gt_cam = rotate(gt, cameras[0].rotation)
     hips = (gt_cam[:, 8:9] + gt_cam[:, 9:10]) / 2
-    return images, (gt_cam - hips).astype(np.float32)
+    return images, (gt_cam - hips).astype(np.float32), pixels.astype(np.float32)
