@@ -6,6 +6,8 @@ patterns are computed in the body's own frame so stripes and checks wrap around 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from pipeline.synth.body import POINT_INDEX, BodyShape, Motion
@@ -128,35 +130,51 @@ class Face(Material):
         return out
 
 
-def draw_person(
-    canvas: Canvas,
-    motion: Motion,
-    frame: int,
-    body: BodyShape,
-    look: IdentityLook,
-    outfit: Outfit,
-) -> None:
-    """Rasterise the person of `motion` at `frame` onto `canvas`."""
-    # Over a screen: one pass whose body parts share ~20 locals (projected points, axes, fabrics).
-    camera = canvas.camera
-    world = motion.points[frame]
-    pts = camera.to_camera(world)
+@dataclass(frozen=True)
+class Figure:
+    """One frame of one person as every body part is drawn from it: the body's points and axes
+    in camera coordinates, its measures and the materials it wears."""
 
-    def p(name: str) -> np.ndarray:
-        return pts[POINT_INDEX[name]]
+    points: np.ndarray  # (P, 3) `POINT_INDEX` points in camera coordinates
+    body: BodyShape
+    look: IdentityLook
+    outfit: Outfit
+    left: np.ndarray  # the body's axes in camera coordinates
+    up: np.ndarray
+    fwd: np.ndarray
+    head_axes: np.ndarray  # columns left, up, forward in camera coordinates
+    sole_up: np.ndarray  # world up in camera coordinates
+    skin: Solid
+    upper: Fabric
+    lower: Fabric
+    depth: float  # half the torso's depth
+    hip_half: float  # half the hips' width, garments included
 
+    def p(self, name: str) -> np.ndarray:
+        return self.points[POINT_INDEX[name]]
+
+    @property
+    def pelvis(self) -> np.ndarray:
+        return self.p("pelvis")
+
+    @property
+    def waist(self) -> np.ndarray:
+        return self.pelvis + self.up * (0.33 * self.body.trunk)
+
+    @property
+    def upper_chest(self) -> np.ndarray:
+        return self.p("neck") - self.up * 0.07
+
+
+def figure(
+    camera, motion: Motion, frame: int, body: BodyShape, look: IdentityLook, outfit: Outfit
+) -> Figure:
+    """The person of `motion` at `frame` as `camera` sees it."""
     rot = camera.rotation
+    points = camera.to_camera(motion.points[frame])
     body_axes = rot @ motion.body_axes[frame]  # columns left, up, forward in camera coordinates
-    head_axes = rot @ motion.head_axes[frame]
-    b_left, b_up, b_fwd = body_axes.T
-    h_left, h_up, h_fwd = head_axes.T
-    build = body.build
-    r_head = body.head_radius
-
-    skin = Solid(look.skin, 0.08)
     to_body = motion.body_axes[frame].T @ rot.T  # camera → body frame (rotation part)
-    pelvis_cam = p("pelvis")
-    offset = -to_body @ pelvis_cam
+    offset = -to_body @ points[POINT_INDEX["pelvis"]]
     trunk = body.trunk
     upper = Fabric(
         outfit.upper,
@@ -176,41 +194,71 @@ def draw_person(
         to_body,
         offset,
     )
-    shoes = Solid(outfit.shoes, 0.12)
-    draw = canvas.capsule
-    sole_up = rot @ np.array([0.0, 1.0, 0.0])  # world up in camera coordinates
+    left, up, fwd = body_axes.T
+    return Figure(
+        points,
+        body,
+        look,
+        outfit,
+        left,
+        up,
+        fwd,
+        rot @ motion.head_axes[frame],
+        rot @ np.array([0.0, 1.0, 0.0]),
+        Solid(look.skin, 0.08),
+        upper,
+        lower,
+        body.torso_depth / 2,
+        body.hip_width / 2 + 0.07 * body.build,
+    )
 
-    # Torso: rings at shoulders, chest, waist and hips joined at the sides and centre.
-    depth = body.torso_depth / 2
-    sw = body.shoulder_width
+
+def draw_person(
+    canvas: Canvas,
+    motion: Motion,
+    frame: int,
+    body: BodyShape,
+    look: IdentityLook,
+    outfit: Outfit,
+) -> None:
+    """Rasterise the person of `motion` at `frame` onto `canvas` (the parts in this order: the
+    depth test keeps the nearest surface, and equal depths keep the first drawn)."""
+    person = figure(canvas.camera, motion, frame, body, look, outfit)
+    for part in (draw_torso, draw_arms, draw_legs, draw_head, draw_headwear, draw_bag):
+        part(canvas, person)
+
+
+def draw_torso(canvas: Canvas, f: Figure) -> None:
+    """Rings at shoulders, chest, waist and hips joined at the sides and centre."""
+    draw, build, depth = canvas.capsule, f.body.build, f.depth
+    sw = f.body.shoulder_width
     chest_half = 0.42 * sw * (0.92 + 0.08 * build)
     waist_half = 0.37 * sw * build
-    hip_half = body.hip_width / 2 + 0.07 * build
-    neck = p("neck")
-    chest = p("chest")
-    waist = pelvis_cam + b_up * (0.33 * trunk)
-    upper_chest = neck - b_up * 0.07
+    neck, pelvis = f.p("neck"), f.pelvis
     rings = (
-        (upper_chest, sw / 2 - 0.05, 0.075 * build, upper),
-        (chest, chest_half - depth * 0.8, depth, upper),
-        (waist, waist_half - depth * 0.8, depth * 0.95, upper),
-        (pelvis_cam + b_up * 0.03, hip_half - depth * 0.8, depth * 0.95, lower),
+        (f.upper_chest, sw / 2 - 0.05, 0.075 * build, f.upper),
+        (f.p("chest"), chest_half - depth * 0.8, depth, f.upper),
+        (f.waist, waist_half - depth * 0.8, depth * 0.95, f.upper),
+        (pelvis + f.up * 0.03, f.hip_half - depth * 0.8, depth * 0.95, f.lower),
     )
     for centre, half, radius, material in rings:
-        draw(centre + b_left * half, centre - b_left * half, radius, radius, material)
+        draw(centre + f.left * half, centre - f.left * half, radius, radius, material)
     for (c0, h0, r0, m0), (c1, h1, r1, _) in zip(rings[:-1], rings[1:]):
         for sign in (1.0, -1.0):
-            draw(c0 + sign * b_left * h0, c1 + sign * b_left * h1, r0, r1, m0)
-    draw(neck - b_up * 0.05, pelvis_cam + b_up * 0.1, depth * 1.05, depth, upper)
-    draw(p("l_shoulder"), p("r_shoulder"), 0.06 * build, 0.06 * build, upper)
+            draw(c0 + sign * f.left * h0, c1 + sign * f.left * h1, r0, r1, m0)
+    draw(neck - f.up * 0.05, pelvis + f.up * 0.1, depth * 1.05, depth, f.upper)
+    draw(f.p("l_shoulder"), f.p("r_shoulder"), 0.06 * build, 0.06 * build, f.upper)
 
-    # Arms and hands.
+
+def draw_arms(canvas: Canvas, f: Figure) -> None:
+    """Sleeves (long, or short with the forearm's skin) and hands."""
+    draw, build, upper, skin = canvas.capsule, f.body.build, f.upper, f.skin
     sleeve_ease = 0.012
     for side in "lr":
-        shoulder, elbow, wrist = p(f"{side}_shoulder"), p(f"{side}_elbow"), p(f"{side}_wrist")
-        fingers = p(f"{side}_fingers")
+        shoulder, elbow, wrist = f.p(f"{side}_shoulder"), f.p(f"{side}_elbow"), f.p(f"{side}_wrist")
+        fingers = f.p(f"{side}_fingers")
         r_sh, r_el, r_wr = 0.05 * build, 0.038 * build, 0.028 * build
-        if outfit.sleeve == "long":
+        if f.outfit.sleeve == "long":
             draw(shoulder, elbow, r_sh + sleeve_ease, r_el + sleeve_ease, upper)
             draw(elbow, wrist, r_el + sleeve_ease, r_wr + sleeve_ease, upper)
         else:
@@ -222,21 +270,26 @@ def draw_person(
         draw(wrist, palm, 0.027, 0.037, skin)
         draw(palm, fingers, 0.035, 0.02, skin)
 
-    # Legs, garments over them, shoes.
+
+def draw_legs(canvas: Canvas, f: Figure) -> None:
+    """Legs, the garment over them (trousers, shorts, skirt) and shoes."""
+    draw, build, lower, skin, sole_up = canvas.capsule, f.body.build, f.lower, f.skin, f.sole_up
+    shoes = Solid(f.outfit.shoes, 0.12)
+    kind = f.outfit.lower_kind
     for side in "lr":
-        hip, knee, ankle = p(f"{side}_hip"), p(f"{side}_knee"), p(f"{side}_ankle")
+        hip, knee, ankle = f.p(f"{side}_hip"), f.p(f"{side}_knee"), f.p(f"{side}_ankle")
         r_hip, r_knee, r_ankle = 0.085 * build, 0.052 * build, 0.036 * build
-        if outfit.lower_kind == "trousers":
+        if kind == "trousers":
             draw(hip, knee, r_hip + 0.015, r_knee + 0.015, lower)
             draw(knee, ankle, r_knee + 0.015, r_ankle + 0.022, lower)
         else:
-            cut = 0.7 if outfit.lower_kind == "shorts" else 0.0
+            cut = 0.7 if kind == "shorts" else 0.0
             mid = hip + cut * (knee - hip)
             if cut > 0:
                 draw(hip, mid, r_hip + 0.015, r_hip + cut * (r_knee - r_hip) + 0.018, lower)
             draw(mid, knee, r_hip + cut * (r_knee - r_hip), r_knee, skin)
             draw(knee, ankle, r_knee, r_ankle, skin)
-        heel, toe = p(f"{side}_heel"), p(f"{side}_toe")
+        heel, toe = f.p(f"{side}_heel"), f.p(f"{side}_toe")
         foot_dir = (toe - heel) / max(np.linalg.norm(toe - heel), 1e-6)
         draw(
             heel + sole_up * 0.045 + foot_dir * 0.04,
@@ -246,17 +299,22 @@ def draw_person(
             shoes,
         )
         draw(ankle - sole_up * 0.01, heel + sole_up * 0.05 + foot_dir * 0.05, 0.042, 0.045, shoes)
-    if outfit.lower_kind == "skirt":
+    if kind == "skirt":
         # A flared tube cut flat at the hem (the capsule's round end is clipped away), so the
         # legs show below it.
-        hem = pelvis_cam - b_up * (0.62 * body.thigh)
-        skirt = Clipped(lower, hem, b_up)
-        draw(pelvis_cam + b_up * 0.05, hem - b_up * 0.2, hip_half * 0.95, hip_half + 0.06, skirt)
+        pelvis, hip_half = f.pelvis, f.hip_half
+        hem = pelvis - f.up * (0.62 * f.body.thigh)
+        skirt = Clipped(lower, hem, f.up)
+        draw(pelvis + f.up * 0.05, hem - f.up * 0.2, hip_half * 0.95, hip_half + 0.06, skirt)
 
-    # Neck and head.
-    head = p("head")
-    draw(neck - b_up * 0.02, head - h_up * 0.55 * r_head, 0.052 * build, 0.048 * build, skin)
-    face = Face(look.skin, look.hair, look.hair_style, head, head_axes, r_head)
+
+def draw_head(canvas: Canvas, f: Figure) -> None:
+    """Neck, head with face, jaw, nose and ears, and hair (a volume, and a sheet when long)."""
+    draw, skin, build, r_head = canvas.capsule, f.skin, f.body.build, f.body.head_radius
+    h_left, h_up, h_fwd = f.head_axes.T
+    head, look = f.p("head"), f.look
+    draw(f.p("neck") - f.up * 0.02, head - h_up * 0.55 * r_head, 0.052 * build, 0.048 * build, skin)
+    face = Face(look.skin, look.hair, look.hair_style, head, f.head_axes, r_head)
     canvas.sphere(head, r_head, face)
     canvas.sphere(head + r_head * (-0.42 * h_up + 0.16 * h_fwd), 0.74 * r_head, face)
     draw(
@@ -270,7 +328,7 @@ def draw_person(
         canvas.sphere(
             head + r_head * (sign * 0.95 * h_left - 0.15 * h_up - 0.05 * h_fwd), 0.22 * r_head, skin
         )
-    hair = Hair(look.hair, head, head_axes)
+    hair = Hair(look.hair, head, f.head_axes)
     if look.hair_style != "cropped":
         volume = 1.04 if look.hair_style == "short" else 1.09
         clip_origin = head + r_head * 0.3 * h_fwd
@@ -281,46 +339,54 @@ def draw_person(
         )
     if look.hair_style == "long":
         # A sheet as wide as the head over the nape and upper back (strands side by side).
-        back = upper_chest - b_fwd * (depth + 0.035) - b_up * 0.03
+        back = f.upper_chest - f.fwd * (f.depth + 0.035) - f.up * 0.03
         for sign in (-1.0, -0.5, 0.0, 0.5, 1.0):
             top = head + r_head * (0.6 * sign * h_left - 0.15 * h_up - 0.62 * h_fwd)
-            draw(top, back + sign * b_left * 0.085, 0.48 * r_head, 0.4 * r_head, hair)
+            draw(top, back + sign * f.left * 0.085, 0.48 * r_head, 0.4 * r_head, hair)
 
-    # Headwear: over the hair volume, cut level with the brows (beanie) or higher (cap).
-    if outfit.hat != "none":
-        hat = Solid(outfit.hat_colour, 0.06)
-        cut = 0.38 if outfit.hat == "beanie" else 0.45
-        canvas.sphere(
-            head + r_head * (0.08 * h_up - 0.1 * h_fwd),
-            1.16 * r_head,
-            Clipped(hat, head + r_head * cut * h_up, h_up),
+
+def draw_headwear(canvas: Canvas, f: Figure) -> None:
+    """Over the hair volume, cut level with the brows (beanie) or higher (cap, with a peak)."""
+    if f.outfit.hat == "none":
+        return
+    r_head, head = f.body.head_radius, f.p("head")
+    _, h_up, h_fwd = f.head_axes.T
+    hat = Solid(f.outfit.hat_colour, 0.06)
+    cut = 0.38 if f.outfit.hat == "beanie" else 0.45
+    canvas.sphere(
+        head + r_head * (0.08 * h_up - 0.1 * h_fwd),
+        1.16 * r_head,
+        Clipped(hat, head + r_head * cut * h_up, h_up),
+    )
+    if f.outfit.hat == "cap":
+        canvas.capsule(
+            head + r_head * (0.48 * h_up + 0.8 * h_fwd),
+            head + r_head * (0.42 * h_up + 1.5 * h_fwd),
+            0.13 * r_head,
+            0.1 * r_head,
+            hat,
         )
-        if outfit.hat == "cap":
-            draw(
-                head + r_head * (0.48 * h_up + 0.8 * h_fwd),
-                head + r_head * (0.42 * h_up + 1.5 * h_fwd),
-                0.13 * r_head,
-                0.1 * r_head,
-                hat,
-            )
 
-    # Bags.
-    if outfit.bag == "backpack":
-        bag = Solid(outfit.bag_colour, 0.06)
-        top = chest - b_fwd * (depth + 0.09) + b_up * 0.05
-        bottom = waist - b_fwd * (depth + 0.1)
+
+def draw_bag(canvas: Canvas, f: Figure) -> None:
+    """A backpack (two straps over the shoulders) or a shoulder bag (one strap across)."""
+    if f.outfit.bag == "none":
+        return
+    draw, depth, chest = canvas.capsule, f.depth, f.p("chest")
+    bag = Solid(f.outfit.bag_colour, 0.06)
+    if f.outfit.bag == "backpack":
+        top = chest - f.fwd * (depth + 0.09) + f.up * 0.05
+        bottom = f.waist - f.fwd * (depth + 0.1)
         for sign in (1.0, -1.0):
-            draw(top + sign * b_left * 0.07, bottom + sign * b_left * 0.07, 0.1, 0.11, bag)
+            draw(top + sign * f.left * 0.07, bottom + sign * f.left * 0.07, 0.1, 0.11, bag)
         for sign in (1.0, -1.0):
-            front = chest + sign * b_left * 0.11 + b_fwd * (depth + 0.004)
-            draw(
-                p("l_shoulder" if sign > 0 else "r_shoulder") + b_up * 0.06, front, 0.02, 0.018, bag
-            )
-            draw(front, front - b_up * 0.18, 0.018, 0.018, bag)
-    elif outfit.bag == "shoulder":
-        bag = Solid(outfit.bag_colour, 0.06)
-        centre = pelvis_cam - b_left * (hip_half + 0.1) + b_up * 0.08
-        draw(centre - b_fwd * 0.1, centre + b_fwd * 0.1, 0.09, 0.09, bag)
-        front = chest + b_fwd * (depth + 0.006)
-        draw(p("l_shoulder") + b_up * 0.06, front, 0.018, 0.018, bag)
-        draw(front, centre + b_up * 0.06, 0.018, 0.018, bag)
+            front = chest + sign * f.left * 0.11 + f.fwd * (depth + 0.004)
+            shoulder = f.p("l_shoulder" if sign > 0 else "r_shoulder")
+            draw(shoulder + f.up * 0.06, front, 0.02, 0.018, bag)
+            draw(front, front - f.up * 0.18, 0.018, 0.018, bag)
+    elif f.outfit.bag == "shoulder":
+        centre = f.pelvis - f.left * (f.hip_half + 0.1) + f.up * 0.08
+        draw(centre - f.fwd * 0.1, centre + f.fwd * 0.1, 0.09, 0.09, bag)
+        front = chest + f.fwd * (depth + 0.006)
+        draw(f.p("l_shoulder") + f.up * 0.06, front, 0.018, 0.018, bag)
+        draw(front, centre + f.up * 0.06, 0.018, 0.018, bag)
