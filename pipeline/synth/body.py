@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.synth.camera import WORLD_UP
+
 # Named points of the rendered body (more than the 14 evaluation joints: hands, heels and toes
 # are needed to draw hands and shoes, and the 14 joints are derived from them).
 POINT_NAMES: tuple[str, ...] = (
@@ -206,7 +208,6 @@ class Motion:
 
 def walk(body: BodyShape, gait: Gait, frames: int, fps: float, phase: float = 0.0) -> Motion:
     """Forward kinematics of a sinusoidal gait model; the lowest foot point touches the ground."""
-    # Over a screen: one forward-kinematics pass, segment by segment, on shared pelvis/trunk frames.
     t = np.arange(frames, dtype=np.float64) / fps
     phi = 2 * np.pi * gait.cadence * t + phase
     step = 2 * (body.thigh + body.shank) * np.sin(gait.hip_swing) * 0.9
@@ -217,35 +218,7 @@ def walk(body: BodyShape, gait: Gait, frames: int, fps: float, phase: float = 0.
     pelvis = np.stack([gait.sway * np.sin(phi), np.full_like(t, body.hip_height), speed * t], -1)
     pelvis_rot = _rot_y(gait.pelvis_turn * np.sin(phi))
     points[:, POINT_INDEX["pelvis"]] = pelvis
-    left = np.array([1.0, 0.0, 0.0])
-    for side, sign, offset in (("l", 1.0, 0.0), ("r", -1.0, np.pi)):
-        gain = 1.0 + sign * gait.asymmetry / 2
-        hip = pelvis + _apply(pelvis_rot, np.tile(sign * left * body.hip_width / 2, (frames, 1)))
-        leg_phase = phi + offset
-        hip_angle = gain * gait.hip_swing * np.sin(leg_phase)
-        # Knee flexes in swing (leg moving forward, cos > 0), a little at loading response.
-        knee_angle = gain * gait.knee_flex * np.clip(
-            np.cos(leg_phase - 0.45), 0, None
-        ) ** 1.6 + np.radians(6) * np.clip(np.sin(leg_phase + 0.3), 0, None)
-        knee = hip + body.thigh * _apply(pelvis_rot, _sagittal(hip_angle))
-        ankle = knee + body.shank * _apply(pelvis_rot, _sagittal(hip_angle - knee_angle))
-        # Foot pitch: toes up at heel strike, heel up at push-off.
-        foot_pitch = 0.25 * np.sin(leg_phase + 0.2) * gain
-        toe_dir = np.stack(
-            [
-                sign * np.sin(gait.toe_out) * np.ones_like(t),
-                np.sin(foot_pitch),
-                np.cos(foot_pitch) * np.cos(gait.toe_out),
-            ],
-            -1,
-        )
-        heel = ankle + np.array([0.0, -body.ankle_height, 0.0]) - 0.22 * body.foot_length * toe_dir
-        toe = heel + body.foot_length * toe_dir
-        points[:, POINT_INDEX[f"{side}_hip"]] = hip
-        points[:, POINT_INDEX[f"{side}_knee"]] = knee
-        points[:, POINT_INDEX[f"{side}_ankle"]] = ankle
-        points[:, POINT_INDEX[f"{side}_heel"]] = heel
-        points[:, POINT_INDEX[f"{side}_toe"]] = toe
+    _legs(points, body, gait, phi, pelvis, pelvis_rot)
 
     # Trunk: forward lean plus shoulder counter-rotation.
     trunk_rot = np.einsum(
@@ -253,29 +226,12 @@ def walk(body: BodyShape, gait: Gait, frames: int, fps: float, phase: float = 0.
         _rot_y(-0.6 * gait.pelvis_turn * np.sin(phi)),
         _rot_x(np.full_like(t, gait.trunk_lean)),
     )
-    up = np.array([0.0, 1.0, 0.0])
-    neck = pelvis + _apply(trunk_rot, np.tile(up * body.trunk, (frames, 1)))
+    neck = pelvis + _apply(trunk_rot, np.tile(WORLD_UP * body.trunk, (frames, 1)))
     points[:, POINT_INDEX["neck"]] = neck
     points[:, POINT_INDEX["chest"]] = pelvis + _apply(
-        trunk_rot, np.tile(up * body.trunk * 0.68, (frames, 1))
+        trunk_rot, np.tile(WORLD_UP * body.trunk * 0.68, (frames, 1))
     )
-    for side, sign, offset in (("l", 1.0, np.pi), ("r", -1.0, 0.0)):
-        gain = 1.0 - sign * gait.asymmetry / 2
-        shoulder = neck + _apply(
-            trunk_rot, np.tile(sign * left * body.shoulder_width / 2 - up * 0.03, (frames, 1))
-        )
-        arm_phase = phi + offset  # arms swing opposite to the leg on the same side
-        arm_angle = gain * gait.arm_swing * np.sin(arm_phase) - 0.03
-        elbow_angle = gait.elbow_bend + 0.5 * gait.arm_swing * (1 + np.sin(arm_phase)) * gain
-        upper = _sagittal(arm_angle, gait.arm_abduction, sign)
-        lower = _sagittal(arm_angle + elbow_angle, gait.arm_abduction * 0.5, sign)
-        elbow = shoulder + body.upper_arm * _apply(trunk_rot, upper)
-        wrist = elbow + body.forearm * _apply(trunk_rot, lower)
-        fingers = wrist + body.hand * _apply(trunk_rot, _sagittal(arm_angle + elbow_angle * 0.8))
-        points[:, POINT_INDEX[f"{side}_shoulder"]] = shoulder
-        points[:, POINT_INDEX[f"{side}_elbow"]] = elbow
-        points[:, POINT_INDEX[f"{side}_wrist"]] = wrist
-        points[:, POINT_INDEX[f"{side}_fingers"]] = fingers
+    _arms(points, body, gait, phi, neck, trunk_rot)
 
     # Head: on top of the neck, pitched by posture, slight nod with the steps.
     head_rot = np.einsum(
@@ -284,7 +240,7 @@ def walk(body: BodyShape, gait: Gait, frames: int, fps: float, phase: float = 0.
         _rot_x(gait.head_pitch - gait.trunk_lean + 0.03 * np.sin(2 * phi)),
     )
     points[:, POINT_INDEX["head"]] = neck + _apply(
-        head_rot, np.tile(up * (body.neck_length + 1.05 * body.head_radius), (frames, 1))
+        head_rot, np.tile(WORLD_UP * (body.neck_length + 1.05 * body.head_radius), (frames, 1))
     )
     # Ground contact: the lowest heel or toe sits on y = 0 (this also makes the pelvis bob).
     feet = points[
@@ -300,6 +256,63 @@ def walk(body: BodyShape, gait: Gait, frames: int, fps: float, phase: float = 0.
         speed=float(speed),
         head_radius=body.head_radius,
     )
+
+
+def _legs(points, body: BodyShape, gait: Gait, phi, pelvis, pelvis_rot) -> None:
+    """Hips, knees, ankles, heels and toes of both legs into `points` (T, P, 3), the right leg
+    half a cycle behind the left."""
+    frames, left = len(phi), np.array([1.0, 0.0, 0.0])
+    for side, sign, offset in (("l", 1.0, 0.0), ("r", -1.0, np.pi)):
+        gain = 1.0 + sign * gait.asymmetry / 2
+        hip = pelvis + _apply(pelvis_rot, np.tile(sign * left * body.hip_width / 2, (frames, 1)))
+        leg_phase = phi + offset
+        hip_angle = gain * gait.hip_swing * np.sin(leg_phase)
+        # Knee flexes in swing (leg moving forward, cos > 0), a little at loading response.
+        knee_angle = gain * gait.knee_flex * np.clip(
+            np.cos(leg_phase - 0.45), 0, None
+        ) ** 1.6 + np.radians(6) * np.clip(np.sin(leg_phase + 0.3), 0, None)
+        knee = hip + body.thigh * _apply(pelvis_rot, _sagittal(hip_angle))
+        ankle = knee + body.shank * _apply(pelvis_rot, _sagittal(hip_angle - knee_angle))
+        # Foot pitch: toes up at heel strike, heel up at push-off.
+        foot_pitch = 0.25 * np.sin(leg_phase + 0.2) * gain
+        toe_dir = np.stack(
+            [
+                sign * np.sin(gait.toe_out) * np.ones_like(phi),
+                np.sin(foot_pitch),
+                np.cos(foot_pitch) * np.cos(gait.toe_out),
+            ],
+            -1,
+        )
+        heel = ankle + np.array([0.0, -body.ankle_height, 0.0]) - 0.22 * body.foot_length * toe_dir
+        toe = heel + body.foot_length * toe_dir
+        points[:, POINT_INDEX[f"{side}_hip"]] = hip
+        points[:, POINT_INDEX[f"{side}_knee"]] = knee
+        points[:, POINT_INDEX[f"{side}_ankle"]] = ankle
+        points[:, POINT_INDEX[f"{side}_heel"]] = heel
+        points[:, POINT_INDEX[f"{side}_toe"]] = toe
+
+
+def _arms(points, body: BodyShape, gait: Gait, phi, neck, trunk_rot) -> None:
+    """Shoulders, elbows, wrists and fingers of both arms into `points` (T, P, 3); each arm
+    swings opposite to the leg on its side."""
+    frames, left = len(phi), np.array([1.0, 0.0, 0.0])
+    for side, sign, offset in (("l", 1.0, np.pi), ("r", -1.0, 0.0)):
+        gain = 1.0 - sign * gait.asymmetry / 2
+        shoulder = neck + _apply(
+            trunk_rot, np.tile(sign * left * body.shoulder_width / 2 - WORLD_UP * 0.03, (frames, 1))
+        )
+        arm_phase = phi + offset
+        arm_angle = gain * gait.arm_swing * np.sin(arm_phase) - 0.03
+        elbow_angle = gait.elbow_bend + 0.5 * gait.arm_swing * (1 + np.sin(arm_phase)) * gain
+        upper = _sagittal(arm_angle, gait.arm_abduction, sign)
+        lower = _sagittal(arm_angle + elbow_angle, gait.arm_abduction * 0.5, sign)
+        elbow = shoulder + body.upper_arm * _apply(trunk_rot, upper)
+        wrist = elbow + body.forearm * _apply(trunk_rot, lower)
+        fingers = wrist + body.hand * _apply(trunk_rot, _sagittal(arm_angle + elbow_angle * 0.8))
+        points[:, POINT_INDEX[f"{side}_shoulder"]] = shoulder
+        points[:, POINT_INDEX[f"{side}_elbow"]] = elbow
+        points[:, POINT_INDEX[f"{side}_wrist"]] = wrist
+        points[:, POINT_INDEX[f"{side}_fingers"]] = fingers
 
 
 def joints14(motion: Motion) -> np.ndarray:
