@@ -10,8 +10,9 @@ Fields MediaPipe alone produces (33 landmarks, visibility) are zeros; `present` 
 `joints14_2d` (the Table 5 ablation's 2D pose) is the truth where the frames show it
 (`gt_joints14_2d.npy`, pixels), in the units MediaPipe's image landmarks are cached in (frame
 heights, hip-centred), so a 2D model sees what a perfect 2D estimator would give: perspective
-and framing included, absolute size lost. Skeleton files have no image; their `joints14_2d` is
-the orthographic (x, y) of the 3D joints (hip-centred metres).
+and framing included, absolute size lost. Where there is no image (skeleton files, the
+noise-model controls of `pose-error`), `joints14_2d` is the orthographic (x, y) of the 3D joints
+(hip-centred metres).
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from pipeline.synth.layout import GT_FILE, GT_IMAGE_FILE
 
 # "skeletons": the joints of a skeleton-sequence dataset's files (pipeline/layouts/skeletons.py).
 POSE_SOURCES = ("mediapipe", "groundtruth", "skeletons")
-IMAGE_TRUTH = (
-    "image"  # a ground-truth cache's `groundtruth_2d` attribute: 2D joints from the frames
-)
+# A ground-truth cache's `groundtruth_2d` attribute: its 2D joints are the true joints in the frames.
+IMAGE_TRUTH = "image"
 SYNTH_MARKER = "synth_meta.json"  # written by `asgl-pipeline synth` at the root of every set
 
 
