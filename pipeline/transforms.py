@@ -110,10 +110,12 @@ MEDIAPIPE_JITTER_RMS = (
 )
 
 
-def gaussian_at_rms(rng: np.random.Generator, frames: int, rms: np.ndarray) -> np.ndarray:
-    """(frames, 14, 3) Gaussian noise whose 3D RMS per joint is `rms` ((14,), spread evenly over
-    the three axes); `frames` = 1 for one constant offset."""
-    return rng.normal(size=(frames, 14, 3)) * (rms / np.sqrt(3))[None, :, None]
+def gaussian_at_rms(
+    rng: np.random.Generator, frames: int, rms: np.ndarray, axes: int = 3
+) -> np.ndarray:
+    """(frames, 14, axes) Gaussian noise whose RMS length per joint is `rms` ((14,), spread
+    evenly over the axes); `frames` = 1 for one constant offset."""
+    return rng.normal(size=(frames, 14, axes)) * (rms / np.sqrt(axes))[None, :, None]
 
 
 def mediapipe_noise(

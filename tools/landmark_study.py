@@ -1,23 +1,32 @@
-"""How MediaPipe's landmarks go wrong on a synthetic set, two measurements beyond `pose-error`
-(docs/MEDIAPIPE.md, "What MediaPipe keeps"):
+"""How MediaPipe's landmarks go wrong on a synthetic set, measurements beyond `pose-error`
+(docs/MEDIAPIPE.md, "What MediaPipe keeps" and "The 2D error budget"):
 
     .venv/bin/python tools/landmark_study.py image-error --root cache/synthetic-benchmark \
         --cache cache/skeletons/synthetic-benchmark.h5
     .venv/bin/python tools/landmark_study.py bias-stability --root cache/synthetic-benchmark \
         [--tracklets 30]
+    .venv/bin/python tools/landmark_study.py control-2d --root cache/synthetic-benchmark \
+        --cache cache/skeletons/synthetic-benchmark.h5 \
+        --truth cache/skeletons/synthetic-benchmark-groundtruth.h5 \
+        --component bias --scale 0.25 --out cache/skeletons/control-2d-bias-0.25.h5
 
 `image-error`: the image landmarks (`image33` mapped to the 14 joints, pixels) against the true
 joints in the frames as the synth stage saved them (`gt_joints14_2d.npy`: each frame's own
-camera's projection), split per tracklet into bias,
-drift and jitter as `pose-error` splits the 3D error; the bias also around the population's mean
-and around the mean of the tracklets seen from the same side and yaw (20° bins).
+camera's projection), split per tracklet into bias, drift and jitter as `pose-error` splits the
+3D error; the bias also around the population's mean and around the mean of the tracklets seen
+from the same side and yaw (20° bins).
 
 `bias-stability`: is the 3D per-tracklet bias a property of the person in the image (body,
 outfit, view) or of incidental image content? Training tracklets are rendered again with one
 thing changed — the noise seed (sensor noise and framing jitter), the yaw by +10° / +25°, the
-scene (wall, floor, light), the outfit (the person's other one) — and run through MediaPipe; the bias of each is compared with the
-original's (the set's plan re-created from its config.toml: the same random streams as the
-render). Research code, not a stage; tests/test_landmark_study.py checks the re-created plan.
+scene (wall, floor, light), the outfit (the person's other one) — and run through MediaPipe;
+the bias of each is compared with the original's (the set's plan re-created from its
+config.toml: the same random streams as the render).
+
+`control-2d`: the ground-truth cache with a random 2D error of MediaPipe's measured size (its
+constant part or its jitter, × `--scale`) added to the image joints, for `train --pose 2d`.
+
+Research code, not a stage; tests/test_landmark_study.py checks it.
 """
 
 from __future__ import annotations
@@ -28,13 +37,14 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.cache import SkeletonCache
+from pipeline.cache import ARRAY_FIELDS, CacheWriter, SkeletonCache, file_attributes
 from pipeline.config import load_config
 from pipeline.pose import PoseEstimator
 from pipeline.pose_error import FACING_BIN, Pair, split_error
 from pipeline.skeleton import JOINT_NAMES, hip_centre, map_33_to_14
 from pipeline.synth.layout import GT_IMAGE_FILE, _rng, plan_dataset, tracklet_person
 from pipeline.synth.render import render_tracklet
+from pipeline.transforms import gaussian_at_rms
 
 CHANGES = ("noise", "yaw+10", "yaw+25", "scene", "outfit")
 
@@ -60,7 +70,10 @@ def _rms(x: np.ndarray) -> np.ndarray:
     return np.sqrt((x**2).sum(-1).reshape(-1, x.shape[-2]).mean(0))
 
 
-def image_error(root: str, cache: str) -> None:
+def image_error_columns(root: str, cache: str) -> tuple[dict[str, np.ndarray], float, int]:
+    """Per joint, pixels: MediaPipe's image error split as `pose-error` splits the 3D one (bias;
+    bias around the population's mean and around the same facing's mean; drift; jitter); the
+    median body height in pixels; the number of tracklets."""
     plan = set_plan(root)
     parts, facing, heights = [], [], []
     with SkeletonCache(cache) as estimate:
@@ -85,10 +98,50 @@ def image_error(root: str, cache: str) -> None:
         "drift": _rms(np.concatenate([p.drift for p in parts])),
         "jitter": _rms(np.concatenate([p.jitter for p in parts])),
     }
-    print(f"{len(parts)} tracklets; body height (head to feet) median {np.median(heights):.0f} px")
+    return columns, float(np.median(heights)), len(parts)
+
+
+def image_error(root: str, cache: str) -> None:
+    columns, height, count = image_error_columns(root, cache)
+    print(f"{count} tracklets; body height (head to feet) median {height:.0f} px")
     print(f"{'joint (px)':<14}" + "".join(f"{c:>9}" for c in columns))
     for j, name in enumerate(JOINT_NAMES):
         print(f"{name:<14}" + "".join(f"{v[j]:>9.1f}" for v in columns.values()))
+
+
+def control_2d(
+    root: str, cache: str, truth: str, out: str, component: str, scale: float, seed: int = 0
+) -> int:
+    """The ground-truth cache `truth` with a random 2D error of MediaPipe's measured size added to
+    its image joints (`joints14_2d`): `bias`, one constant offset per tracklet, or `jitter`, fresh
+    noise every frame, Gaussian per joint and axis at `scale` × the RMS `image_error` measures
+    with `cache`; then hip-centred again. What `pose-error`'s `offset` controls do in 3D (the
+    2D error budget in docs/MEDIAPIPE.md). Returns the number of tracklets written."""
+    if component not in ("bias", "jitter"):
+        raise ValueError(f"component must be bias or jitter, got {component!r}")
+    rms_px = image_error_columns(root, cache)[0][component]
+    rng = np.random.default_rng(seed)
+    with SkeletonCache(truth) as source:
+        attrs = dict(source.attrs)
+        file_attrs = file_attributes(
+            str(attrs["dataset"]),
+            str(attrs["root"]),
+            str(attrs["normalisation"]),
+            int(attrs.get("model_complexity", 1)),
+            f"{attrs['pose_source']}+2d-{component}-{scale:g}",
+            "",
+            str(attrs.get("groundtruth_2d", "")),
+        )
+        with CacheWriter(Path(out), file_attrs, overwrite=True) as writer:
+            for key in source.keys():
+                arrays, meta = source.read(key, ARRAY_FIELDS), source.meta(key)
+                frames = len(arrays["joints14_2d"]) if component == "jitter" else 1
+                height = float(meta["frame_size"][0])  # image joints are in frame heights
+                noise = gaussian_at_rms(rng, frames, scale * rms_px / height, axes=2)
+                noisy = (arrays["joints14_2d"] + noise).astype(np.float32)
+                arrays["joints14_2d"] = noisy - hip_centre(noisy)
+                writer.write(key, arrays, meta)
+    return len(source.keys())
 
 
 def _bias_3d(plan, spec, estimator, change: str | None) -> np.ndarray:
@@ -139,13 +192,20 @@ def bias_stability(root: str, tracklets: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("study", choices=("image-error", "bias-stability"))
+    parser.add_argument("study", choices=("image-error", "bias-stability", "control-2d"))
     parser.add_argument("--root", required=True, help="a set made by `asgl-pipeline synth`")
-    parser.add_argument("--cache", help="its MediaPipe skeleton cache (image-error)")
+    parser.add_argument("--cache", help="its MediaPipe skeleton cache (image-error, control-2d)")
     parser.add_argument("--tracklets", type=int, default=30)
+    parser.add_argument("--truth", help="control-2d: its ground-truth skeleton cache")
+    parser.add_argument("--out", help="control-2d: the control cache to write")
+    parser.add_argument("--component", choices=("bias", "jitter"), default="bias")
+    parser.add_argument("--scale", type=float, default=1.0, help="× MediaPipe's measured RMS")
     args = parser.parse_args()
     if args.study == "image-error":
         image_error(args.root, args.cache)
+    elif args.study == "control-2d":
+        count = control_2d(args.root, args.cache, args.truth, args.out, args.component, args.scale)
+        print(f"control-2d: {count} tracklets → {args.out}")
     else:
         bias_stability(args.root, args.tracklets)
 
