@@ -61,6 +61,27 @@ def image_joints_2d(
     return skeleton.normalise(skeleton.fill_missing(joints, present), frame_size, mode="none")
 
 
+def tracklet_attrs(
+    tracklet: Tracklet,
+    frames: int,
+    detected: int,
+    frame_size: tuple[int, int],
+    unreadable: list[int],
+) -> dict[str, Any]:
+    """The cache's per-tracklet attributes (schema of pipeline/cache.py), whatever the pose source."""
+    return {
+        "pid": tracklet.pid,
+        "clothes": tracklet.clothes,
+        "camera": int(tracklet.camera),
+        "split": tracklet.split,
+        "source": tracklet.source,
+        "frames": frames,
+        "detection_rate": detected / frames,
+        "frame_size": np.array(frame_size, dtype=np.int64),
+        "unreadable": np.array(unreadable, dtype=np.int64),
+    }
+
+
 def extract_tracklet(tracklet: Tracklet, estimator, normalisation: str = "paper") -> Extraction:
     """One tracklet through a given `PoseEstimator` (reset here) → `Extraction`. Pure apart from
     reading the frames; the unit of work the workers run and the benchmark times."""
@@ -98,17 +119,7 @@ def extract_tracklet(tracklet: Tracklet, estimator, normalisation: str = "paper"
         "joints14": skeleton.normalise(joints, size, mode=normalisation),
         "joints14_2d": image_joints_2d(pose["image33"], present, size),
     }
-    attrs = {
-        "pid": tracklet.pid,
-        "clothes": tracklet.clothes,
-        "camera": int(tracklet.camera),
-        "split": tracklet.split,
-        "source": tracklet.source,
-        "frames": count,
-        "detection_rate": detected / count,
-        "frame_size": np.array(size, dtype=np.int64),
-        "unreadable": np.array(unreadable, dtype=np.int64),
-    }
+    attrs = tracklet_attrs(tracklet, count, detected, size, unreadable)
     return Extraction(tracklet.key, arrays, attrs, failures, count, detected)
 
 
@@ -130,17 +141,7 @@ def extract_groundtruth(tracklet: Tracklet, normalisation: str = "paper") -> Ext
         failure = Failure("ground truth does not match the frames", tracklet.source, tracklet.key)
         return Extraction(tracklet.key, None, None, [failure], count, 0)
     size = (int(first.shape[0]), int(first.shape[1]))
-    attrs = {
-        "pid": tracklet.pid,
-        "clothes": tracklet.clothes,
-        "camera": int(tracklet.camera),
-        "split": tracklet.split,
-        "source": tracklet.source,
-        "frames": count,
-        "detection_rate": 1.0,
-        "frame_size": np.array(size, dtype=np.int64),
-        "unreadable": np.zeros(0, dtype=np.int64),
-    }
+    attrs = tracklet_attrs(tracklet, count, count, size, [])
     arrays = groundtruth_arrays(gt, size, normalisation, image_joints=gt_pixels)
     return Extraction(tracklet.key, arrays, attrs, [], count, count)
 
@@ -168,15 +169,7 @@ def extract_sequence(
         joints = apply_transform(transform, joints, tracklet.key)
     count, detected = len(joints), int(sequence.present.sum())
     attrs = {
-        "pid": tracklet.pid,
-        "clothes": tracklet.clothes,
-        "camera": int(tracklet.camera),
-        "split": tracklet.split,
-        "source": tracklet.source,
-        "frames": count,
-        "detection_rate": detected / count,
-        "frame_size": np.array(NOMINAL_FRAME_SIZE, dtype=np.int64),
-        "unreadable": np.array(unreadable, dtype=np.int64),
+        **tracklet_attrs(tracklet, count, detected, NOMINAL_FRAME_SIZE, unreadable),
         "first_frame": int(sequence.first_frame),  # of the file; earlier frames were trimmed
     }
     arrays = groundtruth_arrays(joints, NOMINAL_FRAME_SIZE, normalisation, sequence.present)
