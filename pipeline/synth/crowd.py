@@ -23,8 +23,8 @@ from pipeline.synth.body import Motion, sample_body_shape, sample_gait, walk
 from pipeline.synth.camera import Camera, look_at
 from pipeline.synth.outfit import Outfit, sample_identity_look, sample_outfits
 from pipeline.synth.person import draw_person
-from pipeline.synth.raster import Canvas, Light
-from pipeline.synth.render import FPS, SUPERSAMPLE, Backdrop, Identity
+from pipeline.synth.raster import Light
+from pipeline.synth.render import FPS, SUPERSAMPLE, Backdrop, Identity, supersampled_canvas
 from pipeline.synth.scene import Scene, sample_scene
 
 CAMERA_HEIGHT = 2.2  # metres, a wall-mounted camera looking slightly down
@@ -154,15 +154,7 @@ def render_crowd(scene: CrowdScene) -> tuple[list[np.ndarray], CrowdTruth]:
     for t in range(scene.frames):
         background = backdrop.render(camera, scene.size, far)
         background *= np.asarray(look.tint, dtype=np.float32) * (look.ambient + 0.6 * look.diffuse)
-        canvas = Canvas(
-            cv2.resize(
-                background,
-                (width * SUPERSAMPLE, height * SUPERSAMPLE),
-                interpolation=cv2.INTER_LINEAR,
-            ),
-            big,
-            light,
-        )
+        canvas = supersampled_canvas(background, big, light)
         spans, full = {}, {}
         for i in order:
             first = len(canvas.materials)

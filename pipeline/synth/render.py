@@ -33,6 +33,14 @@ class Identity:
     look: IdentityLook
 
 
+def supersampled_canvas(background: np.ndarray, camera: Camera, light: Light) -> Canvas:
+    """A canvas over `background` enlarged SUPERSAMPLE times, for a `camera` scaled as much: the
+    person is drawn at that size and the frame resolved back down (anti-aliased edges)."""
+    height, width = background.shape[:2]
+    size = (width * SUPERSAMPLE, height * SUPERSAMPLE)
+    return Canvas(cv2.resize(background, size, interpolation=cv2.INTER_LINEAR), camera, light)
+
+
 def _cameras(motion, body: BodyShape, view: View, size: tuple[int, int], rng) -> list[Camera]:
     """One camera per frame, following the walker and framing them like a detector crop."""
     width, height = size
@@ -165,15 +173,7 @@ def render_tracklet(
         background *= tint * (scene.ambient + 0.6 * scene.diffuse)
         big = camera.scaled(SUPERSAMPLE)
         light = Light(camera.rotation @ light_world, scene.ambient, scene.diffuse, tint)
-        canvas = Canvas(
-            cv2.resize(
-                background,
-                (width * SUPERSAMPLE, height * SUPERSAMPLE),
-                interpolation=cv2.INTER_LINEAR,
-            ),
-            big,
-            light,
-        )
+        canvas = supersampled_canvas(background, big, light)
         draw_person(canvas, motion, t, identity.body, identity.look, outfit)
         if view.occluder != "none":
             _occluder(
