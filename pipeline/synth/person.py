@@ -228,37 +228,41 @@ def draw_person(
         part(canvas, person)
 
 
-def draw_torso(canvas: Canvas, f: Figure) -> None:
+def draw_torso(canvas: Canvas, person: Figure) -> None:
     """Rings at shoulders, chest, waist and hips joined at the sides and centre."""
-    draw, build, depth = canvas.capsule, f.body.build, f.depth
-    sw = f.body.shoulder_width
+    draw, build, depth = canvas.capsule, person.body.build, person.depth
+    sw = person.body.shoulder_width
     chest_half = 0.42 * sw * (0.92 + 0.08 * build)
     waist_half = 0.37 * sw * build
-    neck, pelvis = f.p("neck"), f.pelvis
+    neck, pelvis = person.p("neck"), person.pelvis
     rings = (
-        (f.upper_chest, sw / 2 - 0.05, 0.075 * build, f.upper),
-        (f.p("chest"), chest_half - depth * 0.8, depth, f.upper),
-        (f.waist, waist_half - depth * 0.8, depth * 0.95, f.upper),
-        (pelvis + f.up * 0.03, f.hip_half - depth * 0.8, depth * 0.95, f.lower),
+        (person.upper_chest, sw / 2 - 0.05, 0.075 * build, person.upper),
+        (person.p("chest"), chest_half - depth * 0.8, depth, person.upper),
+        (person.waist, waist_half - depth * 0.8, depth * 0.95, person.upper),
+        (pelvis + person.up * 0.03, person.hip_half - depth * 0.8, depth * 0.95, person.lower),
     )
     for centre, half, radius, material in rings:
-        draw(centre + f.left * half, centre - f.left * half, radius, radius, material)
+        draw(centre + person.left * half, centre - person.left * half, radius, radius, material)
     for (c0, h0, r0, m0), (c1, h1, r1, _) in zip(rings[:-1], rings[1:]):
         for sign in (1.0, -1.0):
-            draw(c0 + sign * f.left * h0, c1 + sign * f.left * h1, r0, r1, m0)
-    draw(neck - f.up * 0.05, pelvis + f.up * 0.1, depth * 1.05, depth, f.upper)
-    draw(f.p("l_shoulder"), f.p("r_shoulder"), 0.06 * build, 0.06 * build, f.upper)
+            draw(c0 + sign * person.left * h0, c1 + sign * person.left * h1, r0, r1, m0)
+    draw(neck - person.up * 0.05, pelvis + person.up * 0.1, depth * 1.05, depth, person.upper)
+    draw(person.p("l_shoulder"), person.p("r_shoulder"), 0.06 * build, 0.06 * build, person.upper)
 
 
-def draw_arms(canvas: Canvas, f: Figure) -> None:
+def draw_arms(canvas: Canvas, person: Figure) -> None:
     """Sleeves (long, or short with the forearm's skin) and hands."""
-    draw, build, upper, skin = canvas.capsule, f.body.build, f.upper, f.skin
+    draw, build, upper, skin = canvas.capsule, person.body.build, person.upper, person.skin
     sleeve_ease = 0.012
     for side in "lr":
-        shoulder, elbow, wrist = f.p(f"{side}_shoulder"), f.p(f"{side}_elbow"), f.p(f"{side}_wrist")
-        fingers = f.p(f"{side}_fingers")
+        shoulder, elbow, wrist = (
+            person.p(f"{side}_shoulder"),
+            person.p(f"{side}_elbow"),
+            person.p(f"{side}_wrist"),
+        )
+        fingers = person.p(f"{side}_fingers")
         r_sh, r_el, r_wr = 0.05 * build, 0.038 * build, 0.028 * build
-        if f.outfit.sleeve == "long":
+        if person.outfit.sleeve == "long":
             draw(shoulder, elbow, r_sh + sleeve_ease, r_el + sleeve_ease, upper)
             draw(elbow, wrist, r_el + sleeve_ease, r_wr + sleeve_ease, upper)
         else:
@@ -271,13 +275,23 @@ def draw_arms(canvas: Canvas, f: Figure) -> None:
         draw(palm, fingers, 0.035, 0.02, skin)
 
 
-def draw_legs(canvas: Canvas, f: Figure) -> None:
+def draw_legs(canvas: Canvas, person: Figure) -> None:
     """Legs, the garment over them (trousers, shorts, skirt) and shoes."""
-    draw, build, lower, skin, sole_up = canvas.capsule, f.body.build, f.lower, f.skin, f.sole_up
-    shoes = Solid(f.outfit.shoes, 0.12)
-    kind = f.outfit.lower_kind
+    draw, build, lower, skin, sole_up = (
+        canvas.capsule,
+        person.body.build,
+        person.lower,
+        person.skin,
+        person.sole_up,
+    )
+    shoes = Solid(person.outfit.shoes, 0.12)
+    kind = person.outfit.lower_kind
     for side in "lr":
-        hip, knee, ankle = f.p(f"{side}_hip"), f.p(f"{side}_knee"), f.p(f"{side}_ankle")
+        hip, knee, ankle = (
+            person.p(f"{side}_hip"),
+            person.p(f"{side}_knee"),
+            person.p(f"{side}_ankle"),
+        )
         r_hip, r_knee, r_ankle = 0.085 * build, 0.052 * build, 0.036 * build
         if kind == "trousers":
             draw(hip, knee, r_hip + 0.015, r_knee + 0.015, lower)
@@ -289,7 +303,7 @@ def draw_legs(canvas: Canvas, f: Figure) -> None:
                 draw(hip, mid, r_hip + 0.015, r_hip + cut * (r_knee - r_hip) + 0.018, lower)
             draw(mid, knee, r_hip + cut * (r_knee - r_hip), r_knee, skin)
             draw(knee, ankle, r_knee, r_ankle, skin)
-        heel, toe = f.p(f"{side}_heel"), f.p(f"{side}_toe")
+        heel, toe = person.p(f"{side}_heel"), person.p(f"{side}_toe")
         foot_dir = (toe - heel) / max(np.linalg.norm(toe - heel), 1e-6)
         draw(
             heel + sole_up * 0.045 + foot_dir * 0.04,
@@ -302,19 +316,36 @@ def draw_legs(canvas: Canvas, f: Figure) -> None:
     if kind == "skirt":
         # A flared tube cut flat at the hem (the capsule's round end is clipped away), so the
         # legs show below it.
-        pelvis, hip_half = f.pelvis, f.hip_half
-        hem = pelvis - f.up * (0.62 * f.body.thigh)
-        skirt = Clipped(lower, hem, f.up)
-        draw(pelvis + f.up * 0.05, hem - f.up * 0.2, hip_half * 0.95, hip_half + 0.06, skirt)
+        pelvis, hip_half = person.pelvis, person.hip_half
+        hem = pelvis - person.up * (0.62 * person.body.thigh)
+        skirt = Clipped(lower, hem, person.up)
+        draw(
+            pelvis + person.up * 0.05,
+            hem - person.up * 0.2,
+            hip_half * 0.95,
+            hip_half + 0.06,
+            skirt,
+        )
 
 
-def draw_head(canvas: Canvas, f: Figure) -> None:
+def draw_head(canvas: Canvas, person: Figure) -> None:
     """Neck, head with face, jaw, nose and ears, and hair (a volume, and a sheet when long)."""
-    draw, skin, build, r_head = canvas.capsule, f.skin, f.body.build, f.body.head_radius
-    h_left, h_up, h_fwd = f.head_axes.T
-    head, look = f.p("head"), f.look
-    draw(f.p("neck") - f.up * 0.02, head - h_up * 0.55 * r_head, 0.052 * build, 0.048 * build, skin)
-    face = Face(look.skin, look.hair, look.hair_style, head, f.head_axes, r_head)
+    draw, skin, build, r_head = (
+        canvas.capsule,
+        person.skin,
+        person.body.build,
+        person.body.head_radius,
+    )
+    h_left, h_up, h_fwd = person.head_axes.T
+    head, look = person.p("head"), person.look
+    draw(
+        person.p("neck") - person.up * 0.02,
+        head - h_up * 0.55 * r_head,
+        0.052 * build,
+        0.048 * build,
+        skin,
+    )
+    face = Face(look.skin, look.hair, look.hair_style, head, person.head_axes, r_head)
     canvas.sphere(head, r_head, face)
     canvas.sphere(head + r_head * (-0.42 * h_up + 0.16 * h_fwd), 0.74 * r_head, face)
     draw(
@@ -328,7 +359,7 @@ def draw_head(canvas: Canvas, f: Figure) -> None:
         canvas.sphere(
             head + r_head * (sign * 0.95 * h_left - 0.15 * h_up - 0.05 * h_fwd), 0.22 * r_head, skin
         )
-    hair = Hair(look.hair, head, f.head_axes)
+    hair = Hair(look.hair, head, person.head_axes)
     if look.hair_style != "cropped":
         volume = 1.04 if look.hair_style == "short" else 1.09
         clip_origin = head + r_head * 0.3 * h_fwd
@@ -339,26 +370,26 @@ def draw_head(canvas: Canvas, f: Figure) -> None:
         )
     if look.hair_style == "long":
         # A sheet as wide as the head over the nape and upper back (strands side by side).
-        back = f.upper_chest - f.fwd * (f.depth + 0.035) - f.up * 0.03
+        back = person.upper_chest - person.fwd * (person.depth + 0.035) - person.up * 0.03
         for sign in (-1.0, -0.5, 0.0, 0.5, 1.0):
             top = head + r_head * (0.6 * sign * h_left - 0.15 * h_up - 0.62 * h_fwd)
-            draw(top, back + sign * f.left * 0.085, 0.48 * r_head, 0.4 * r_head, hair)
+            draw(top, back + sign * person.left * 0.085, 0.48 * r_head, 0.4 * r_head, hair)
 
 
-def draw_headwear(canvas: Canvas, f: Figure) -> None:
+def draw_headwear(canvas: Canvas, person: Figure) -> None:
     """Over the hair volume, cut level with the brows (beanie) or higher (cap, with a peak)."""
-    if f.outfit.hat == "none":
+    if person.outfit.hat == "none":
         return
-    r_head, head = f.body.head_radius, f.p("head")
-    _, h_up, h_fwd = f.head_axes.T
-    hat = Solid(f.outfit.hat_colour, 0.06)
-    cut = 0.38 if f.outfit.hat == "beanie" else 0.45
+    r_head, head = person.body.head_radius, person.p("head")
+    _, h_up, h_fwd = person.head_axes.T
+    hat = Solid(person.outfit.hat_colour, 0.06)
+    cut = 0.38 if person.outfit.hat == "beanie" else 0.45
     canvas.sphere(
         head + r_head * (0.08 * h_up - 0.1 * h_fwd),
         1.16 * r_head,
         Clipped(hat, head + r_head * cut * h_up, h_up),
     )
-    if f.outfit.hat == "cap":
+    if person.outfit.hat == "cap":
         canvas.capsule(
             head + r_head * (0.48 * h_up + 0.8 * h_fwd),
             head + r_head * (0.42 * h_up + 1.5 * h_fwd),
@@ -368,25 +399,27 @@ def draw_headwear(canvas: Canvas, f: Figure) -> None:
         )
 
 
-def draw_bag(canvas: Canvas, f: Figure) -> None:
+def draw_bag(canvas: Canvas, person: Figure) -> None:
     """A backpack (two straps over the shoulders) or a shoulder bag (one strap across)."""
-    if f.outfit.bag == "none":
+    if person.outfit.bag == "none":
         return
-    draw, depth, chest = canvas.capsule, f.depth, f.p("chest")
-    bag = Solid(f.outfit.bag_colour, 0.06)
-    if f.outfit.bag == "backpack":
-        top = chest - f.fwd * (depth + 0.09) + f.up * 0.05
-        bottom = f.waist - f.fwd * (depth + 0.1)
+    draw, depth, chest = canvas.capsule, person.depth, person.p("chest")
+    bag = Solid(person.outfit.bag_colour, 0.06)
+    if person.outfit.bag == "backpack":
+        top = chest - person.fwd * (depth + 0.09) + person.up * 0.05
+        bottom = person.waist - person.fwd * (depth + 0.1)
         for sign in (1.0, -1.0):
-            draw(top + sign * f.left * 0.07, bottom + sign * f.left * 0.07, 0.1, 0.11, bag)
+            draw(
+                top + sign * person.left * 0.07, bottom + sign * person.left * 0.07, 0.1, 0.11, bag
+            )
         for sign in (1.0, -1.0):
-            front = chest + sign * f.left * 0.11 + f.fwd * (depth + 0.004)
-            shoulder = f.p("l_shoulder" if sign > 0 else "r_shoulder")
-            draw(shoulder + f.up * 0.06, front, 0.02, 0.018, bag)
-            draw(front, front - f.up * 0.18, 0.018, 0.018, bag)
-    elif f.outfit.bag == "shoulder":
-        centre = f.pelvis - f.left * (f.hip_half + 0.1) + f.up * 0.08
-        draw(centre - f.fwd * 0.1, centre + f.fwd * 0.1, 0.09, 0.09, bag)
-        front = chest + f.fwd * (depth + 0.006)
-        draw(f.p("l_shoulder") + f.up * 0.06, front, 0.018, 0.018, bag)
-        draw(front, centre + f.up * 0.06, 0.018, 0.018, bag)
+            front = chest + sign * person.left * 0.11 + person.fwd * (depth + 0.004)
+            shoulder = person.p("l_shoulder" if sign > 0 else "r_shoulder")
+            draw(shoulder + person.up * 0.06, front, 0.02, 0.018, bag)
+            draw(front, front - person.up * 0.18, 0.018, 0.018, bag)
+    elif person.outfit.bag == "shoulder":
+        centre = person.pelvis - person.left * (person.hip_half + 0.1) + person.up * 0.08
+        draw(centre - person.fwd * 0.1, centre + person.fwd * 0.1, 0.09, 0.09, bag)
+        front = chest + person.fwd * (depth + 0.006)
+        draw(person.p("l_shoulder") + person.up * 0.06, front, 0.018, 0.018, bag)
+        draw(front, centre + person.up * 0.06, 0.018, 0.018, bag)
