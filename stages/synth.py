@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pipeline.config import Config
 from pipeline.io import filesystem_error
-from pipeline.synth.layout import MAX_CAMERAS, cameras_needed, plan_dataset
+from pipeline.synth.layout import MAX_CAMERAS, cameras_needed, plan_from_settings
 from pipeline.synth.writer import META_FILE, SUMMARY_FILE, replace_set, write_set
 from stages import StageError
 
@@ -115,18 +115,8 @@ def run(config: Config, log: Callable[[str], None] = print) -> dict:
     _check_settings(settings)
     out = Path(settings.out)
     _check_target(out, settings.overwrite)
-    size = (settings.width, settings.height)
     try:
-        plan = plan_dataset(
-            settings.identities,
-            settings.outfits,
-            settings.cameras,
-            settings.tracklets_per_outfit,
-            settings.frames,
-            size,
-            settings.seed,
-            settings.occlusion,
-        )
+        plan = plan_from_settings(settings)
     except ValueError as error:
         raise StageError(f"{error} — nothing was written") from None
     workers = settings.workers or os.cpu_count() or 1

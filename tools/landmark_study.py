@@ -42,7 +42,7 @@ from pipeline.config import load_config
 from pipeline.pose import PoseEstimator
 from pipeline.pose_error import FACING_BIN, Pair, split_error
 from pipeline.skeleton import JOINT_NAMES, hip_centre, map_33_to_14
-from pipeline.synth.layout import GT_IMAGE_FILE, _rng, plan_dataset, tracklet_person
+from pipeline.synth.layout import GT_IMAGE_FILE, _rng, plan_from_settings, tracklet_person
 from pipeline.synth.render import render_tracklet
 from pipeline.transforms import gaussian_at_rms
 
@@ -51,18 +51,7 @@ CHANGES = ("noise", "yaw+10", "yaw+25", "scene", "outfit")
 
 def set_plan(root: str):
     """The plan `asgl-pipeline synth` rendered `root` from (its saved config.toml)."""
-    s = load_config("demo", Path(root) / "config.toml").synth
-    size = (s.width, s.height)
-    return plan_dataset(
-        s.identities,
-        s.outfits,
-        s.cameras,
-        s.tracklets_per_outfit,
-        s.frames,
-        size,
-        s.seed,
-        s.occlusion,
-    )
+    return plan_from_settings(load_config("demo", Path(root) / "config.toml").synth)
 
 
 def _rms(x: np.ndarray) -> np.ndarray:

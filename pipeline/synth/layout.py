@@ -218,6 +218,21 @@ def frame_name(index: int) -> str:
     return f"{index + 1:05d}.jpg"
 
 
+def plan_from_settings(settings) -> DatasetPlan:
+    """The plan a `SynthConfig` describes (what `asgl-pipeline synth` renders, and what a tool
+    re-creates from a set's saved config.toml)."""
+    return plan_dataset(
+        settings.identities,
+        settings.outfits,
+        settings.cameras,
+        settings.tracklets_per_outfit,
+        settings.frames,
+        (settings.width, settings.height),
+        settings.seed,
+        settings.occlusion,
+    )
+
+
 def tracklet_person(plan: DatasetPlan, spec: TrackletSpec) -> tuple[Identity, np.random.Generator]:
     """The identity as this tracklet shows it (its day's gait variation) and the random stream
     the render goes on to use (camera jitter, sensor noise)."""
